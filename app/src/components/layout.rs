@@ -1,0 +1,35 @@
+//! The bar at the top of every page: product name, navigation, and who is signed in.
+
+use crate::api::whoami;
+use leptos::prelude::*;
+
+#[component]
+pub fn TopBar() -> impl IntoView {
+    let me = Resource::new(|| (), |_| whoami());
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true">"Z"</span>
+                <span class="brand-name">"Zelly"</span>
+                <span class="brand-sub">"control plane"</span>
+            </a>
+            <nav class="nav">
+                <a href="/" class="nav-link">"Environments"</a>
+            </nav>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    me.await.ok().flatten().map(|who| view! {
+                        <div class="who">
+                            <span class="who-name">{who.display_name.clone()}</span>
+                            <span class=format!("role role-{}", who.role)>{who.role.to_string()}</span>
+                            // A plain form: signing out works without JavaScript.
+                            <form method="post" action="/auth/logout" class="inline">
+                                <button type="submit" class="link-button">"Sign out"</button>
+                            </form>
+                        </div>
+                    })
+                })}
+            </Suspense>
+        </header>
+    }
+}

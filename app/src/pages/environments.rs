@@ -1,0 +1,134 @@
+//! `/`: every environment side by side, one row per fact, differing rows marked.
+//! `?view=differences` keeps only the rows that differ: a plain link without JavaScript, an
+//! instant client-side switch with it.
+
+use crate::api::list_environments;
+use crate::compare::{self, usd, Section};
+use crate::model::Environment;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn EnvironmentsPage() -> impl IntoView {
+    let envs = Resource::new(|| (), |_| list_environments());
+    view! {
+        <Title text="Environments"/>
+        <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
+            {move || Suspend::new(async move {
+                match envs.await {
+                    Ok(envs) => view! { <Comparison envs/> }.into_any(),
+                    Err(e) => view! {
+                        <div class="notice notice-error" role="alert">
+                            <strong>"Could not load the environments. "</strong>
+                            {e.to_string()}
+                        </div>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Comparison(envs: Vec<Environment>) -> impl IntoView {
+    let query = use_query_map();
+    let only_differences = Memo::new(move |_| query.read().get("view").as_deref() == Some("differences"));
+    let all = compare::sections(&envs);
+    let differing: usize = all.iter().map(|s| s.rows.iter().filter(|r| r.differs()).count()).sum();
+    let total: usize = all.iter().map(|s| s.rows.len()).sum();
+    let columns = envs.len();
+    let heads = envs.clone();
+
+    view! {
+        <div class="page-head">
+            <div>
+                <h1>"Environments"</h1>
+                <p class="muted">
+                    {format!("{} environments side by side. ", envs.len())}
+                    <span class="differs-key">"Highlighted"</span>
+                    {format!(" rows differ between them ({differing} of {total}).")}
+                </p>
+            </div>
+            <div class="segmented" role="group" aria-label="Rows to show">
+                <a href="/" class:active=move || !only_differences.get() aria-current=move || (!only_differences.get()).then_some("page")>
+                    "All rows"
+                </a>
+                <a href="/?view=differences" class:active=move || only_differences.get() aria-current=move || only_differences.get().then_some("page")>
+                    {format!("Only differences ({differing})")}
+                </a>
+            </div>
+        </div>
+
+        <div class="env-cards" style=format!("--columns: {columns}")>
+            {heads.into_iter().map(|e| view! { <EnvCard env=e/> }).collect_view()}
+        </div>
+
+        {move || {
+            let sections = if only_differences.get() { compare::only_differences(all.clone()) } else { all.clone() };
+            let names: Vec<String> = envs.iter().map(|e| e.display_name.clone()).collect();
+            sections.into_iter().map(|s| view! { <CompareSection section=s names=names.clone()/> }).collect_view()
+        }}
+    }
+}
+
+#[component]
+fn EnvCard(env: Environment) -> impl IntoView {
+    let services = env.services.len();
+    let tasks_min: u32 = env.services.iter().map(|s| s.min_tasks).sum();
+    let tasks_max: u32 = env.services.iter().map(|s| s.max_tasks).sum();
+    view! {
+        <article class=format!("env-card env-{}", env.name) data-env=env.name.clone()>
+            <header>
+                <h2>{env.display_name.clone()}</h2>
+                <span class="region" title="AWS region">{env.region.clone()}</span>
+            </header>
+            <dl class="facts">
+                <div><dt>"ECS cluster"</dt><dd>{env.ecs_cluster.clone()}</dd></div>
+                <div><dt>"Services"</dt><dd>{format!("{services} · {tasks_min}–{tasks_max} tasks")}</dd></div>
+                <div><dt>"Estimated cost"</dt><dd>{format!("{}/month", usd(env.estimated_monthly_cost_usd))}</dd></div>
+            </dl>
+            {env.deletion_protection.then(|| view! {
+                <p class="badge badge-protected" title="Destroying plans need the environment's name typed to approve">
+                    "Deletion protection on"
+                </p>
+            })}
+        </article>
+    }
+}
+
+#[component]
+fn CompareSection(section: Section, names: Vec<String>) -> impl IntoView {
+    view! {
+        <section class="compare-section" id=section.id>
+            <h2>{section.title}</h2>
+            <div class="table-wrap">
+                <table class="compare">
+                    <thead>
+                        <tr>
+                            <th scope="col" class="label-col"><span class="visually-hidden">"Item"</span></th>
+                            {names.iter().map(|n| view! { <th scope="col">{n.clone()}</th> }).collect_view()}
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {section.rows.into_iter().map(|row| {
+                            let differs = row.differs();
+                            view! {
+                                <tr class:differs=differs data-differs=differs.to_string()>
+                                    <th scope="row">
+                                        {row.label.clone()}
+                                        {differs.then(|| view! { <span class="pill" title="The environments differ here">"differs"</span> })}
+                                    </th>
+                                    {row.cells.into_iter().map(|cell| match cell {
+                                        Some(v) => view! { <td>{v}</td> }.into_any(),
+                                        None => view! { <td class="absent">"—"</td> }.into_any(),
+                                    }).collect_view()}
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
+    }
+}

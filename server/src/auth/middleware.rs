@@ -1,0 +1,163 @@
+//! Authenticates every request before routing: an API token or a session cookie becomes an
+//! `Identity` in the request's extensions. Anonymous callers get a 401 on the API and are sent to
+//! the sign-in page from pages. Health checks, the sign-in itself and static assets are public.
+
+use super::{hash_secret, sessions};
+use crate::http::{error::ApiError, AppState};
+use app::model::Identity;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use http::{header, HeaderMap, Method};
+
+enum Caller {
+    Known(Identity),
+    Anonymous { stale_cookie: bool },
+}
+
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let public = is_public(path);
+    let caller = match identify(&state, req.headers()).await {
+        Ok(caller) => caller,
+        // A bad token on a public route is ignored: health checks need no credentials at all.
+        Err(e) if public => {
+            tracing::debug!("ignoring credentials on public path: {e:?}");
+            Caller::Anonymous { stale_cookie: false }
+        }
+        Err(e) => return e.into_response(),
+    };
+
+    match caller {
+        Caller::Known(identity) => {
+            if !cross_site_write_allowed(&req) {
+                return ApiError::Forbidden("cross-site request refused".into()).into_response();
+            }
+            req.extensions_mut().insert(identity);
+            next.run(req).await
+        }
+        Caller::Anonymous { .. } if public => next.run(req).await,
+        Caller::Anonymous { stale_cookie } => {
+            let mut response = if wants_json(path) {
+                ApiError::Unauthorized("sign in, or send Authorization: Bearer <token>".into()).into_response()
+            } else {
+                let next_url = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                Redirect::to(&format!("/login?next={}", urlencode(next_url))).into_response()
+            };
+            if stale_cookie {
+                if let Ok(value) = sessions::clearing_cookie(state.config.secure_cookies()).parse() {
+                    response.headers_mut().append(header::SET_COOKIE, value);
+                }
+            }
+            response
+        }
+    }
+}
+
+async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
+        let (token_id, identity) = state
+            .db
+            .token_identity(&hash_secret(token))
+            .await?
+            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API token".into()))?;
+        record_activity(state, identity.user_id, Some(token_id));
+        return Ok(Caller::Known(identity));
+    }
+    if let Some(id) = sessions::id_from_headers(headers) {
+        return Ok(match state.db.session_identity(&hash_secret(&id)).await? {
+            Some(identity) => {
+                record_activity(state, identity.user_id, None);
+                Caller::Known(identity)
+            }
+            None => Caller::Anonymous { stale_cookie: true },
+        });
+    }
+    Ok(Caller::Anonymous { stale_cookie: false })
+}
+
+/// Last-seen bookkeeping happens off the request path: a slow write must not slow a page.
+fn record_activity(state: &AppState, user_id: i64, token_id: Option<i64>) {
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        let result = match token_id {
+            Some(id) => db.touch_token(id).await.and(db.touch_user(user_id).await),
+            None => db.touch_user(user_id).await,
+        };
+        if let Err(e) = result {
+            tracing::warn!("could not record activity: {e}");
+        }
+    });
+}
+
+fn is_public(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/login" | "/favicon.ico")
+        || path.starts_with("/auth/")
+        || path.starts_with("/pkg/")
+}
+
+/// The JSON API and the UI's server functions answer 401; pages redirect to the sign-in page.
+fn wants_json(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/app/")
+}
+
+/// A browser sends `Origin` with every POST; a write from a session whose Origin is another
+/// site is a cross-site request forgery. Bearer-token calls carry no ambient credentials.
+fn cross_site_write_allowed(req: &Request) -> bool {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || req.headers().contains_key(header::AUTHORIZATION)
+    {
+        return true;
+    }
+    let (Some(origin), Some(host)) = (req.headers().get(header::ORIGIN), req.headers().get(header::HOST)) else {
+        return true;
+    };
+    let origin_host = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()).map(|u| match u.port() {
+        Some(port) => format!("{}:{port}", u.host_str().unwrap_or_default()),
+        None => u.host_str().unwrap_or_default().to_string(),
+    });
+    origin_host.as_deref() == host.to_str().ok()
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Where to go after signing in: only a path on this site, never another origin.
+pub fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n,
+        _ => "/",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_urls_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/?view=differences")), "/?view=differences");
+        assert_eq!(safe_next(Some("//evil.example/")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn only_health_sign_in_and_assets_are_public() {
+        for p in ["/healthz", "/readyz", "/login", "/auth/dev/login", "/pkg/zelly.css"] {
+            assert!(is_public(p), "{p}");
+        }
+        for p in ["/", "/api/v1/environments", "/app/whoami", "/login/x", "/healthzz"] {
+            assert!(!is_public(p), "{p}");
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! API tokens for scripts and the CLI: shown once at creation, stored only as a hash.
+
+use super::{hash_secret, new_secret};
+use crate::config::validate::is_user_name;
+use crate::db::{tokens::NewToken, Db, DbError, TokenRecord};
+use app::model::Role;
+
+pub const TOKEN_PREFIX: &str = "zc_";
+/// How much of a token is kept in clear to tell tokens apart in lists (`zc_` + 7 characters).
+const SHOWN_PREFIX_LEN: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0:?} is not a user name (lowercase letters, digits, . _ -; at most 64)")]
+    BadUserName(String),
+    #[error("user {user} has the {user_role} role, so a token for them cannot have the higher {token_role} role")]
+    RoleAboveUser { user: String, user_role: Role, token_role: Role },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Creates a token for `user_name` (creating the user with `role` if missing) and returns the
+/// token in clear (to show once) with its record.
+pub async fn create(
+    db: &Db,
+    user_name: &str,
+    role: Role,
+    label: &str,
+    actor: &str,
+) -> Result<(String, TokenRecord), TokenError> {
+    if !is_user_name(user_name) {
+        return Err(TokenError::BadUserName(user_name.to_string()));
+    }
+    let (user, _created) = db.ensure_user(user_name, "", role, actor).await?;
+    if role > user.role {
+        return Err(TokenError::RoleAboveUser { user: user.name, user_role: user.role, token_role: role });
+    }
+    let token = new_secret(TOKEN_PREFIX);
+    let record = db
+        .insert_token(
+            &NewToken {
+                user_id: user.id,
+                user_name: &user.name,
+                token_hash: &hash_secret(&token),
+                prefix: &token[..SHOWN_PREFIX_LEN],
+                label,
+                role,
+            },
+            actor,
+        )
+        .await?;
+    Ok((token, record))
+}

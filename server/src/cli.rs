@@ -1,0 +1,184 @@
+//! Command line: `serve` (the default), `migrate`, `token create|list|revoke`, `config`.
+
+use crate::auth::tokens;
+use crate::config::{validate, Config, Overrides};
+use crate::db::Db;
+use crate::http::{self, AppState};
+use app::model::Role;
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tokio::net::TcpListener;
+
+#[derive(Parser, Debug)]
+#[command(name = "zelly-control", version, about = "Web control plane for Terraform-managed AWS environments")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// TOML configuration file (keys: see the README's configuration reference).
+    #[arg(long, env = "ZELLY_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ZELLY_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// sqlite://… or postgres://… [default: SQLite file in the data directory].
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory for the default SQLite database [default: ./data].
+    #[arg(long, env = "ZELLY_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the web UI and the JSON API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Print the effective configuration (defaults, file, environment and flags combined).
+    Config,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token (and the user, if missing). The token is printed once, on stdout.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// A note to tell tokens apart, e.g. "deploy script".
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+    /// List tokens (never the tokens themselves).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a token by id or by the prefix `token list` shows.
+    Revoke { id_or_prefix: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+impl GlobalArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            config_file: self.config.clone(),
+            listen: self.listen,
+            database_url: self.database_url.clone(),
+            data_dir: self.data_dir.clone(),
+        }
+    }
+}
+
+/// Who the audit log names for changes made from the command line.
+fn cli_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(&cli.global.overrides())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let db = Db::connect(&config.database_url(), 1).await?;
+            eprintln!("Database migrated ({}).", db.backend_name());
+            db.close().await;
+            Ok(())
+        }
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&config)?);
+            Ok(())
+        }
+        Command::Token(command) => token(config, command).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    validate::check_serve(&config).map_err(|m| anyhow::anyhow!("configuration: {m}"))?;
+    let listen = config.server.listen;
+    let state = AppState::new(config).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (server.listen): {e}"))?;
+    let addr = listener.local_addr()?;
+    // On stdout, alone on its line: scripts and tests read the address from here.
+    println!("Zelly control plane listening on http://{addr}");
+    tracing::info!(database = state.db.backend_name(), "serving on http://{addr}");
+    http::launch_with_listener(state, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}
+
+async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let db = Db::connect(&config.database_url(), 1).await?;
+    match command {
+        TokenCommand::Create { user, role, label } => {
+            let (token, record) = tokens::create(&db, &user, role, &label, &cli_actor()).await?;
+            eprintln!(
+                "Created token {} for {} ({}). Copy it now: it is not shown again.",
+                record.prefix, record.user_name, record.role
+            );
+            println!("{token}");
+        }
+        TokenCommand::List { user } => {
+            let list = db.list_tokens(user.as_deref()).await?;
+            if list.is_empty() {
+                eprintln!("No tokens.");
+            } else {
+                println!("{:<5} {:<12} {:<16} {:<9} {:<17} {:<17} {:<8} LABEL", "ID", "PREFIX", "USER", "ROLE", "CREATED", "LAST USED", "STATE");
+            }
+            let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_else(|| "never".into())
+            };
+            for t in list {
+                println!(
+                    "{:<5} {:<12} {:<16} {:<9} {:<17} {:<17} {:<8} {}",
+                    t.id,
+                    t.prefix,
+                    t.user_name,
+                    t.role,
+                    when(Some(t.created_at)),
+                    when(t.last_used_at),
+                    if t.revoked_at.is_some() { "revoked" } else { "active" },
+                    t.label
+                );
+            }
+        }
+        TokenCommand::Revoke { id_or_prefix } => match db.revoke_token(&id_or_prefix, &cli_actor()).await? {
+            Some(t) => eprintln!("Revoked token {} of {}.", t.prefix, t.user_name),
+            None => anyhow::bail!("no single active token has the id or prefix {id_or_prefix:?} (see `token list`)"),
+        },
+    }
+    db.close().await;
+    Ok(())
+}

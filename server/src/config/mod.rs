@@ -1,0 +1,195 @@
+//! Configuration: built-in defaults (the Zelly estate, `defaults.toml`), then an optional TOML
+//! file, then `ZELLY_<SECTION>__<KEY>` environment variables, then command-line flags.
+//!
+//! Unknown keys and invalid values stop the server at start with a message that names the key.
+
+pub mod validate;
+
+use app::model::{Environment, Role};
+use figment::{
+    providers::{Env, Format, Serialized, Toml},
+    Figment,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The built-in defaults, readable as a whole in one file.
+pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub environments: BTreeMap<String, Environment>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Where the default SQLite database lives (relative paths are resolved against the
+    /// working directory at start).
+    pub data_dir: PathBuf,
+    /// The URL users reach the server at; `https://` turns on Secure cookies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<url::Url>,
+    /// Where the built UI assets (`pkg/`) are; found next to the binary when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; an SQLite file in `server.data_dir` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    pub max_connections: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Pick a configured user from a list: for local use, refused unless listening on loopback.
+    Dev,
+    /// API tokens only; the browser sign-in page says how to get access.
+    Tokens,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// How long a browser session lasts after sign-in.
+    pub session_hours: u32,
+    #[serde(default)]
+    pub dev_users: Vec<DevUser>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevUser {
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub role: Role,
+}
+
+/// Values given as command-line flags (or their dedicated environment variables such as
+/// `ZELLY_LISTEN` and `DATABASE_URL`); they win over everything else.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and the given overrides.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_from(overrides, Env::prefixed("ZELLY_"))
+    }
+
+    /// The built-in defaults alone: the Zelly estate, as a fresh install shows it.
+    pub fn defaults() -> Config {
+        Self::load_from(&Overrides::default(), Env::prefixed("ZELLY_UNUSED_IN_DEFAULTS_"))
+            .expect("the built-in defaults are valid")
+    }
+
+    fn load_from(overrides: &Overrides, env: Env) -> Result<Config, ConfigError> {
+        let mut defaults: toml::Table = toml::from_str(DEFAULTS_TOML).expect("defaults.toml parses");
+        let mut figment = Figment::new();
+
+        if let Some(path) = &overrides.config_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
+            let file: toml::Table = toml::from_str(&text)
+                .map_err(|e| ConfigError::File { path: path.clone(), message: e.to_string() })?;
+            // A file that describes environments describes all of them: merging it into the
+            // built-in estate would leave Zelly's environments in another team's control plane.
+            if file.contains_key("environments") {
+                defaults.remove("environments");
+            }
+            figment = figment.merge(Serialized::defaults(defaults)).merge(Toml::string(&text));
+        } else {
+            figment = figment.merge(Serialized::defaults(defaults));
+        }
+
+        // ZELLY_SERVER__LISTEN -> server.listen. Variables without a section (ZELLY_LISTEN,
+        // ZELLY_CONFIG, ZELLY_DATA_DIR) are flags, handled by the command line parser.
+        figment = figment.merge(env.split("__").filter(|key| key.as_str().contains('.')));
+
+        if let Some(listen) = overrides.listen {
+            figment = figment.merge(Serialized::default("server.listen", listen));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("server.data_dir", dir));
+        }
+        if let Some(url) = &overrides.database_url {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
+
+        let mut config: Config = figment.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
+        for (name, env) in config.environments.iter_mut() {
+            env.name = name.clone();
+        }
+        validate::check(&config).map_err(ConfigError::Invalid)?;
+        Ok(config)
+    }
+
+    /// The environments in display order.
+    pub fn environments(&self) -> Vec<Environment> {
+        let mut envs: Vec<Environment> = self.environments.values().cloned().collect();
+        envs.sort_by(|a, b| a.order.cmp(&b.order).then_with(|| a.name.cmp(&b.name)));
+        envs
+    }
+
+    /// The database URL in effect: the configured one, or an SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => sqlite_url(&self.server.data_dir.join("zelly.db")),
+        }
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.server.public_url.as_ref().is_some_and(|u| u.scheme() == "https")
+    }
+}
+
+fn sqlite_url(path: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", path.display())
+}
+
+/// One line per problem, each naming the key as a dotted path.
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path.join(".")) };
+            let source = match &e.metadata {
+                Some(m) if m.name.contains("environment") => " (from an environment variable)".to_string(),
+                Some(m) => m.source.as_ref().map(|s| format!(" (in {s})")).unwrap_or_default(),
+                None => String::new(),
+            };
+            format!("{key}{}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,208 @@
+use super::*;
+use figment::Jail;
+
+fn load_in(jail: &Jail, file: Option<&str>, overrides: Overrides) -> Result<Config, ConfigError> {
+    let mut overrides = overrides;
+    if let Some(text) = file {
+        jail.create_file("zelly.toml", text).unwrap();
+        overrides.config_file = Some(jail.directory().join("zelly.toml"));
+    }
+    Config::load(&overrides)
+}
+
+fn error_of(jail: &Jail, file: Option<&str>) -> String {
+    load_in(jail, file, Overrides::default()).expect_err("config should be rejected").to_string()
+}
+
+#[test]
+fn defaults_describe_the_zelly_estate() {
+    let config = Config::defaults();
+    let envs = config.environments();
+    assert_eq!(envs.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["production", "staging"]);
+    let (prod, staging) = (&envs[0], &envs[1]);
+
+    assert_eq!((prod.region.as_str(), staging.region.as_str()), ("ap-south-1", "ap-southeast-1"));
+    assert_eq!(prod.terraform.root_dir, "terraform");
+    assert_eq!(staging.terraform.root_dir, "terraform/environments/staging");
+    assert_eq!(prod.terraform.state_url(), "s3://zelly-terraform-state/production/terraform.tfstate");
+    assert_eq!(staging.terraform.state_url(), "s3://zelly-terraform-state/staging/terraform.tfstate");
+    assert_eq!(prod.terraform.lock_table, "zelly-terraform-locks");
+    assert_eq!(staging.terraform.backend_region, "ap-south-1");
+    assert_eq!((prod.network.vpc_cidr.as_str(), staging.network.vpc_cidr.as_str()), ("10.0.0.0/16", "10.1.0.0/16"));
+    let (pa, sa) = (prod.aurora.as_ref().unwrap(), staging.aurora.as_ref().unwrap());
+    assert!(!pa.publicly_accessible && sa.publicly_accessible);
+    assert_eq!((pa.max_acu, sa.max_acu), (8.0, 2.0));
+    assert_eq!(prod.redis.as_ref().unwrap().node_type, "cache.t4g.small");
+    assert_eq!(staging.redis.as_ref().unwrap().node_type, "cache.t4g.micro");
+    let (pc, sc) = (prod.clickhouse.as_ref().unwrap(), staging.clickhouse.as_ref().unwrap());
+    assert_eq!((pc.instance_type.as_str(), pc.disk_gb), ("t3.medium", 50));
+    assert_eq!((sc.instance_type.as_str(), sc.disk_gb), ("t3.small", 20));
+    let max = |e: &app::model::Environment, s: &str| e.services.iter().find(|x| x.name == s).unwrap().max_tasks;
+    assert_eq!((max(prod, "fastify-nova"), max(prod, "storefront")), (4, 4));
+    assert_eq!((max(staging, "fastify-nova"), max(staging, "storefront")), (2, 2));
+    assert!(prod.deletion_protection && !staging.deletion_protection);
+    assert_eq!((prod.ecr, staging.ecr), (app::model::EcrMode::Managed, app::model::EcrMode::DataSource));
+    assert_eq!((prod.estimated_monthly_cost_usd, staging.estimated_monthly_cost_usd), (460.0, 320.0));
+    assert_eq!((prod.ecs_cluster.as_str(), staging.ecs_cluster.as_str()), ("zelly-production", "zelly-staging"));
+
+    for env in [prod, staging] {
+        let services: Vec<&str> = env.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            services,
+            ["fastify-nova", "customer-panel", "orion-backend", "events-consumer", "storefront", "internal_tools"]
+        );
+        let lbs: Vec<&str> = env.load_balancers.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(lbs, ["alb-nova", "alb-customer", "alb-orion", "nlb-storefront"]);
+        let secrets: Vec<&str> = env.secrets.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            secrets,
+            ["zelly/aurora/master", "zelly/redis/auth", "zelly/fastify-nova/env", "zelly/customer-panel/env", "zelly/orion-backend/env"]
+        );
+    }
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.database_url(), "sqlite://./data/zelly.db?mode=rwc");
+}
+
+#[test]
+fn sectioned_environment_variables_override_any_key() {
+    Jail::expect_with(|jail| {
+        jail.set_env("ZELLY_SERVER__LISTEN", "127.0.0.1:9999");
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__ECS_CLUSTER", "stg-cluster");
+        jail.set_env("ZELLY_ENVIRONMENTS__PRODUCTION__AURORA__MAX_ACU", "16");
+        // Flags are not config keys: they must not trip the unknown-key check.
+        jail.set_env("ZELLY_LISTEN", "127.0.0.1:1");
+        jail.set_env("ZELLY_CONFIG", "/nonexistent");
+        let config = load_in(jail, None, Overrides::default()).unwrap();
+        assert_eq!(config.server.listen.port(), 9999);
+        assert_eq!(config.environments["staging"].ecs_cluster, "stg-cluster");
+        assert_eq!(config.environments["production"].aurora.as_ref().unwrap().max_acu, 16.0);
+        Ok(())
+    });
+}
+
+#[test]
+fn flags_win_over_the_file_and_the_environment() {
+    Jail::expect_with(|jail| {
+        jail.set_env("ZELLY_SERVER__LISTEN", "127.0.0.1:9999");
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            database_url: Some("postgres://db/zelly".into()),
+            ..Default::default()
+        };
+        let config = load_in(jail, Some("[server]\nlisten = \"127.0.0.1:8000\"\n"), overrides).unwrap();
+        assert_eq!(config.server.listen.port(), 7000);
+        assert_eq!(config.database_url(), "postgres://db/zelly");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_file_with_environments_describes_all_of_them() {
+    Jail::expect_with(|jail| {
+        // Another team's estate: one environment, no Aurora, Redis or ClickHouse.
+        let only_dev = r#"
+            [environments.dev]
+            display_name = "Dev"
+            region = "eu-west-1"
+            ecs_cluster = "acme-dev"
+            deletion_protection = false
+            ecr = "managed"
+            estimated_monthly_cost_usd = 120
+
+            [environments.dev.terraform]
+            root_dir = "infra/dev"
+            state_bucket = "acme-state"
+            state_key = "dev.tfstate"
+            lock_table = "acme-locks"
+            backend_region = "eu-west-1"
+
+            [environments.dev.network]
+            vpc_cidr = "172.16.0.0/16"
+            availability_zones = ["a", "b"]
+            nat_gateways = 1
+
+            [[environments.dev.services]]
+            name = "api"
+            vcpu = 0.5
+            memory_mb = 1024
+            min_tasks = 1
+            max_tasks = 3
+            scaling_cpu_target = 60
+            ingress = "ALB HTTPS"
+            log_group = "/acme/api"
+        "#;
+        let config = load_in(jail, Some(only_dev), Overrides::default()).unwrap();
+        let names: Vec<String> = config.environments().into_iter().map(|e| e.name).collect();
+        assert_eq!(names, ["dev"]);
+        assert_eq!(config.environments["dev"].region, "eu-west-1");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_keys_are_rejected_by_name() {
+    Jail::expect_with(|jail| {
+        let message = error_of(jail, Some("[server]\nlisten = \"127.0.0.1:8080\"\nlisen = \"x\"\n"));
+        assert!(message.contains("server") && message.contains("lisen"), "{message}");
+
+        let message = error_of(jail, Some("[databse]\nurl = \"x\"\n"));
+        assert!(message.contains("databse"), "{message}");
+
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__REGON", "x");
+        let message = error_of(jail, None);
+        assert!(message.contains("environments.staging") && message.contains("regon"), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn invalid_values_are_rejected_by_key() {
+    Jail::expect_with(|jail| {
+        jail.set_env("ZELLY_SERVER__LISTEN", "not-an-address");
+        let message = error_of(jail, None);
+        assert!(message.contains("server.listen"), "{message}");
+        jail.clear_env();
+
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__REGION", "Singapore");
+        assert!(error_of(jail, None).contains("environments.staging.region"));
+        jail.clear_env();
+
+        jail.set_env("ZELLY_ENVIRONMENTS__PRODUCTION__NETWORK__VPC_CIDR", "10.0.0.0/33");
+        assert!(error_of(jail, None).contains("environments.production.network.vpc_cidr"));
+        jail.clear_env();
+
+        jail.set_env("ZELLY_AUTH__MODE", "magic");
+        assert!(error_of(jail, None).contains("auth.mode"));
+        jail.clear_env();
+
+        let message = error_of(jail, Some("[[auth.dev_users]]\nname = \"Bad Name\"\nrole = \"admin\"\n"));
+        assert!(message.contains("auth.dev_users[0].name"), "{message}");
+
+        let message = error_of(jail, Some("[server]\nlisten = \"127.0.0.1:8080\"\ndata_dir = \"x\"\n[[auth.dev_users]]\nname = \"x\"\nrole = \"root\"\n"));
+        assert!(message.contains("auth.dev_users") && message.contains("root"), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_missing_or_broken_file_is_named() {
+    Jail::expect_with(|jail| {
+        let overrides = Overrides { config_file: Some("/nonexistent/zelly.toml".into()), ..Default::default() };
+        let message = Config::load(&overrides).unwrap_err().to_string();
+        assert!(message.contains("/nonexistent/zelly.toml"), "{message}");
+        let message = error_of(jail, Some("[server\n"));
+        assert!(message.contains("zelly.toml"), "{message}");
+        Ok(())
+    });
+}
+
+#[test]
+fn dev_sign_in_is_refused_off_loopback() {
+    let mut config = Config::defaults();
+    assert!(validate::check_serve(&config).is_ok());
+    config.server.listen = "0.0.0.0:8080".parse().unwrap();
+    let message = validate::check_serve(&config).unwrap_err();
+    assert!(message.starts_with("auth.mode"), "{message}");
+    config.auth.mode = AuthMode::Tokens;
+    assert!(validate::check_serve(&config).is_ok());
+}

@@ -1,0 +1,150 @@
+//! Checks that serde cannot express. Every message starts with the key it is about.
+
+use super::{AuthMode, Config};
+use app::model::Environment;
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+/// Fargate's valid task sizes (vCPU).
+const FARGATE_VCPU: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+pub fn check(config: &Config) -> Result<(), String> {
+    let mut problems = Vec::new();
+    if config.database.max_connections == 0 {
+        problems.push("database.max_connections: must be at least 1".to_string());
+    }
+    if config.auth.session_hours == 0 {
+        problems.push("auth.session_hours: must be at least 1".to_string());
+    }
+    if config.auth.mode == AuthMode::Dev && config.auth.dev_users.is_empty() {
+        problems.push("auth.dev_users: the dev sign-in needs at least one user".to_string());
+    }
+    let mut seen = HashSet::new();
+    for (i, user) in config.auth.dev_users.iter().enumerate() {
+        if !is_user_name(&user.name) {
+            problems.push(format!(
+                "auth.dev_users[{i}].name: {:?} is not a user name (lowercase letters, digits, . _ -; at most 64)",
+                user.name
+            ));
+        }
+        if !seen.insert(&user.name) {
+            problems.push(format!("auth.dev_users[{i}].name: {:?} is listed twice", user.name));
+        }
+    }
+    if config.environments.is_empty() {
+        problems.push("environments: at least one environment must be configured".to_string());
+    }
+    for (name, env) in &config.environments {
+        check_environment(name, env, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// The dev sign-in lets anyone be anyone: it must never be reachable from another machine.
+pub fn check_serve(config: &Config) -> Result<(), String> {
+    if config.auth.mode == AuthMode::Dev && !config.server.listen.ip().is_loopback() {
+        return Err(format!(
+            "auth.mode: \"dev\" lets anyone sign in as anyone, so it is only allowed on a loopback \
+             address, but server.listen is {}. Listen on 127.0.0.1, or set auth.mode = \"tokens\".",
+            config.server.listen
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_user_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}
+
+fn is_environment_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    s.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `ap-south-1`, `us-gov-west-1`, `eu-central-2`.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
+}
+
+fn is_ipv4_cidr(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((ip, bits)) => ip.parse::<Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32),
+        None => false,
+    }
+}
+
+fn check_environment(name: &str, env: &Environment, problems: &mut Vec<String>) {
+    let key = format!("environments.{name}");
+    let mut bad = |field: &str, why: String| problems.push(format!("{key}.{field}: {why}"));
+
+    if !is_environment_name(name) {
+        bad("", "an environment name is lowercase letters, digits and -, starting with a letter (it is used in URLs)".into());
+    }
+    if env.display_name.trim().is_empty() {
+        bad("display_name", "must not be empty".into());
+    }
+    if !is_region(&env.region) {
+        bad("region", format!("{:?} is not an AWS region such as ap-south-1", env.region));
+    }
+    if !is_region(&env.terraform.backend_region) {
+        bad("terraform.backend_region", format!("{:?} is not an AWS region", env.terraform.backend_region));
+    }
+    if env.terraform.root_dir.trim().is_empty() || env.terraform.root_dir.split('/').any(|p| p == "..") {
+        bad("terraform.root_dir", "must be a directory inside the infra repository".into());
+    }
+    if env.ecs_cluster.trim().is_empty() {
+        bad("ecs_cluster", "must not be empty".into());
+    }
+    if !is_ipv4_cidr(&env.network.vpc_cidr) {
+        bad("network.vpc_cidr", format!("{:?} is not an IPv4 CIDR block such as 10.0.0.0/16", env.network.vpc_cidr));
+    }
+    if !(env.estimated_monthly_cost_usd.is_finite() && env.estimated_monthly_cost_usd >= 0.0) {
+        bad("estimated_monthly_cost_usd", "must be a non-negative amount".into());
+    }
+    if let Some(a) = &env.aurora {
+        if !(0.0..=256.0).contains(&a.min_acu) || !(0.5..=256.0).contains(&a.max_acu) || a.min_acu > a.max_acu {
+            bad("aurora", format!("ACU range {}–{} is not valid (0 ≤ min ≤ max ≤ 256)", a.min_acu, a.max_acu));
+        }
+    }
+    let mut services = HashSet::new();
+    for (i, s) in env.services.iter().enumerate() {
+        if !services.insert(s.name.as_str()) {
+            bad(&format!("services[{i}].name"), format!("{:?} is listed twice", s.name));
+        }
+        if !FARGATE_VCPU.contains(&s.vcpu) {
+            bad(&format!("services[{i}].vcpu"), format!("{} is not a Fargate size (0.25, 0.5, 1, 2, 4, 8, 16)", s.vcpu));
+        }
+        if s.memory_mb < 512 {
+            bad(&format!("services[{i}].memory_mb"), "must be at least 512".into());
+        }
+        if s.min_tasks > s.max_tasks {
+            bad(&format!("services[{i}]"), format!("min_tasks {} is above max_tasks {}", s.min_tasks, s.max_tasks));
+        }
+        if s.scaling_cpu_target.is_some_and(|t| t == 0 || t > 100) {
+            bad(&format!("services[{i}].scaling_cpu_target"), "must be a percentage from 1 to 100".into());
+        }
+    }
+    let mut lbs = HashSet::new();
+    for (i, lb) in env.load_balancers.iter().enumerate() {
+        if !lbs.insert(lb.name.as_str()) {
+            bad(&format!("load_balancers[{i}].name"), format!("{:?} is listed twice", lb.name));
+        }
+    }
+    let mut secrets = HashSet::new();
+    for (i, s) in env.secrets.iter().enumerate() {
+        if !secrets.insert(s.name.as_str()) {
+            bad(&format!("secrets[{i}].name"), format!("{:?} is listed twice", s.name));
+        }
+    }
+}

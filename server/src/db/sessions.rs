@@ -1,0 +1,65 @@
+use super::{on_backend, Db, DbResult};
+use app::model::{Identity, Role};
+use chrono::{DateTime, Utc};
+
+#[derive(sqlx::FromRow)]
+struct SessionOwner {
+    user_id: i64,
+    name: String,
+    display_name: String,
+    #[sqlx(try_from = "String")]
+    role: Role,
+}
+
+impl Db {
+    pub async fn create_session(&self, id_hash: &str, user_id: i64, expires_at: DateTime<Utc>) -> DbResult<()> {
+        let now = Utc::now();
+        on_backend!(self, pool => {
+            sqlx::query(
+                "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
+                 VALUES ($1, $2, $3, $3, $4)",
+            )
+            .bind(id_hash)
+            .bind(user_id)
+            .bind(now)
+            .bind(expires_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// The user of an unexpired session. The role is read live, so a role change applies at once.
+    pub async fn session_identity(&self, id_hash: &str) -> DbResult<Option<Identity>> {
+        let owner = on_backend!(self, pool => {
+            sqlx::query_as::<_, SessionOwner>(
+                "SELECT u.id AS user_id, u.name, u.display_name, u.role \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.id_hash = $1 AND s.expires_at > $2",
+            )
+            .bind(id_hash)
+            .bind(Utc::now())
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(owner.map(|o| Identity {
+            user_id: o.user_id,
+            display_name: if o.display_name.is_empty() { o.name.clone() } else { o.display_name },
+            name: o.name,
+            role: o.role,
+        }))
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> DbResult<()> {
+        on_backend!(self, pool => sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(pool).await.map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn purge_expired_sessions(&self) -> DbResult<u64> {
+        let done = on_backend!(self, pool => {
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(Utc::now()).execute(pool).await.map(|done| done.rows_affected())
+        })?;
+        Ok(done)
+    }
+}

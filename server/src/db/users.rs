@@ -1,0 +1,91 @@
+use super::audit::{insert_audit, NewAuditEvent};
+use super::{on_backend, BeginWrite, Db, DbResult};
+use app::model::Role;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct UserRecord {
+    pub id: i64,
+    pub name: String,
+    pub display_name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+const USER_COLUMNS: &str = "id, name, display_name, role, created_at, last_seen_at";
+
+impl Db {
+    pub async fn find_user(&self, name: &str) -> DbResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
+        let user = on_backend!(self, pool => {
+            sqlx::query_as::<_, UserRecord>(&sql).bind(name).fetch_optional(pool).await
+        })?;
+        Ok(user)
+    }
+
+    pub async fn list_users(&self) -> DbResult<Vec<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY name");
+        let users = on_backend!(self, pool => sqlx::query_as::<_, UserRecord>(&sql).fetch_all(pool).await)?;
+        Ok(users)
+    }
+
+    /// Returns the user called `name`, creating it with `role` if there is none (audited as
+    /// done by `actor`). An existing user keeps its role. The bool says whether it was created.
+    pub async fn ensure_user(
+        &self,
+        name: &str,
+        display_name: &str,
+        role: Role,
+        actor: &str,
+    ) -> DbResult<(UserRecord, bool)> {
+        let select = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO users (name, display_name, role, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(display_name)
+            .bind(role.as_str())
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if inserted {
+                let event = NewAuditEvent {
+                    actor: actor.to_string(),
+                    action: "user.created",
+                    environment: None,
+                    target: Some(name.to_string()),
+                    details: serde_json::json!({ "role": role }),
+                };
+                insert_audit!(&mut *tx, &event)?;
+            }
+            let user = sqlx::query_as::<_, UserRecord>(&select).bind(name).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((user, inserted))
+        })?;
+        Ok(result)
+    }
+
+    /// Notes that the user was active; writes at most once a minute per user.
+    pub async fn touch_user(&self, user_id: i64) -> DbResult<()> {
+        let now = Utc::now();
+        let stale = now - chrono::Duration::minutes(1);
+        on_backend!(self, pool => {
+            sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $3)")
+                .bind(now)
+                .bind(user_id)
+                .bind(stale)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+}

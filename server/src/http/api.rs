@@ -1,0 +1,69 @@
+//! `/api/v1`: the public JSON API. Handlers parse, authorize, call the domain and serialize.
+
+use super::error::ApiError;
+use super::AppState;
+use app::model::{Environment, Identity, Role};
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde_json::{json, Value};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/environments", get(list_environments))
+        .route("/environments/{env}", get(get_environment))
+        .route("/audit", get(list_audit))
+        .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
+        .method_not_allowed_fallback(|| async {
+            (http::StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "error": "method_not_allowed", "message": "this endpoint does not take that method" })))
+        })
+}
+
+/// Fails with 403 unless the caller has at least `role`.
+pub fn require(who: &Identity, role: Role) -> Result<(), ApiError> {
+    if who.can(role) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!("this needs the {role} role; you have {}", who.role)))
+    }
+}
+
+async fn list_environments(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Json<Value>, ApiError> {
+    require(&who, Role::Viewer)?;
+    Ok(Json(json!({ "environments": state.environments.all() })))
+}
+
+async fn get_environment(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(name): Path<String>,
+) -> Result<Json<Environment>, ApiError> {
+    require(&who, Role::Viewer)?;
+    state
+        .environments
+        .get(&name)
+        .cloned()
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))
+}
+
+#[derive(serde::Deserialize)]
+struct AuditQuery {
+    limit: Option<i64>,
+    before: Option<i64>,
+}
+
+/// Newest first; page with `before=<id of the last event seen>`.
+async fn list_audit(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require(&who, Role::Admin)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let events = state.db.list_audit(limit, q.before).await?;
+    Ok(Json(json!({ "events": events })))
+}

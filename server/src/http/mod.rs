@@ -1,0 +1,96 @@
+//! The HTTP server: one router per concern, assembled here, behind the authentication layer.
+
+pub mod api;
+pub mod error;
+pub mod health;
+pub mod ui;
+
+use crate::auth;
+use crate::config::Config;
+use crate::db::Db;
+use crate::environments::Environments;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use leptos::prelude::LeptosOptions;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::{compression::CompressionLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub environments: Environments,
+    pub leptos: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+impl AppState {
+    /// Connects to the database (applying migrations) and prepares everything a request needs.
+    pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        let db = Db::connect(&config.database_url(), config.database.max_connections).await?;
+        let site = ui::site_dir(config.server.site_dir.as_deref());
+        if !site.join("pkg").is_dir() {
+            tracing::warn!(
+                "UI assets not found in {}: pages render, but without styles or interactivity. \
+                 Build them with `cargo leptos build`, or set server.site_dir.",
+                site.display()
+            );
+        }
+        Ok(AppState {
+            environments: Environments::from_config(&config),
+            leptos: ui::leptos_options(&site),
+            config: Arc::new(config),
+            db,
+        })
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .nest("/api/v1", api::router())
+        .route("/login", get(auth::dev_login::page))
+        .route("/auth/dev/login", post(auth::dev_login::sign_in))
+        .route("/auth/logout", post(auth::dev_login::sign_out))
+        .merge(ui::router(state.clone()))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
+        .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` completes. Tests pass a listener on port 0.
+pub async fn launch_with_listener(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    spawn_housekeeping(state.db.clone());
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// Expired sessions are refused at once; this only keeps the table small.
+fn spawn_housekeeping(db: Db) {
+    tokio::spawn(async move {
+        let period = Duration::from_secs(3600);
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            every.tick().await;
+            match db.purge_expired_sessions().await {
+                Ok(n) if n > 0 => tracing::info!("removed {n} expired sessions"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("could not remove expired sessions: {e}"),
+            }
+        }
+    });
+}

@@ -1,0 +1,65 @@
+//! The browser UI: Leptos pages rendered on the server (and hydrated by the wasm bundle in
+//! `pkg/`), plus the static assets. The assets are found relative to the binary, never the
+//! working directory, so the server runs from anywhere.
+
+use super::AppState;
+use app::api::backend::{Backend, SharedBackend};
+use app::model::Environment;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What the UI's server functions call into.
+struct UiBackend {
+    state: AppState,
+}
+
+#[async_trait::async_trait]
+impl Backend for UiBackend {
+    async fn environments(&self) -> Vec<Environment> {
+        self.state.environments.all().to_vec()
+    }
+}
+
+pub fn router(state: AppState) -> Router<AppState> {
+    let backend: SharedBackend = Arc::new(UiBackend { state: state.clone() });
+    let routes = generate_route_list(app::App);
+    let options = state.leptos.clone();
+    Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(backend.clone()),
+            move || app::shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+}
+
+/// Where the built site (`pkg/zelly.js`, `pkg/zelly.wasm`, `pkg/zelly.css`) is: the configured
+/// directory, else `LEPTOS_SITE_ROOT` (set by `cargo leptos watch`), else `site/` next to the
+/// binary or one level up (cargo's layout: `target/debug/zelly-control` with `target/site`).
+pub fn site_dir(configured: Option<&Path>) -> PathBuf {
+    if let Some(dir) = configured {
+        return dir.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from).filter(|d| d.is_absolute()) {
+        return dir;
+    }
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let candidates = [exe_dir.join("site"), exe_dir.join("../site"), exe_dir.join("../../site")];
+    candidates
+        .iter()
+        .find(|d| d.join("pkg").is_dir())
+        .cloned()
+        .unwrap_or_else(|| candidates[1].clone())
+}
+
+pub fn leptos_options(site: &Path) -> LeptosOptions {
+    LeptosOptions::builder().output_name("zelly").site_root(site.to_string_lossy().to_string()).site_pkg_dir("pkg").build()
+}

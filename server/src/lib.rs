@@ -1,0 +1,12 @@
+//! The Zelly control plane server: configuration, storage, authentication, the HTTP API and the
+//! server side of the UI. `main.rs` only parses the command line and calls `cli::run`.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod environments;
+pub mod http;
+
+pub use config::Config;
+pub use http::{launch_with_listener, AppState};

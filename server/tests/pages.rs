@@ -1,0 +1,137 @@
+//! The server-rendered UI: the environments page, the sign-in flow, sessions and their cookies.
+
+mod common;
+
+use app::model::Role;
+
+/// The `<tr>` of the comparison table whose label is `label`, as HTML.
+fn row_of<'a>(html: &'a str, label: &str) -> &'a str {
+    let at = html.find(&format!(">{label}<")).unwrap_or_else(|| panic!("row {label:?} not found"));
+    let start = html[..at].rfind("<tr").unwrap();
+    let end = at + html[at..].find("</tr>").unwrap();
+    &html[start..end]
+}
+
+async fn page(app: &common::TestApp, path: &str, token: &str) -> String {
+    let res = app.get(path, Some(token)).await;
+    assert_eq!(res.status(), 200, "GET {path}");
+    assert!(res.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    res.text().await.unwrap()
+}
+
+on_both_backends! {
+    async fn the_environments_page_shows_both_side_by_side_without_javascript(app) {
+        let token = app.token("vikram", Role::Viewer).await;
+        let html = page(&app, "/", &token).await;
+        for text in ["Production", "Staging", "ap-south-1", "ap-southeast-1", "10.0.0.0/16", "10.1.0.0/16",
+                     "s3://zelly-terraform-state/production/terraform.tfstate", "cache.t4g.small", "t3.medium, 50 GB gp3",
+                     "fastify-nova 4", "created by this root", "read as data sources", "about $460", "about $320",
+                     "alb-orion", "nlb-storefront", "zelly/aurora/master", "internal_tools"] {
+            assert!(html.contains(text), "page shows {text:?}");
+        }
+        assert!(row_of(&html, "VPC CIDR").contains(r#"data-differs="true""#));
+        assert!(row_of(&html, "Deletion protection").contains(r#"data-differs="true""#));
+        assert!(row_of(&html, "State lock table").contains(r#"data-differs="false""#));
+        assert!(row_of(&html, "events-consumer").contains(r#"data-differs="false""#));
+        // The hydration bundle is referenced, so the page comes alive when the wasm loads.
+        assert!(html.contains("/pkg/zelly.js") && html.contains("/pkg/zelly.wasm"));
+    }
+
+    async fn only_differences_keeps_just_the_differing_rows(app) {
+        let token = app.token("vikram", Role::Viewer).await;
+        let html = page(&app, "/?view=differences", &token).await;
+        assert!(html.contains(">VPC CIDR<"));
+        assert!(html.contains(">ElastiCache Redis node<"));
+        assert!(!html.contains(">State lock table<"));
+        assert!(!html.contains(">events-consumer<"));
+        assert!(!html.contains(r#"data-differs="false""#));
+    }
+
+    async fn anonymous_visitors_are_sent_to_sign_in_and_back(app) {
+        let res = app.get("/?view=differences", None).await;
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], "/login?next=%2F%3Fview%3Ddifferences");
+
+        let login = app.get("/login?next=%2F%3Fview%3Ddifferences", None).await.text().await.unwrap();
+        for user in ["Asha Rao", "Ravi Menon", "Meera Iyer", "Vikram Shah"] {
+            assert!(login.contains(user), "sign-in page lists {user}");
+        }
+        assert!(login.contains(r#"value="/?view=differences""#));
+
+        // The UI's server functions answer 401 rather than redirecting.
+        assert_eq!(app.client.post(app.url("/app/list_environments")).send().await.unwrap().status(), 401);
+    }
+
+    async fn dev_sign_in_starts_a_session_and_sign_out_ends_it(app) {
+        let res = app.client.post(app.url("/auth/dev/login"))
+            .form(&[("user", "ravi"), ("next", "/?view=differences")]).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], "/?view=differences");
+        let set_cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax") && set_cookie.contains("Path=/"));
+        assert!(!set_cookie.contains("Secure"), "plain HTTP: no Secure flag");
+        let cookie = set_cookie.split(';').next().unwrap().to_string();
+
+        let html = app.client.get(app.url("/")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Ravi Menon") && html.contains("approver"));
+        let user = app.db.find_user("ravi").await.unwrap().expect("user created at first sign-in");
+        assert_eq!(user.role, Role::Approver);
+
+        let res = app.client.post(app.url("/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+        let res = app.client.get(app.url("/")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(res.status(), 303, "the ended session no longer works");
+        assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "the stale cookie is cleared");
+    }
+
+    async fn sign_in_refuses_unknown_users_and_foreign_redirects(app) {
+        let res = app.client.post(app.url("/auth/dev/login")).form(&[("user", "mallory")]).send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        assert!(res.headers().get("set-cookie").is_none());
+        assert!(res.text().await.unwrap().contains("There is no user called"));
+        assert!(app.db.find_user("mallory").await.unwrap().is_none());
+
+        let res = app.client.post(app.url("/auth/dev/login"))
+            .form(&[("user", "asha"), ("next", "//evil.example/")]).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/");
+    }
+
+    async fn a_cross_site_write_with_a_session_is_refused(app) {
+        let cookie = app.dev_sign_in("asha").await;
+        let res = app.client.post(app.url("/auth/logout"))
+            .header("cookie", &cookie).header("origin", "https://evil.example").send().await.unwrap();
+        assert_eq!(res.status(), 403);
+        let still = app.client.get(app.url("/")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(still.status(), 200, "the session survived the forged request");
+    }
+
+    async fn a_bearer_token_opens_pages_too_and_unknown_pages_are_404(app) {
+        let token = app.token("meera", Role::Operator).await;
+        let res = app.get("/no/such/page", Some(&token)).await;
+        assert_eq!(res.status(), 404);
+        assert!(res.text().await.unwrap().contains("Page not found"));
+    }
+}
+
+#[tokio::test]
+async fn expired_sessions_are_refused() {
+    let app = common::TestApp::start_with(common::Backend::Sqlite, |_| {}).await;
+    let (user, _) = app.db.ensure_user("asha", "", Role::Admin, "test").await.unwrap();
+    let id = "expired-session-id";
+    let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+    app.db.create_session(&zelly_control::auth::hash_secret(id), user.id, past).await.unwrap();
+    let res = app.client.get(app.url("/")).header("cookie", format!("zelly_session={id}")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(app.db.purge_expired_sessions().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn secure_cookies_behind_https() {
+    let app = common::TestApp::start_with(common::Backend::Sqlite, |c| {
+        c.server.public_url = Some("https://zelly.example.com".parse().unwrap());
+    })
+    .await;
+    let res = app.client.post(app.url("/auth/dev/login")).form(&[("user", "asha")]).send().await.unwrap();
+    assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
+}
