@@ -1,3 +1,4 @@
+#![recursion_limit = "512"]
 //! The Zelly control plane's user interface (Leptos, rendered on the server and hydrated in the
 //! browser) and the data types it shares with the server.
 
@@ -23,6 +24,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

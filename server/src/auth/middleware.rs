@@ -98,7 +98,7 @@ fn record_activity(state: &AppState, user_id: i64, token_id: Option<i64>) {
 }
 
 fn is_public(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/login" | "/favicon.ico")
+    matches!(path, "/healthz" | "/readyz" | "/login" | "/favicon.ico" | "/favicon.svg")
         || path.starts_with("/auth/")
         || path.starts_with("/pkg/")
 }

@@ -1,0 +1,11 @@
+# Sourced by the scripts: where builds go, shared by every run on this machine.
+# Cargo's output lives outside the checkout so fresh clones (and CI) reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/zelly-target}"
+# cargo-leptos writes the site (pkg/zelly.js, .wasm, .css) here: next to the binary's folder,
+# where the server finds it wherever it is started from.
+export LEPTOS_SITE_ROOT="$CARGO_TARGET_DIR/site"
+export PATH="$HOME/.cargo/bin:$PATH"
+ZELLY_BIN="$CARGO_TARGET_DIR/debug/zelly-control"
+export ZELLY_BIN
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }

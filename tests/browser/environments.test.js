@@ -1,0 +1,79 @@
+// The environments page as a team lead sees it: sign in, both environments side by side,
+// differing rows marked, hydrated (live) with JavaScript, complete without it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { startServer, launchBrowser, screenshots } from './harness.js';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function signIn(page, name) {
+  await page.goto(server.url + '/');
+  assert.match(page.url(), /\/login\?next=/, 'anonymous visitors are sent to sign in');
+  await page.click(`button[data-user="${name}"]`);
+  await page.waitForURL(server.url + '/');
+}
+
+test('sign in and see production and staging side by side, hydrated', async () => {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+
+  await page.goto(server.url + '/login');
+  await page.screenshot({ path: join(screenshots, 'login.png') });
+  await signIn(page, 'asha');
+
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
+  const cards = page.locator('.env-card');
+  assert.equal(await cards.count(), 2);
+  assert.match(await cards.nth(0).innerText(), /Production[\s\S]*ap-south-1/);
+  assert.match(await cards.nth(1).innerText(), /Staging[\s\S]*ap-southeast-1/);
+
+  const vpc = page.locator('tr', { has: page.locator('th', { hasText: /^VPC CIDRdiffers$/ }) });
+  assert.equal(await vpc.getAttribute('data-differs'), 'true');
+  assert.deepEqual(await vpc.locator('td').allInnerTexts(), ['10.0.0.0/16', '10.1.0.0/16']);
+  const lock = page.locator('tr', { has: page.locator('th', { hasText: /^State lock table$/ }) });
+  assert.equal(await lock.getAttribute('data-differs'), 'false');
+  assert.match(await page.locator('.who').innerText(), /Asha Rao/);
+  await page.screenshot({ path: join(screenshots, 'environments.png'), fullPage: true });
+
+  // Live: after hydration the filter switches in place, without loading a new document.
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const allRows = await page.locator('tbody tr').count();
+  await page.click('a:has-text("Only differences")');
+  await page.waitForURL(/view=differences/);
+  await page.waitForFunction((n) => document.querySelectorAll('tbody tr').length < n, allRows);
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no full page load');
+  assert.equal(await page.locator('tr[data-differs="false"]').count(), 0);
+  await page.screenshot({ path: join(screenshots, 'environments-differences.png'), fullPage: true });
+
+  assert.deepEqual(errors, [], 'no errors in the browser console');
+  await context.close();
+});
+
+test('the page and its filter work without JavaScript', async () => {
+  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  await signIn(page, 'vikram');
+  assert.equal(await page.locator('body[data-hydrated]').count(), 0, 'no script ran');
+  assert.equal(await page.locator('.env-card').count(), 2);
+  assert.ok(await page.locator('tr[data-differs="false"]').count() > 0);
+  await page.click('a:has-text("Only differences")');
+  await page.waitForURL(/view=differences/);
+  assert.equal(await page.locator('tr[data-differs="false"]').count(), 0);
+  assert.ok(await page.locator('tr[data-differs="true"]').count() > 5);
+  await context.close();
+});

@@ -1,0 +1,55 @@
+// Shared by the browser tests: start the real zelly-control binary on a free port with a fresh
+// SQLite database, and launch Debian's Chromium through playwright-core.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const screenshots = join(here, 'screenshots');
+mkdirSync(screenshots, { recursive: true });
+
+const targetDir = process.env.CARGO_TARGET_DIR || join(here, '..', '..', 'target');
+const binary = process.env.ZELLY_BIN || join(targetDir, 'debug', 'zelly-control');
+
+/** Starts `zelly-control serve` and resolves to { url, stop } once it prints its address. */
+export async function startServer(extraEnv = {}) {
+  if (!existsSync(binary)) throw new Error(`${binary} not found: build it with \`cargo leptos build\` first`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'zelly-browser-'));
+  // Run from the data directory: the binary must find its assets on its own, not via the cwd.
+  const child = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], {
+    cwd: dataDir,
+    env: {
+      PATH: process.env.PATH,
+      ZELLY_DATA_DIR: dataDir,
+      RUST_LOG: 'warn',
+      // scripts/test runs the suite a second time on a fresh PostgreSQL schema.
+      ...(process.env.ZELLY_BROWSER_DATABASE_URL ? { DATABASE_URL: process.env.ZELLY_BROWSER_DATABASE_URL } : {}),
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const m = line.match(/listening on (http:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`server exited with ${code} before listening`)));
+  });
+  return {
+    url,
+    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }),
+  };
+}
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+}
