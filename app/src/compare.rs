@@ -141,62 +141,54 @@ fn max_tasks(services: &[Service]) -> String {
     }
 }
 
-/// Every name in `names_per_env`, in first-seen order, without repeats.
-fn union_of_names<'a>(names_per_env: impl Iterator<Item = Vec<&'a str>>) -> Vec<&'a str> {
-    let mut all: Vec<&str> = Vec::new();
-    for names in names_per_env {
-        for n in names {
-            if !all.contains(&n) {
-                all.push(n);
+/// One row per item name (every name any environment has, in first-seen order), with each
+/// environment's item described by `describe`, or an empty cell where it has none.
+fn rows_by_name<T>(
+    envs: &[Environment],
+    items: impl Fn(&Environment) -> &[T],
+    name: impl Fn(&T) -> &str,
+    describe: impl Fn(&T) -> String,
+) -> Vec<Row> {
+    let mut names: Vec<&str> = Vec::new();
+    for env in envs {
+        for item in items(env) {
+            if !names.contains(&name(item)) {
+                names.push(name(item));
             }
         }
     }
-    all
+    names
+        .into_iter()
+        .map(|n| row(envs, n, |e| items(e).iter().find(|item| name(item) == n).map(&describe)))
+        .collect()
 }
 
 fn services(envs: &[Environment]) -> Vec<Row> {
-    let names = union_of_names(envs.iter().map(|e| e.services.iter().map(|s| s.name.as_str()).collect()));
-    names
-        .into_iter()
-        .map(|name| {
-            row(envs, name, |e| {
-                e.services.iter().find(|s| s.name == name).map(|s| {
-                    let scaling = match s.scaling_cpu_target {
-                        Some(t) => format!("CPU {t}%"),
-                        None => "fixed".to_string(),
-                    };
-                    format!(
-                        "{} vCPU · {} MB · {}→{} tasks · {} · {}",
-                        num(s.vcpu),
-                        s.memory_mb,
-                        s.min_tasks,
-                        s.max_tasks,
-                        scaling,
-                        s.ingress
-                    )
-                })
-            })
-        })
-        .collect()
+    rows_by_name(envs, |e| &e.services, |s| &s.name, |s| {
+        let scaling = match s.scaling_cpu_target {
+            Some(t) => format!("CPU {t}%"),
+            None => "fixed".to_string(),
+        };
+        format!(
+            "{} vCPU · {} MB · {}→{} tasks · {} · {}",
+            num(s.vcpu),
+            s.memory_mb,
+            s.min_tasks,
+            s.max_tasks,
+            scaling,
+            s.ingress
+        )
+    })
 }
 
 fn load_balancers(envs: &[Environment]) -> Vec<Row> {
-    let names =
-        union_of_names(envs.iter().map(|e| e.load_balancers.iter().map(|l| l.name.as_str()).collect()));
-    names
-        .into_iter()
-        .map(|name| {
-            row(envs, name, |e| {
-                e.load_balancers.iter().find(|l| l.name == name).map(|l| {
-                    if l.notes.is_empty() {
-                        format!("{} → {}", l.kind, l.routes_to)
-                    } else {
-                        format!("{} → {} · {}", l.kind, l.routes_to, l.notes)
-                    }
-                })
-            })
-        })
-        .collect()
+    rows_by_name(envs, |e| &e.load_balancers, |l| &l.name, |l| {
+        if l.notes.is_empty() {
+            format!("{} → {}", l.kind, l.routes_to)
+        } else {
+            format!("{} → {} · {}", l.kind, l.routes_to, l.notes)
+        }
+    })
 }
 
 fn data_stores(envs: &[Environment]) -> Vec<Row> {
@@ -228,21 +220,13 @@ fn data_stores(envs: &[Environment]) -> Vec<Row> {
 }
 
 fn secrets(envs: &[Environment]) -> Vec<Row> {
-    let names = union_of_names(envs.iter().map(|e| e.secrets.iter().map(|s| s.name.as_str()).collect()));
-    names
-        .into_iter()
-        .map(|name| {
-            row(envs, name, |e| {
-                e.secrets.iter().find(|s| s.name == name).map(|s| {
-                    if s.keys.is_empty() {
-                        "(keys not listed)".to_string()
-                    } else {
-                        s.keys.join(", ")
-                    }
-                })
-            })
-        })
-        .collect()
+    rows_by_name(envs, |e| &e.secrets, |s| &s.name, |s| {
+        if s.keys.is_empty() {
+            "(keys not listed)".to_string()
+        } else {
+            s.keys.join(", ")
+        }
+    })
 }
 
 #[cfg(test)]
@@ -276,6 +260,46 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].id, "b");
         assert_eq!(kept[0].rows.iter().map(|r| r.label.as_str()).collect::<Vec<_>>(), ["diff"]);
+    }
+
+    fn env(name: &str, extra_service: Option<&str>) -> Environment {
+        let mut text = format!(
+            r#"
+            name = "{name}"
+            display_name = "{name}"
+            region = "eu-west-1"
+            ecs_cluster = "c"
+            deletion_protection = false
+            ecr = "managed"
+            estimated_monthly_cost_usd = 1
+            terraform = {{ root_dir = "t", state_bucket = "b", state_key = "k", lock_table = "l", backend_region = "eu-west-1" }}
+            network = {{ vpc_cidr = "10.0.0.0/16", availability_zones = ["a"], nat_gateways = 1 }}
+            [[services]]
+            name = "api"
+            vcpu = 1
+            memory_mb = 2048
+            min_tasks = 1
+            max_tasks = 2
+            ingress = "ALB HTTPS"
+            log_group = "/api"
+            "#
+        );
+        if let Some(extra) = extra_service {
+            text.push_str(&format!(
+                "[[services]]\nname = \"{extra}\"\nvcpu = 0.25\nmemory_mb = 512\nmin_tasks = 1\nmax_tasks = 1\ningress = \"none\"\nlog_group = \"/w\"\n"
+            ));
+        }
+        toml::from_str(&text).expect("test environment")
+    }
+
+    #[test]
+    fn an_item_only_one_environment_has_is_a_differing_row_with_an_empty_cell() {
+        let rows = services(&[env("a", None), env("b", Some("worker"))]);
+        assert_eq!(rows.iter().map(|r| r.label.as_str()).collect::<Vec<_>>(), ["api", "worker"]);
+        assert!(!rows[0].differs());
+        assert_eq!(rows[1].cells[0], None);
+        assert!(rows[1].cells[1].as_deref().unwrap().starts_with("0.25 vCPU · 512 MB"));
+        assert!(rows[1].differs());
     }
 
     #[test]

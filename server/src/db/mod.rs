@@ -134,6 +134,23 @@ impl Db {
         Ok(())
     }
 
+    /// Sets `column` of row `id` in `table` to now, unless it was set less than a minute ago:
+    /// activity bookkeeping that costs at most one write a minute per row.
+    async fn touch_throttled(&self, table: &str, column: &str, id: i64) -> DbResult<()> {
+        let now = chrono::Utc::now();
+        let sql = format!("UPDATE {table} SET {column} = $1 WHERE id = $2 AND ({column} IS NULL OR {column} < $3)");
+        on_backend!(self, pool => {
+            sqlx::query(&sql)
+                .bind(now)
+                .bind(id)
+                .bind(now - chrono::Duration::minutes(1))
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
     pub async fn close(&self) {
         on_backend!(self, pool => pool.close().await)
     }

@@ -101,18 +101,7 @@ impl Db {
 
     /// Notes that a token was used; writes at most once a minute per token.
     pub async fn touch_token(&self, token_id: i64) -> DbResult<()> {
-        let now = Utc::now();
-        let stale = now - chrono::Duration::minutes(1);
-        on_backend!(self, pool => {
-            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
-                .bind(now)
-                .bind(token_id)
-                .bind(stale)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(())
+        self.touch_throttled("api_tokens", "last_used_at", token_id).await
     }
 
     pub async fn list_tokens(&self, user: Option<&str>) -> DbResult<Vec<TokenRecord>> {

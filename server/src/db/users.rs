@@ -75,17 +75,6 @@ impl Db {
 
     /// Notes that the user was active; writes at most once a minute per user.
     pub async fn touch_user(&self, user_id: i64) -> DbResult<()> {
-        let now = Utc::now();
-        let stale = now - chrono::Duration::minutes(1);
-        on_backend!(self, pool => {
-            sqlx::query("UPDATE users SET last_seen_at = $1 WHERE id = $2 AND (last_seen_at IS NULL OR last_seen_at < $3)")
-                .bind(now)
-                .bind(user_id)
-                .bind(stale)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(())
+        self.touch_throttled("users", "last_seen_at", user_id).await
     }
 }

@@ -1,0 +1,22 @@
+# Release image of the control plane: the binary plus its site assets (pkg/), nothing else.
+FROM rust:1.95-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/* \
+ && rustup target add wasm32-unknown-unknown \
+ && cargo install cargo-leptos --version =0.3.10 --locked --features no_downloads \
+ && npm install -g binaryen
+WORKDIR /src
+COPY . .
+RUN cargo install wasm-bindgen-cli --version "=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)" \
+ && LEPTOS_SITE_ROOT=/src/target/site cargo leptos build --release
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --home /var/lib/zelly --create-home zelly
+# The server looks for site/ next to its binary.
+COPY --from=build /src/target/release/zelly-control /opt/zelly/zelly-control
+COPY --from=build /src/target/site /opt/zelly/site
+USER zelly
+WORKDIR /var/lib/zelly
+ENV ZELLY_DATA_DIR=/var/lib/zelly
+ENTRYPOINT ["/opt/zelly/zelly-control"]
+CMD ["serve"]
