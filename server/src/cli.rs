@@ -39,6 +39,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Serve the web UI and the JSON API (the default).
     Serve,
+    /// Run Terraform runs only (no web server), beside `serve` replicas sharing a PostgreSQL database.
+    Worker,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage API tokens.
@@ -94,6 +96,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(&cli.global.overrides())?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
+        Command::Worker => worker(config).await,
         Command::Migrate => {
             let db = Db::connect(&config.database_url(), 1).await?;
             eprintln!("Database migrated ({}).", db.backend_name());
@@ -120,6 +123,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("Zelly control plane listening on http://{addr}");
     tracing::info!(database = state.db.backend_name(), "serving on http://{addr}");
     http::launch_with_listener(state, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn worker(config: Config) -> anyhow::Result<()> {
+    let workers = config.runs.workers.max(1);
+    let state = AppState::new(config).await?;
+    if let crate::db::Db::Sqlite(_) = state.db {
+        tracing::warn!("a separate worker process is meant for PostgreSQL; with SQLite, `serve` runs the workers itself");
+    }
+    eprintln!("Zelly worker running {workers} workers ({} database)", state.db.backend_name());
+    crate::runs::engine::spawn(state.runs.clone(), workers);
+    shutdown_signal().await;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod environments;
 pub mod http;
+pub mod runs;
 
 pub use config::Config;
 pub use http::{launch_with_listener, AppState};

@@ -24,7 +24,31 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    pub terraform: TerraformConfig,
+    pub runs: RunsConfig,
     pub environments: BTreeMap<String, Environment>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerraformConfig {
+    /// The terraform executable: a name on PATH or a path.
+    pub bin: String,
+    /// The infra repository checkout; each environment runs in `infra_dir/<root_dir>`.
+    pub infra_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunsConfig {
+    /// A plan older than this cannot be approved.
+    pub plan_ttl_seconds: u64,
+    /// Runs executed at once by this process (0: this process only serves, others run).
+    pub workers: u32,
+    /// A worker renews its hold on a run this often (/3); past it, the run is found abandoned.
+    pub lease_seconds: u64,
+    /// After SIGINT, how long terraform gets to stop before SIGKILL.
+    pub cancel_grace_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -31,6 +31,15 @@ pub fn check(config: &Config) -> Result<(), String> {
             problems.push(format!("auth.dev_users[{i}].name: {:?} is listed twice", user.name));
         }
     }
+    if config.terraform.bin.trim().is_empty() {
+        problems.push("terraform.bin: must name the terraform executable".to_string());
+    }
+    if config.runs.plan_ttl_seconds == 0 {
+        problems.push("runs.plan_ttl_seconds: must be at least 1".to_string());
+    }
+    if config.runs.lease_seconds < 2 {
+        problems.push("runs.lease_seconds: must be at least 2".to_string());
+    }
     if config.environments.is_empty() {
         problems.push("environments: at least one environment must be configured".to_string());
     }
@@ -102,6 +111,9 @@ fn check_environment(name: &str, env: &Environment, problems: &mut Vec<String>) 
     }
     if env.terraform.root_dir.trim().is_empty() || env.terraform.root_dir.split('/').any(|p| p == "..") {
         bad("terraform.root_dir", "must be a directory inside the infra repository".into());
+    }
+    if env.approvals_required > 5 {
+        bad("approvals_required", "must be between 0 and 5".into());
     }
     if env.ecs_cluster.trim().is_empty() {
         bad("ecs_cluster", "must not be empty".into());

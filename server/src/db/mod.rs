@@ -7,6 +7,7 @@
 //! the SQL differs, a method matches on the backend explicitly.
 
 pub mod audit;
+pub mod runs;
 mod sessions;
 pub mod tokens;
 mod users;

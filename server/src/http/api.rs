@@ -13,10 +13,16 @@ pub fn router() -> Router<AppState> {
         .route("/environments", get(list_environments))
         .route("/environments/{env}", get(get_environment))
         .route("/audit", get(list_audit))
-        .fallback(|| async { ApiError::NotFound("no such API endpoint".into()) })
-        .method_not_allowed_fallback(|| async {
-            (http::StatusCode::METHOD_NOT_ALLOWED, Json(json!({ "error": "method_not_allowed", "message": "this endpoint does not take that method" })))
-        })
+}
+
+/// JSON answers for paths and methods the API does not have.
+pub fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
+    router.fallback(|| async { ApiError::NotFound("no such API endpoint".into()) }).method_not_allowed_fallback(|| async {
+        (
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            Json(json!({ "error": "method_not_allowed", "message": "this endpoint does not take that method" })),
+        )
+    })
 }
 
 /// Fails with 403 unless the caller has at least `role`.

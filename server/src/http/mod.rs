@@ -2,13 +2,16 @@
 
 pub mod api;
 pub mod error;
+pub mod extract;
 pub mod health;
+pub mod runs;
 pub mod ui;
 
 use crate::auth;
 use crate::config::Config;
 use crate::db::Db;
 use crate::environments::Environments;
+use crate::runs::Runs;
 use axum::extract::FromRef;
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -24,6 +27,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub environments: Environments,
+    pub runs: Runs,
     pub leptos: LeptosOptions,
 }
 
@@ -45,19 +49,20 @@ impl AppState {
                 site.display()
             );
         }
-        Ok(AppState {
-            environments: Environments::from_config(&config),
-            leptos: ui::leptos_options(&site),
-            config: Arc::new(config),
-            db,
-        })
+        let config = Arc::new(config);
+        let environments = Environments::from_config(&config);
+        let runs = Runs::new(db.clone(), config.clone(), environments.clone()).await;
+        if runs.simulated {
+            tracing::warn!("terraform.bin is the simulated terraform of the test fixtures: runs change nothing real");
+        }
+        Ok(AppState { environments, runs, leptos: ui::leptos_options(&site), config, db })
     }
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::with_fallbacks(api::router().merge(runs::router())))
         .route("/login", get(auth::dev_login::page))
         .route("/auth/dev/login", post(auth::dev_login::sign_in))
         .route("/auth/logout", post(auth::dev_login::sign_out))
@@ -76,6 +81,9 @@ pub async fn launch_with_listener(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     spawn_housekeeping(state.db.clone());
+    if state.config.runs.workers > 0 {
+        crate::runs::engine::spawn(state.runs.clone(), state.config.runs.workers);
+    }
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }
 

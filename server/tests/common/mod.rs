@@ -75,6 +75,7 @@ pub struct TestApp {
     pub config: Config,
     pub client: reqwest::Client,
     pub backend: Backend,
+    admin: tokio::sync::OnceCell<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     database: TestDatabase,
@@ -93,6 +94,16 @@ impl TestApp {
         config.database.max_connections = 5;
         config.server.data_dir = database.dir.path().to_path_buf();
         config.server.listen = "127.0.0.1:0".parse().unwrap();
+        // Terraform runs use the fake binary on a private copy of the fixture infra repo.
+        let infra = database.dir.path().join("infra");
+        copy_dir(&fixtures().join("infra"), &infra);
+        config.terraform.bin = fixtures().join("fake-terraform").display().to_string();
+        config.terraform.infra_dir = infra;
+        config.runs.lease_seconds = 2;
+        config.runs.cancel_grace_seconds = 1;
+        for env in ["production", "staging"] {
+            write_scenario(&config, env, &serde_json::json!({ "plan_seconds": 0.05, "apply_seconds": 0.05, "changes": [update_change("aws_ecs_service.api")] }));
+        }
         adjust(&mut config);
 
         let state = AppState::new(config.clone()).await.expect("app state");
@@ -112,7 +123,17 @@ impl TestApp {
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        TestApp { url, db, config, client, backend, shutdown: Some(tx), server: Some(server), database }
+        TestApp {
+            url,
+            db,
+            config,
+            client,
+            backend,
+            admin: tokio::sync::OnceCell::new(),
+            shutdown: Some(tx),
+            server: Some(server),
+            database,
+        }
     }
 
     /// A new API token for `user` (created with `role` if missing).
@@ -144,6 +165,58 @@ impl TestApp {
         assert_eq!(res.status(), 303, "sign-in redirects");
         let set_cookie = res.headers().get("set-cookie").expect("session cookie").to_str().unwrap();
         set_cookie.split(';').next().unwrap().to_string()
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.expect("request")
+    }
+
+    /// What the fake terraform does next in `env` (see tests/fixtures/fake-terraform).
+    pub fn scenario(&self, env: &str, scenario: serde_json::Value) {
+        write_scenario(&self.config, env, &scenario);
+    }
+
+    /// Every terraform invocation in `env`'s root so far.
+    pub fn invocations(&self, env: &str) -> Vec<serde_json::Value> {
+        invocations(&self.config, env)
+    }
+
+    /// Starts a run through the API and returns its id.
+    pub async fn start_run(&self, env: &str, token: &str, kind: &str) -> i64 {
+        let res = self.post_json(&format!("/api/v1/environments/{env}/runs"), token, serde_json::json!({ "kind": kind, "message": "test" })).await;
+        assert_eq!(res.status(), 201, "run created");
+        res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    pub async fn run(&self, id: i64) -> serde_json::Value {
+        let res = self.client.get(self.url(&format!("/api/v1/runs/{id}"))).bearer_auth(self.admin_token().await).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.json().await.unwrap()
+    }
+
+    /// An admin token for looking at runs, made on first use (so tests that count audit rows
+    /// or users see only their own).
+    async fn admin_token(&self) -> String {
+        self.admin.get_or_init(|| self.token("test-admin", Role::Admin)).await.clone()
+    }
+
+    /// Waits (up to a minute: a bound, not a performance assertion) for run `id` to reach `status`.
+    pub async fn wait_for(&self, id: i64, status: &str) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let run = self.run(id).await;
+            if run["status"] == status {
+                return run;
+            }
+            assert!(std::time::Instant::now() < deadline, "run {id} never reached {status}: {run:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn log(&self, id: i64) -> String {
+        let res = self.client.get(self.url(&format!("/api/v1/runs/{id}/log"))).bearer_auth(self.admin_token().await).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.text().await.unwrap()
     }
 
     pub async fn stop(mut self) {
@@ -182,4 +255,52 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+pub fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").canonicalize().unwrap()
+}
+
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_name() == ".terraform-fake" {
+            continue;
+        }
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+pub fn root_dir(config: &Config, env: &str) -> std::path::PathBuf {
+    config.terraform.infra_dir.join(&config.environments[env].terraform.root_dir)
+}
+
+pub fn write_scenario(config: &Config, env: &str, scenario: &serde_json::Value) {
+    std::fs::write(root_dir(config, env).join("fake-terraform.json"), scenario.to_string()).unwrap();
+}
+
+pub fn invocations(config: &Config, env: &str) -> Vec<serde_json::Value> {
+    let path = root_dir(config, env).join(".terraform-fake/invocations.jsonl");
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// A resource change as `terraform show -json` prints it.
+pub fn change(address: &str, actions: &[&str]) -> serde_json::Value {
+    let ty = address.split('.').next().unwrap();
+    serde_json::json!({ "address": address, "type": ty, "change": {
+        "actions": actions, "before": { "size": 1 }, "after": { "size": 2 } } })
+}
+
+pub fn update_change(address: &str) -> serde_json::Value {
+    change(address, &["update"])
 }

@@ -3,6 +3,8 @@
 //! These types are shared by the server (which loads them from configuration and serves them as
 //! JSON) and the UI (which renders them on both sides of hydration), so they are plain data.
 
+pub mod run;
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -22,6 +24,10 @@ pub struct Environment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_profile: Option<String>,
     pub ecs_cluster: String,
+    /// Approvals a Terraform apply needs from users other than the requester; 0 means the
+    /// requester confirms the plan themself.
+    #[serde(default)]
+    pub approvals_required: u32,
     pub deletion_protection: bool,
     pub ecr: EcrMode,
     pub estimated_monthly_cost_usd: f64,

@@ -1,0 +1,273 @@
+//! Terraform runs as the API and the UI see them, and the rules of their state machine.
+//!
+//! ```text
+//! queued -> planning -> planned -------> applying -> applied
+//!                  |        |  (approve/confirm)      \-> errored
+//!                  |        |-> discarded (rejected)
+//!                  |        \-> expired   (stale plan)
+//!                  |-> no_changes | planned_and_finished (kind plan) | errored
+//! any non-terminal state -> canceled
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// Speculative: plans and stops.
+    Plan,
+    /// Plans, waits for approval, applies the saved plan.
+    Apply,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Apply => "apply",
+        }
+    }
+}
+
+impl std::str::FromStr for RunKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "plan" => Ok(Self::Plan),
+            "apply" => Ok(Self::Apply),
+            other => Err(format!("unknown run kind {other:?}: expected \"plan\" or \"apply\"")),
+        }
+    }
+}
+
+impl TryFrom<String> for RunKind {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Planning,
+    Planned,
+    Applying,
+    Applied,
+    PlannedAndFinished,
+    NoChanges,
+    Discarded,
+    Expired,
+    Errored,
+    Canceled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 11] = [
+        Self::Queued,
+        Self::Planning,
+        Self::Planned,
+        Self::Applying,
+        Self::Applied,
+        Self::PlannedAndFinished,
+        Self::NoChanges,
+        Self::Discarded,
+        Self::Expired,
+        Self::Errored,
+        Self::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Planning => "planning",
+            Self::Planned => "planned",
+            Self::Applying => "applying",
+            Self::Applied => "applied",
+            Self::PlannedAndFinished => "planned_and_finished",
+            Self::NoChanges => "no_changes",
+            Self::Discarded => "discarded",
+            Self::Expired => "expired",
+            Self::Errored => "errored",
+            Self::Canceled => "canceled",
+        }
+    }
+
+    /// What a person reads.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Queued => "Queued",
+            Self::Planning => "Planning",
+            Self::Planned => "Needs approval",
+            Self::Applying => "Applying",
+            Self::Applied => "Applied",
+            Self::PlannedAndFinished => "Planned",
+            Self::NoChanges => "No changes",
+            Self::Discarded => "Discarded",
+            Self::Expired => "Expired",
+            Self::Errored => "Errored",
+            Self::Canceled => "Canceled",
+        }
+    }
+
+    /// Holds the environment: at most one run per environment is active.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Planning | Self::Planned | Self::Applying)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::Queued | Self::Planning | Self::Planned | Self::Applying)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| format!("unknown run status {s:?}"))
+    }
+}
+
+impl TryFrom<String> for RunStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// What a plan will do, from `terraform show -json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub add: i64,
+    pub change: i64,
+    pub destroy: i64,
+    pub resources: Vec<ResourceChange>,
+}
+
+impl PlanSummary {
+    pub fn has_deletes(&self) -> bool {
+        self.destroy > 0
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeAction {
+    Create,
+    Update,
+    /// Delete and create again (either order).
+    Replace,
+    Delete,
+}
+
+impl ChangeAction {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update in place",
+            Self::Replace => "replace",
+            Self::Delete => "destroy",
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Create => "+",
+            Self::Update => "~",
+            Self::Replace => "-/+",
+            Self::Delete => "-",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub address: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    pub action: ChangeAction,
+    /// Attributes whose value changes; sensitive ones never carry their values.
+    pub attributes: Vec<AttributeChange>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttributeChange {
+    pub path: String,
+    /// JSON text of the old value; `None` when absent or sensitive.
+    pub before: Option<String>,
+    /// JSON text of the new value; `None` when absent, sensitive or unknown until apply.
+    pub after: Option<String>,
+    pub sensitive: bool,
+    pub known_after_apply: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub user: String,
+    pub decision: String,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A run as `GET /api/v1/runs/{id}` returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: i64,
+    pub environment: String,
+    pub kind: RunKind,
+    pub status: RunStatus,
+    pub requested_by: String,
+    pub message: String,
+    pub infra_commit: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub planned_at: Option<DateTime<Utc>>,
+    pub apply_started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub plan: Option<PlanSummary>,
+    pub approvals: Vec<Approval>,
+    pub error: Option<String>,
+    pub log_bytes: i64,
+    /// A cancel was asked for and terraform is being stopped.
+    pub canceling: bool,
+}
+
+/// What the signed-in user may do to a run right now: the page shows only these buttons.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunActions {
+    pub approve: bool,
+    pub reject: bool,
+    pub cancel: bool,
+    pub force_cancel: bool,
+    /// The approval must carry the environment's name (destroying plan, deletion protection).
+    pub confirm_name: Option<String>,
+    /// Why approving is not possible for this user, when the run waits for approval.
+    pub approve_blocked: Option<String>,
+}
+
+/// The run page's data: the run, its environment's rules, and what the viewer may do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunView {
+    pub run: Run,
+    pub environment_display_name: String,
+    pub approvals_required: u32,
+    pub actions: RunActions,
+    pub simulated_terraform: bool,
+}
+
+/// One environment's run activity, for the environments page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnvironmentActivity {
+    pub environment: String,
+    pub active: Option<Run>,
+    pub last: Option<Run>,
+    pub queued: i64,
+}

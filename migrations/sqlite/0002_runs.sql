@@ -1,0 +1,56 @@
+-- Terraform runs, their approvals, logs and artifacts.
+CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    environment      TEXT NOT NULL,
+    kind             TEXT NOT NULL CHECK (kind IN ('plan', 'apply')),
+    status           TEXT NOT NULL,
+    requested_by     TEXT NOT NULL,
+    message          TEXT NOT NULL DEFAULT '',
+    infra_commit     TEXT,
+    plan_add         INTEGER,
+    plan_change      INTEGER,
+    plan_destroy     INTEGER,
+    plan_summary     TEXT,               -- JSON: resource changes with masked attribute diffs
+    error            TEXT,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    worker_id        TEXT,               -- who holds the run while terraform runs
+    lease_expires_at TEXT,               -- a dead worker's run is found when this passes
+    cancel_requested TEXT,               -- 'graceful' or 'force' while a cancel is pending
+    created_at       TEXT NOT NULL,
+    started_at       TEXT,
+    planned_at       TEXT,
+    apply_started_at TEXT,
+    finished_at      TEXT,
+    log_bytes        INTEGER NOT NULL DEFAULT 0,
+    canceled_by      TEXT
+);
+CREATE INDEX runs_environment ON runs (environment, id);
+CREATE INDEX runs_status ON runs (status, id);
+-- One active run per environment, enforced by the database itself.
+CREATE UNIQUE INDEX runs_one_active_per_environment ON runs (environment)
+    WHERE status IN ('planning', 'planned', 'applying');
+
+CREATE TABLE run_approvals (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id    INTEGER NOT NULL REFERENCES runs (id),
+    user_name TEXT NOT NULL,
+    decision  TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+    comment   TEXT NOT NULL DEFAULT '',
+    at        TEXT NOT NULL,
+    UNIQUE (run_id, user_name)
+);
+
+-- The log, in chunks of whole lines; byte_offset is where the chunk starts in the whole log.
+CREATE TABLE run_log_chunks (
+    run_id      INTEGER NOT NULL REFERENCES runs (id),
+    byte_offset INTEGER NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (run_id, byte_offset)
+);
+
+CREATE TABLE run_artifacts (
+    run_id  INTEGER NOT NULL REFERENCES runs (id),
+    name    TEXT NOT NULL,
+    content BLOB NOT NULL,
+    PRIMARY KEY (run_id, name)
+);

@@ -1,0 +1,659 @@
+//! Runs: the job table. Every state change is one conditional UPDATE (`WHERE status = <expected>`)
+//! in the same transaction as its audit row, so two actors can never both move a run, and a
+//! change without its audit row cannot exist.
+
+use super::audit::{insert_audit, NewAuditEvent};
+use super::{on_backend, BeginWrite, Db, DbResult};
+use app::model::run::{Approval, PlanSummary, Run, RunKind, RunStatus};
+use chrono::{DateTime, Utc};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RunRow {
+    pub id: i64,
+    pub environment: String,
+    #[sqlx(try_from = "String")]
+    pub kind: RunKind,
+    #[sqlx(try_from = "String")]
+    pub status: RunStatus,
+    pub requested_by: String,
+    pub message: String,
+    pub infra_commit: Option<String>,
+    pub plan_add: Option<i64>,
+    pub plan_change: Option<i64>,
+    pub plan_destroy: Option<i64>,
+    pub plan_summary: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub worker_id: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub cancel_requested: Option<String>,
+    pub canceled_by: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub planned_at: Option<DateTime<Utc>>,
+    pub apply_started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub log_bytes: i64,
+}
+
+impl RunRow {
+    pub fn plan(&self) -> Option<PlanSummary> {
+        self.plan_summary.as_deref().and_then(|json| serde_json::from_str(json).ok())
+    }
+
+    pub fn into_run(self, approvals: Vec<Approval>) -> Run {
+        Run {
+            plan: self.plan(),
+            id: self.id,
+            environment: self.environment,
+            kind: self.kind,
+            status: self.status,
+            requested_by: self.requested_by,
+            message: self.message,
+            infra_commit: self.infra_commit,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            planned_at: self.planned_at,
+            apply_started_at: self.apply_started_at,
+            finished_at: self.finished_at,
+            approvals,
+            error: self.error,
+            log_bytes: self.log_bytes,
+            canceling: self.cancel_requested.is_some() && !self.status.is_terminal(),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ApprovalRow {
+    user_name: String,
+    decision: String,
+    comment: String,
+    at: DateTime<Utc>,
+}
+
+/// The end of a plan phase, written in one transaction with its artifacts.
+pub struct PlanOutcome<'a> {
+    pub status: RunStatus,
+    pub summary: Option<&'a PlanSummary>,
+    pub error: Option<&'a str>,
+    pub artifacts: Vec<(&'static str, Vec<u8>)>,
+}
+
+/// What a transition found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Transition {
+    Done,
+    /// The run was not in the expected state (someone else moved it first).
+    WrongState(RunStatus),
+    NotFound,
+}
+
+const RUN_COLUMNS: &str = "id, environment, kind, status, requested_by, message, infra_commit, plan_add, \
+    plan_change, plan_destroy, plan_summary, error, attempts, worker_id, lease_expires_at, cancel_requested, \
+    canceled_by, created_at, started_at, planned_at, apply_started_at, finished_at, log_bytes";
+
+const ACTIVE: &str = "('planning', 'planned', 'applying')";
+
+fn audit(actor: &str, action: &'static str, run: &RunRow, details: serde_json::Value) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: actor.to_string(),
+        action,
+        environment: Some(run.environment.clone()),
+        target: Some(format!("run {}", run.id)),
+        details,
+    }
+}
+
+/// Postgres reports a race on the one-active-run index as a unique violation: nothing claimed.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+impl Db {
+    pub async fn insert_run(&self, env: &str, kind: RunKind, requested_by: &str, message: &str) -> DbResult<RunRow> {
+        let sql = format!(
+            "INSERT INTO runs (environment, kind, status, requested_by, message, created_at) \
+             VALUES ($1, $2, 'queued', $3, $4, $5) RETURNING {RUN_COLUMNS}"
+        );
+        let row = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let row = sqlx::query_as::<_, RunRow>(&sql)
+                .bind(env)
+                .bind(kind.as_str())
+                .bind(requested_by)
+                .bind(message)
+                .bind(Utc::now())
+                .fetch_one(&mut *tx)
+                .await?;
+            let details = serde_json::json!({ "kind": kind, "message": message });
+            insert_audit!(&mut *tx, &audit(requested_by, "run.created", &row, details))?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(row)
+        })?;
+        Ok(row)
+    }
+
+    pub async fn get_run(&self, id: i64) -> DbResult<Option<RunRow>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
+        let row = on_backend!(self, pool => sqlx::query_as::<_, RunRow>(&sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row)
+    }
+
+    /// Newest first; `before` is a run id for paging.
+    pub async fn list_runs(&self, env: &str, limit: i64, before: Option<i64>) -> DbResult<Vec<RunRow>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+        );
+        let rows = on_backend!(self, pool => {
+            sqlx::query_as::<_, RunRow>(&sql).bind(env).bind(before).bind(limit).fetch_all(pool).await
+        })?;
+        Ok(rows)
+    }
+
+    pub async fn approvals(&self, run_id: i64) -> DbResult<Vec<Approval>> {
+        let rows = on_backend!(self, pool => {
+            sqlx::query_as::<_, ApprovalRow>(
+                "SELECT user_name, decision, comment, at FROM run_approvals WHERE run_id = $1 ORDER BY id",
+            )
+            .bind(run_id)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Approval { user: r.user_name, decision: r.decision, comment: r.comment, at: r.at })
+            .collect())
+    }
+
+    /// The run holding the environment (if any), its last finished run, and how many wait.
+    pub async fn environment_activity(&self, env: &str) -> DbResult<(Option<RunRow>, Option<RunRow>, i64)> {
+        let active_sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}");
+        let last_sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1"
+        );
+        let result = on_backend!(self, pool => {
+            let active = sqlx::query_as::<_, RunRow>(&active_sql).bind(env).fetch_optional(pool).await?;
+            let last = sqlx::query_as::<_, RunRow>(&last_sql).bind(env).fetch_optional(pool).await?;
+            let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE environment = $1 AND status = 'queued'")
+                .bind(env)
+                .fetch_one(pool)
+                .await?;
+            Ok::<_, sqlx::Error>((active, last, queued))
+        })?;
+        Ok(result)
+    }
+
+    /// Claims the oldest queued run of an environment that has no active run, moving it to
+    /// `planning` under `worker`'s lease. One statement, so two workers never claim one run; the
+    /// one-active-run index turns a race between two runs of one environment into a no-op.
+    pub async fn claim_queued_run(&self, worker: &str, lease_until: DateTime<Utc>) -> DbResult<Option<RunRow>> {
+        let pick = format!(
+            "SELECT r.id FROM runs r WHERE r.status = 'queued' AND NOT EXISTS \
+             (SELECT 1 FROM runs a WHERE a.environment = r.environment AND a.status IN {ACTIVE}) \
+             ORDER BY r.id LIMIT 1"
+        );
+        let update = |pick: &str| {
+            format!(
+                "UPDATE runs SET status = 'planning', worker_id = $1, lease_expires_at = $2, started_at = $3, \
+                 attempts = attempts + 1 WHERE id = ({pick}) AND status = 'queued' RETURNING {RUN_COLUMNS}"
+            )
+        };
+        let result = match self {
+            Db::Sqlite(pool) => {
+                sqlx::query_as::<_, RunRow>(&update(&pick))
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(Utc::now())
+                    .fetch_optional(pool)
+                    .await
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as::<_, RunRow>(&update(&format!("{pick} FOR UPDATE SKIP LOCKED")))
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(Utc::now())
+                    .fetch_optional(pool)
+                    .await
+            }
+        };
+        match result {
+            Err(e) if is_unique_violation(&e) => Ok(None),
+            other => Ok(other?),
+        }
+    }
+
+    /// Claims an approved run whose apply has not started, marking the apply as started.
+    pub async fn claim_approved_run(&self, worker: &str, lease_until: DateTime<Utc>) -> DbResult<Option<RunRow>> {
+        let pick = "SELECT id FROM runs WHERE status = 'applying' AND worker_id IS NULL AND apply_started_at IS NULL \
+                    ORDER BY id LIMIT 1";
+        let update = |pick: &str| {
+            format!(
+                "UPDATE runs SET worker_id = $1, lease_expires_at = $2, apply_started_at = $3 \
+                 WHERE id = ({pick}) AND worker_id IS NULL RETURNING {RUN_COLUMNS}"
+            )
+        };
+        let row = match self {
+            Db::Sqlite(pool) => {
+                sqlx::query_as::<_, RunRow>(&update(pick))
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(Utc::now())
+                    .fetch_optional(pool)
+                    .await?
+            }
+            Db::Postgres(pool) => {
+                sqlx::query_as::<_, RunRow>(&update(&format!("{pick} FOR UPDATE SKIP LOCKED")))
+                    .bind(worker)
+                    .bind(lease_until)
+                    .bind(Utc::now())
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        Ok(row)
+    }
+
+    /// Extends `worker`'s hold on a run. `None` when the worker no longer holds it (a force
+    /// cancel, or the run was found abandoned); otherwise any pending cancel request.
+    pub async fn renew_lease(
+        &self,
+        run_id: i64,
+        worker: &str,
+        until: DateTime<Utc>,
+    ) -> DbResult<Option<Option<String>>> {
+        let row: Option<(Option<String>,)> = on_backend!(self, pool => {
+            sqlx::query_as(
+                "UPDATE runs SET lease_expires_at = $1 WHERE id = $2 AND worker_id = $3 RETURNING cancel_requested",
+            )
+            .bind(until)
+            .bind(run_id)
+            .bind(worker)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.map(|(cancel,)| cancel))
+    }
+
+    pub async fn set_infra_commit(&self, run_id: i64, commit: &str) -> DbResult<()> {
+        on_backend!(self, pool => {
+            sqlx::query("UPDATE runs SET infra_commit = $1 WHERE id = $2")
+                .bind(commit)
+                .bind(run_id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Ends the plan phase of a run `worker` holds: the status, the plan and the artifacts.
+    pub async fn finish_plan(&self, run: &RunRow, worker: &str, outcome: PlanOutcome<'_>) -> DbResult<Transition> {
+        let now = Utc::now();
+        let summary_json = outcome.summary.map(|s| serde_json::to_string(s).expect("a plan summary serializes"));
+        let (add, change, destroy) = outcome.summary.map(|s| (s.add, s.change, s.destroy)).unzip3();
+        let finished = outcome.status.is_terminal().then_some(now);
+        let action = match outcome.status {
+            RunStatus::Planned => "run.planned",
+            RunStatus::PlannedAndFinished => "run.planned",
+            RunStatus::NoChanges => "run.no_changes",
+            _ => "run.errored",
+        };
+        let details = serde_json::json!({ "status": outcome.status, "add": add, "change": change, "destroy": destroy });
+        let event = audit("system", action, run, details);
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE runs SET status = $1, plan_add = $2, plan_change = $3, plan_destroy = $4, plan_summary = $5, \
+                 error = $6, planned_at = $7, finished_at = $8, worker_id = NULL, lease_expires_at = NULL \
+                 WHERE id = $9 AND status = 'planning' AND worker_id = $10",
+            )
+            .bind(outcome.status.as_str())
+            .bind(add)
+            .bind(change)
+            .bind(destroy)
+            .bind(&summary_json)
+            .bind(outcome.error)
+            .bind(now)
+            .bind(finished)
+            .bind(run.id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                return Ok(Transition::WrongState(RunStatus::Planning));
+            }
+            for (name, content) in &outcome.artifacts {
+                sqlx::query("INSERT INTO run_artifacts (run_id, name, content) VALUES ($1, $2, $3)")
+                    .bind(run.id)
+                    .bind(*name)
+                    .bind(content.as_slice())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_audit!(&mut *tx, &event)?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Transition::Done)
+        })?;
+        Ok(result)
+    }
+
+    /// Ends the apply phase of a run `worker` holds: `applied` or `errored`.
+    pub async fn finish_apply(&self, run: &RunRow, worker: &str, error: Option<&str>) -> DbResult<Transition> {
+        let (status, action) = match error {
+            None => (RunStatus::Applied, "run.applied"),
+            Some(_) => (RunStatus::Errored, "run.errored"),
+        };
+        self.finish_held(run, worker, status, error, audit("system", action, run, serde_json::json!({ "phase": "apply" })))
+            .await
+    }
+
+    /// Ends a run `worker` holds as canceled, after terraform stopped.
+    pub async fn finish_canceled(&self, run: &RunRow, worker: &str) -> DbResult<Transition> {
+        let by = self.get_run(run.id).await?.and_then(|r| r.canceled_by).unwrap_or_else(|| "system".into());
+        let event = audit(&by, "run.canceled", run, serde_json::json!({ "phase": run.status }));
+        self.finish_held(run, worker, RunStatus::Canceled, Some("Canceled while terraform was running."), event).await
+    }
+
+    async fn finish_held(
+        &self,
+        run: &RunRow,
+        worker: &str,
+        status: RunStatus,
+        error: Option<&str>,
+        event: NewAuditEvent,
+    ) -> DbResult<Transition> {
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE runs SET status = $1, error = $2, finished_at = $3, worker_id = NULL, lease_expires_at = NULL, \
+                 cancel_requested = NULL WHERE id = $4 AND worker_id = $5",
+            )
+            .bind(status.as_str())
+            .bind(error)
+            .bind(Utc::now())
+            .bind(run.id)
+            .bind(worker)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                return Ok(Transition::WrongState(run.status));
+            }
+            insert_audit!(&mut *tx, &event)?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Transition::Done)
+        })?;
+        Ok(result)
+    }
+
+    /// Moves a run from `from` to `to` (a terminal state or `applying`), with its audit row and
+    /// optionally an approval row, in one transaction. The conditional UPDATE is what makes
+    /// concurrent approvals produce exactly one apply.
+    pub async fn transition(
+        &self,
+        run_id: i64,
+        from: RunStatus,
+        to: RunStatus,
+        error: Option<&str>,
+        approval: Option<(&str, &str, &str)>,
+        event: &NewAuditEvent,
+    ) -> DbResult<Transition> {
+        let finished = to.is_terminal().then(Utc::now);
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(current) = current else { return Ok(Transition::NotFound) };
+            if current != from.as_str() {
+                return Ok(Transition::WrongState(current.parse().unwrap_or(from)));
+            }
+            if let Some((user, decision, comment)) = approval {
+                sqlx::query("INSERT INTO run_approvals (run_id, user_name, decision, comment, at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(run_id)
+                    .bind(user)
+                    .bind(decision)
+                    .bind(comment)
+                    .bind(Utc::now())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let updated = sqlx::query(
+                "UPDATE runs SET status = $1, error = COALESCE($2, error), finished_at = $3 WHERE id = $4 AND status = $5",
+            )
+            .bind(to.as_str())
+            .bind(error)
+            .bind(finished)
+            .bind(run_id)
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                return Ok(Transition::WrongState(from));
+            }
+            insert_audit!(&mut *tx, event)?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Transition::Done)
+        })?;
+        Ok(result)
+    }
+
+    /// Records one approval of a planned run that still needs more (no state change).
+    pub async fn add_approval(&self, run_id: i64, user: &str, comment: &str, event: &NewAuditEvent) -> DbResult<Transition> {
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let current: Option<String> = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+                .bind(run_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match current.as_deref() {
+                None => return Ok(Transition::NotFound),
+                Some("planned") => {}
+                Some(other) => return Ok(Transition::WrongState(other.parse().unwrap_or(RunStatus::Planned))),
+            }
+            sqlx::query("INSERT INTO run_approvals (run_id, user_name, decision, comment, at) VALUES ($1, $2, 'approve', $3, $4)")
+                .bind(run_id)
+                .bind(user)
+                .bind(comment)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, event)?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(Transition::Done)
+        })?;
+        Ok(result)
+    }
+
+    /// Asks the worker running a run to stop it (`graceful`: SIGINT, then SIGKILL after the
+    /// grace period). Returns false when the run is not in `status` any more.
+    pub async fn request_cancel(&self, run_id: i64, status: RunStatus, by: &str, event: &NewAuditEvent) -> DbResult<bool> {
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE runs SET cancel_requested = 'graceful', canceled_by = $1 WHERE id = $2 AND status = $3",
+            )
+            .bind(by)
+            .bind(run_id)
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                insert_audit!(&mut *tx, event)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(updated == 1)
+        })?;
+        Ok(result)
+    }
+
+    /// Ends a run at once whatever its worker is doing (admins; or a run nobody runs). The
+    /// worker, if alive, finds it no longer holds the run and kills terraform.
+    pub async fn force_cancel(&self, run_id: i64, status: RunStatus, by: &str, event: &NewAuditEvent) -> DbResult<bool> {
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE runs SET status = 'canceled', cancel_requested = 'force', canceled_by = $1, finished_at = $2, \
+                 worker_id = NULL, lease_expires_at = NULL, error = 'Canceled.' WHERE id = $3 AND status = $4",
+            )
+            .bind(by)
+            .bind(Utc::now())
+            .bind(run_id)
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                insert_audit!(&mut *tx, event)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(updated == 1)
+        })?;
+        Ok(result)
+    }
+
+    /// Whether the environment started an apply after `since` (which makes older plans stale).
+    pub async fn applied_since(&self, env: &str, since: DateTime<Utc>) -> DbResult<bool> {
+        let n: i64 = on_backend!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE environment = $1 AND apply_started_at > $2")
+                .bind(env)
+                .bind(since)
+                .fetch_one(pool)
+                .await
+        })?;
+        Ok(n > 0)
+    }
+
+    /// Planned runs older than `cutoff`: stale, to be expired.
+    pub async fn planned_before(&self, cutoff: DateTime<Utc>) -> DbResult<Vec<RunRow>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE status = 'planned' AND planned_at < $1");
+        let rows = on_backend!(self, pool => sqlx::query_as::<_, RunRow>(&sql).bind(cutoff).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// Runs held by a worker whose lease has run out: the worker died.
+    pub async fn abandoned_runs(&self, now: DateTime<Utc>) -> DbResult<Vec<RunRow>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE worker_id IS NOT NULL AND lease_expires_at < $1 \
+             AND status IN ('planning', 'applying')"
+        );
+        let rows = on_backend!(self, pool => sqlx::query_as::<_, RunRow>(&sql).bind(now).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// Puts an abandoned planning run back in the queue (plans change nothing, so this is safe).
+    pub async fn requeue_abandoned(&self, run: &RunRow, event: &NewAuditEvent) -> DbResult<bool> {
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE runs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, started_at = NULL \
+                 WHERE id = $1 AND status = 'planning' AND worker_id = $2 AND lease_expires_at < $3",
+            )
+            .bind(run.id)
+            .bind(&run.worker_id)
+            .bind(Utc::now())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                insert_audit!(&mut *tx, event)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(updated == 1)
+        })?;
+        Ok(result)
+    }
+
+    /// Marks an abandoned run errored (never re-run automatically).
+    pub async fn error_abandoned(&self, run: &RunRow, error: &str, event: &NewAuditEvent) -> DbResult<bool> {
+        let result = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query(
+                "UPDATE runs SET status = 'errored', error = $1, finished_at = $2, worker_id = NULL, lease_expires_at = NULL \
+                 WHERE id = $3 AND status = $4 AND worker_id = $5 AND lease_expires_at < $2",
+            )
+            .bind(error)
+            .bind(Utc::now())
+            .bind(run.id)
+            .bind(run.status.as_str())
+            .bind(&run.worker_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                insert_audit!(&mut *tx, event)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(updated == 1)
+        })?;
+        Ok(result)
+    }
+
+    pub async fn artifact(&self, run_id: i64, name: &str) -> DbResult<Option<Vec<u8>>> {
+        let content: Option<Vec<u8>> = on_backend!(self, pool => {
+            sqlx::query_scalar("SELECT content FROM run_artifacts WHERE run_id = $1 AND name = $2")
+                .bind(run_id)
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+        })?;
+        Ok(content)
+    }
+
+    /// Appends a chunk of whole lines at `offset` (the log's length so far).
+    pub async fn append_log(&self, run_id: i64, offset: i64, data: &[u8]) -> DbResult<()> {
+        on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("INSERT INTO run_log_chunks (run_id, byte_offset, data) VALUES ($1, $2, $3)")
+                .bind(run_id)
+                .bind(offset)
+                .bind(data)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE runs SET log_bytes = $1 WHERE id = $2")
+                .bind(offset + data.len() as i64)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Up to `limit` chunks that end after byte `from`, in order, as (offset, data).
+    pub async fn log_chunks(&self, run_id: i64, from: i64, limit: i64) -> DbResult<Vec<(i64, Vec<u8>)>> {
+        // A chunk ends after `from` iff it starts after the last chunk starting at or before it.
+        let rows: Vec<(i64, Vec<u8>)> = on_backend!(self, pool => {
+            sqlx::query_as(
+                "SELECT byte_offset, data FROM run_log_chunks WHERE run_id = $1 AND byte_offset >= \
+                 COALESCE((SELECT MAX(byte_offset) FROM run_log_chunks WHERE run_id = $1 AND byte_offset <= $2), 0) \
+                 ORDER BY byte_offset LIMIT $3",
+            )
+            .bind(run_id)
+            .bind(from)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(rows)
+    }
+}
+
+/// `Option<(a, b, c)>` into three options.
+trait Unzip3<A, B, C> {
+    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>);
+}
+
+impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
+    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>) {
+        match self {
+            Some((a, b, c)) => (Some(a), Some(b), Some(c)),
+            None => (None, None, None),
+        }
+    }
+}

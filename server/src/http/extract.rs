@@ -1,0 +1,44 @@
+//! Request parsing with errors in the API's JSON shape: a bad body is a clear 4xx, never a panic
+//! or axum's plain-text rejection.
+
+use super::error::ApiError;
+use axum::extract::{FromRequest, Request};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+/// A JSON body. An empty body means `T::default()`, so `POST /runs/1/approve` needs no `{}`.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge("the request body is too large".into())
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {e}"))
+            }
+        })?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(ApiJson(T::default()));
+        }
+        if !json_type {
+            return Err(ApiError::BadRequest("send the body as JSON, with Content-Type: application/json".into()));
+        }
+        serde_json::from_slice(&body).map(ApiJson).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ApiError::Unprocessable(format!("invalid request: {e}")),
+            _ => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
+        })
+    }
+}
+
+/// A numeric id from the path; anything else names no resource (404).
+pub fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ApiError::NotFound(format!("no {what} {raw:?}")))
+}

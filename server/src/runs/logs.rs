@@ -1,0 +1,198 @@
+//! Run logs: written in chunks of whole lines at byte offsets, read back from any offset, and
+//! streamed live. Readers go through the database page by page, so a huge log is never held in
+//! memory, and live streams subscribe to change notices *before* reading what is stored, so no
+//! line is missed or sent twice (the offset says exactly where the client is).
+
+use super::wakeup::Wakeup;
+use crate::db::Db;
+use axum::response::sse::Event;
+use bytes::Bytes;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+/// Lines are flushed when this much is buffered, or after `FLUSH_AFTER` of quiet.
+const CHUNK_BYTES: usize = 64 * 1024;
+const FLUSH_AFTER: Duration = Duration::from_millis(50);
+/// Chunks read per database round trip when reading or streaming.
+const PAGE: i64 = 16;
+
+/// Appends a run's output to its log. Send whole lines (newline included) through `sender()`.
+pub struct LogWriter {
+    tx: mpsc::Sender<Vec<u8>>,
+    task: JoinHandle<i64>,
+}
+
+impl LogWriter {
+    /// Starts writing at `offset`, the log's current length.
+    pub fn start(db: Db, wakeup: Wakeup, run_id: i64, offset: i64) -> LogWriter {
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(1024);
+        let task = tokio::spawn(write_chunks(db, wakeup, run_id, offset, rx));
+        LogWriter { tx, task }
+    }
+
+    pub fn sender(&self) -> &mpsc::Sender<Vec<u8>> {
+        &self.tx
+    }
+
+    /// A line of our own (a step header, an explanation), bold so it stands out from terraform's.
+    pub async fn note(&self, text: &str) {
+        let _ = self.tx.send(format!("\x1b[1m{text}\x1b[0m\n").into_bytes()).await;
+    }
+
+    /// Flushes what is left and returns the log's length.
+    pub async fn finish(self) -> i64 {
+        drop(self.tx);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+async fn write_chunks(db: Db, wakeup: Wakeup, run_id: i64, mut offset: i64, mut rx: mpsc::Receiver<Vec<u8>>) -> i64 {
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
+    loop {
+        let next = if buf.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(FLUSH_AFTER, rx.recv()).await {
+                Ok(line) => line,
+                Err(_quiet) => {
+                    flush(&db, &wakeup, run_id, &mut offset, &mut buf).await;
+                    continue;
+                }
+            }
+        };
+        match next {
+            Some(line) => {
+                buf.extend_from_slice(&line);
+                if buf.len() >= CHUNK_BYTES {
+                    flush(&db, &wakeup, run_id, &mut offset, &mut buf).await;
+                }
+            }
+            None => {
+                flush(&db, &wakeup, run_id, &mut offset, &mut buf).await;
+                return offset;
+            }
+        }
+    }
+}
+
+async fn flush(db: &Db, wakeup: &Wakeup, run_id: i64, offset: &mut i64, buf: &mut Vec<u8>) {
+    if buf.is_empty() {
+        return;
+    }
+    match db.append_log(run_id, *offset, buf).await {
+        Ok(()) => {
+            *offset += buf.len() as i64;
+            buf.clear();
+            wakeup.run_changed(run_id).await;
+        }
+        // Kept in the buffer: the next flush tries again with more lines appended.
+        Err(e) => tracing::warn!(run_id, "could not store log output, will retry: {e}"),
+    }
+}
+
+/// Log bytes from `from` onwards, page by page: `(end offset, bytes)` items.
+pub async fn read_page(db: &Db, run_id: i64, from: i64) -> crate::db::DbResult<Vec<(i64, Bytes)>> {
+    let chunks = db.log_chunks(run_id, from, PAGE).await?;
+    Ok(chunks
+        .into_iter()
+        .filter_map(|(start, data)| {
+            let end = start + data.len() as i64;
+            if end <= from {
+                return None;
+            }
+            let skip = (from - start).max(0) as usize;
+            Some((end, Bytes::from(data).slice(skip..)))
+        })
+        .collect())
+}
+
+/// The body of `GET /runs/{id}/log?offset=N`: everything from N, streamed page by page.
+pub fn body_from(db: Db, run_id: i64, from: i64) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(Some(from), move |state| {
+        let db = db.clone();
+        async move {
+            let from = state?;
+            match read_page(&db, run_id, from).await {
+                Ok(page) if page.is_empty() => None,
+                Ok(page) => {
+                    let end = page.last().map(|(end, _)| *end).unwrap_or(from);
+                    let mut joined = Vec::new();
+                    for (_, bytes) in page {
+                        joined.extend_from_slice(&bytes);
+                    }
+                    Some((Ok(Bytes::from(joined)), Some(end)))
+                }
+                Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+            }
+        }
+    })
+}
+
+/// Events of a live log stream, in order: `log` (id = the byte offset after it), `status` when
+/// the run's status changes, and `end` once the run is finished and the whole log was sent.
+pub fn sse_events(db: Db, wakeup: Wakeup, run_id: i64, from: i64) -> mpsc::Receiver<Event> {
+    let (tx, rx) = mpsc::channel::<Event>(32);
+    tokio::spawn(async move {
+        // Subscribe first, read second: a chunk written between the two is announced to us.
+        let mut changes = wakeup.subscribe();
+        let mut offset = from;
+        let mut last_status = None;
+        loop {
+            let page = match read_page(&db, run_id, offset).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(run_id, "log stream read failed: {e}");
+                    return;
+                }
+            };
+            let full_page = page.len() as i64 >= PAGE;
+            for (end, bytes) in page {
+                let text = String::from_utf8_lossy(&bytes);
+                let event = Event::default().event("log").id(end.to_string()).data(text);
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+                offset = end;
+            }
+            if full_page {
+                continue;
+            }
+            let Ok(Some(run)) = db.get_run(run_id).await else { return };
+            if last_status != Some(run.status) {
+                last_status = Some(run.status);
+                let status = Event::default().event("status").data(run.status.as_str());
+                if tx.send(status).await.is_err() {
+                    return;
+                }
+            }
+            if run.status.is_terminal() && offset >= run.log_bytes {
+                let _ = tx.send(Event::default().event("end").data(run.status.as_str())).await;
+                return;
+            }
+            if !wait_for_change(&mut changes, run_id, &tx).await {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits until run `run_id` changes; sends a keep-alive comment every 15 s of silence.
+/// False when the client has gone.
+async fn wait_for_change(changes: &mut broadcast::Receiver<i64>, run_id: i64, tx: &mpsc::Sender<Event>) -> bool {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(15), changes.recv()).await {
+            Ok(Ok(id)) if id == run_id => return true,
+            Ok(Ok(_)) => continue,
+            // Missed notices: look again rather than risk waiting forever.
+            Ok(Err(broadcast::error::RecvError::Lagged(_))) => return true,
+            Ok(Err(broadcast::error::RecvError::Closed)) => return false,
+            Err(_silence) => {
+                if tx.send(Event::default().comment("keep-alive")).await.is_err() {
+                    return false;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Terraform runs: starting them, the approval gates, canceling, and (in `engine`) running them.
+//! HTTP handlers and server functions call `Runs`; it checks the caller (`policy`), moves the run
+//! through its state machine in the database, and wakes whoever needs to know.
+
+pub mod engine;
+pub mod logs;
+pub mod plan;
+pub mod policy;
+pub mod terraform;
+pub mod wakeup;
+
+use crate::config::Config;
+use crate::db::audit::NewAuditEvent;
+use crate::db::runs::{RunRow, Transition};
+use crate::db::{Db, DbError};
+use crate::environments::Environments;
+use app::model::run::{EnvironmentActivity, Run, RunKind, RunStatus, RunView};
+use app::model::{Environment, Identity};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+use terraform::Terraform;
+use wakeup::Wakeup;
+
+/// A run's message is a short note ("bump fastify-nova to 2 tasks"), not a document.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+pub const MAX_COMMENT_CHARS: usize = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no environment called {0:?}")]
+    UnknownEnvironment(String),
+    #[error("no run {0}")]
+    NotFound(i64),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The plan is stale: the run is now `expired`.
+    #[error("{0}")]
+    Expired(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+#[derive(Clone)]
+pub struct Runs {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub environments: Environments,
+    pub wakeup: Wakeup,
+    pub terraform: Terraform,
+    /// The configured binary is the test fixture, not terraform (the UI says so).
+    pub simulated: bool,
+}
+
+impl Runs {
+    pub async fn new(db: Db, config: Arc<Config>, environments: Environments) -> Runs {
+        let terraform = Terraform {
+            bin: config.terraform.bin.clone(),
+            infra_dir: config.terraform.infra_dir.clone(),
+            grace: Duration::from_secs(config.runs.cancel_grace_seconds),
+        };
+        let simulated = terraform.is_simulated().await;
+        Runs { wakeup: Wakeup::new(db.clone()), db, config, environments, terraform, simulated }
+    }
+
+    fn lease_until(&self) -> DateTime<Utc> {
+        Utc::now() + chrono::Duration::seconds(self.config.runs.lease_seconds as i64)
+    }
+
+    fn environment(&self, name: &str) -> Result<&Environment, RunError> {
+        self.environments.get(name).ok_or_else(|| RunError::UnknownEnvironment(name.to_string()))
+    }
+
+    pub async fn create(&self, who: &Identity, env: &str, kind: RunKind, message: &str) -> Result<Run, RunError> {
+        self.environment(env)?;
+        policy::may_start(who).map_err(RunError::Forbidden)?;
+        let message = message.trim();
+        if message.chars().count() > MAX_MESSAGE_CHARS {
+            return Err(RunError::Invalid(format!("the message is longer than {MAX_MESSAGE_CHARS} characters")));
+        }
+        let row = self.db.insert_run(env, kind, &who.name, message).await?;
+        self.wakeup.work_available().await;
+        self.wakeup.run_changed(row.id).await;
+        Ok(row.into_run(vec![]))
+    }
+
+    async fn load(&self, id: i64) -> Result<Run, RunError> {
+        let row = self.db.get_run(id).await?.ok_or(RunError::NotFound(id))?;
+        let approvals = self.db.approvals(id).await?;
+        Ok(row.into_run(approvals))
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Run, RunError> {
+        self.load(id).await
+    }
+
+    pub async fn view(&self, who: &Identity, id: i64) -> Result<RunView, RunError> {
+        let run = self.load(id).await?;
+        let env = self.environment(&run.environment)?;
+        Ok(RunView {
+            actions: policy::actions(who, &run, env),
+            environment_display_name: env.display_name.clone(),
+            approvals_required: env.approvals_required,
+            simulated_terraform: self.simulated,
+            run,
+        })
+    }
+
+    pub async fn list(&self, env: &str, limit: i64, before: Option<i64>) -> Result<Vec<Run>, RunError> {
+        self.environment(env)?;
+        let rows = self.db.list_runs(env, limit, before).await?;
+        Ok(rows.into_iter().map(|r| r.into_run(vec![])).collect())
+    }
+
+    pub async fn activity(&self) -> Result<Vec<EnvironmentActivity>, RunError> {
+        let mut all = Vec::new();
+        for env in self.environments.all() {
+            let (active, last, queued) = self.db.environment_activity(&env.name).await?;
+            all.push(EnvironmentActivity {
+                environment: env.name.clone(),
+                active: active.map(|r| r.into_run(vec![])),
+                last: last.map(|r| r.into_run(vec![])),
+                queued,
+            });
+        }
+        Ok(all)
+    }
+
+    fn event(who: &str, action: &'static str, run: &Run, details: serde_json::Value) -> NewAuditEvent {
+        NewAuditEvent {
+            actor: who.to_string(),
+            action,
+            environment: Some(run.environment.clone()),
+            target: Some(format!("run {}", run.id)),
+            details,
+        }
+    }
+
+    /// Approves (or, where no approval is required, confirms) a planned run. When enough
+    /// approvals are in, the run moves to `applying` — by one conditional UPDATE, so however many
+    /// approvals race, exactly one apply is queued.
+    pub async fn approve(&self, who: &Identity, id: i64, comment: &str, confirm: Option<&str>) -> Result<Run, RunError> {
+        let run = self.load(id).await?;
+        let env = self.environment(&run.environment)?.clone();
+        check_comment(comment)?;
+        policy::may_approve(who, &run, &env).map_err(RunError::Forbidden)?;
+        if run.status != RunStatus::Planned {
+            return Err(RunError::Conflict(format!("run {id} is {}, not waiting for approval", run.status)));
+        }
+        if let Some(why) = self.staleness(&run).await? {
+            let row = self.db.get_run(id).await?.ok_or(RunError::NotFound(id))?;
+            self.expire(&row, &why).await?;
+            return Err(RunError::Expired(format!("the plan is stale ({why}) and can no longer be approved; start a new run")));
+        }
+        if let Some(name) = policy::confirmation_needed(&run, &env) {
+            if confirm.map(str::trim) != Some(name.as_str()) {
+                return Err(RunError::Invalid(format!(
+                    "this plan destroys resources in {}, which has deletion protection: type the environment's name ({name}) to approve",
+                    env.display_name
+                )));
+            }
+        }
+        let approvals_so_far = run.approvals.iter().filter(|a| a.decision == "approve").count() as u32;
+        let enough = approvals_so_far + 1 >= env.approvals_required.max(1);
+        let details = serde_json::json!({ "comment": comment, "approval": approvals_so_far + 1, "required": env.approvals_required });
+        let outcome = if enough {
+            let event = Self::event(&who.name, "run.approved", &run, details);
+            self.db
+                .transition(id, RunStatus::Planned, RunStatus::Applying, None, Some((&who.name, "approve", comment)), &event)
+                .await
+        } else {
+            self.db.add_approval(id, &who.name, comment, &Self::event(&who.name, "run.approval_added", &run, details)).await
+        };
+        match outcome {
+            Ok(Transition::Done) => {}
+            Ok(Transition::NotFound) => return Err(RunError::NotFound(id)),
+            Ok(Transition::WrongState(now)) => {
+                return Err(RunError::Conflict(format!("run {id} is {now}, not waiting for approval")))
+            }
+            Err(DbError::Sqlx(e)) if is_duplicate(&e) => {
+                return Err(RunError::Conflict("you have already approved this run".into()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.wakeup.run_changed(id).await;
+        if enough {
+            self.wakeup.work_available().await;
+        }
+        self.load(id).await
+    }
+
+    /// Why the plan of `run` can no longer be applied, if it cannot.
+    async fn staleness(&self, run: &Run) -> Result<Option<String>, RunError> {
+        let Some(planned_at) = run.planned_at else { return Ok(None) };
+        let age = Utc::now() - planned_at;
+        if age > chrono::Duration::seconds(self.config.runs.plan_ttl_seconds as i64) {
+            return Ok(Some("it is older than runs.plan_ttl_seconds".into()));
+        }
+        if self.db.applied_since(&run.environment, planned_at).await? {
+            return Ok(Some("the environment was applied after this plan was made".into()));
+        }
+        Ok(None)
+    }
+
+    pub async fn expire(&self, row: &RunRow, why: &str) -> Result<(), RunError> {
+        let run = row.clone().into_run(vec![]);
+        let event = Self::event("system", "run.expired", &run, serde_json::json!({ "reason": why }));
+        let error = format!("Expired: {why}.");
+        if self.db.transition(row.id, RunStatus::Planned, RunStatus::Expired, Some(&error), None, &event).await?
+            == Transition::Done
+        {
+            self.wakeup.run_changed(row.id).await;
+            self.wakeup.work_available().await;
+        }
+        Ok(())
+    }
+
+    pub async fn reject(&self, who: &Identity, id: i64, comment: &str) -> Result<Run, RunError> {
+        let run = self.load(id).await?;
+        let env = self.environment(&run.environment)?.clone();
+        check_comment(comment)?;
+        policy::may_reject(who, &run, &env).map_err(RunError::Forbidden)?;
+        let event = Self::event(&who.name, "run.rejected", &run, serde_json::json!({ "comment": comment }));
+        let error = format!("Discarded by {}.", who.name);
+        match self
+            .db
+            .transition(id, RunStatus::Planned, RunStatus::Discarded, Some(&error), Some((&who.name, "reject", comment)), &event)
+            .await
+        {
+            Ok(Transition::Done) => {}
+            Ok(Transition::NotFound) => return Err(RunError::NotFound(id)),
+            Ok(Transition::WrongState(now)) => {
+                return Err(RunError::Conflict(format!("run {id} is {now}, not waiting for approval")))
+            }
+            Err(DbError::Sqlx(e)) if is_duplicate(&e) => {
+                return Err(RunError::Conflict("you have already decided on this run".into()))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.wakeup.run_changed(id).await;
+        self.wakeup.work_available().await;
+        self.load(id).await
+    }
+
+    /// Cancels a run. Queued or waiting runs end at once; a running terraform gets SIGINT (then
+    /// SIGKILL after the grace period). `force` (admins) ends the run at once in any case.
+    pub async fn cancel(&self, who: &Identity, id: i64, force: bool) -> Result<Run, RunError> {
+        let run = self.load(id).await?;
+        let env = self.environment(&run.environment)?.clone();
+        if force {
+            policy::may_force_cancel(who).map_err(RunError::Forbidden)?;
+        } else {
+            policy::may_cancel(who, &run, &env).map_err(RunError::Forbidden)?;
+        }
+        if run.status.is_terminal() {
+            return Err(RunError::Conflict(format!("run {id} is already {}", run.status)));
+        }
+        let action = if force { "run.force_canceled" } else { "run.canceled" };
+        let event = Self::event(&who.name, action, &run, serde_json::json!({ "from": run.status }));
+        let done = match run.status {
+            RunStatus::Planning | RunStatus::Applying if !force => {
+                let requested = Self::event(&who.name, "run.cancel_requested", &run, serde_json::json!({ "from": run.status }));
+                self.db.request_cancel(id, run.status, &who.name, &requested).await?
+            }
+            RunStatus::Planning | RunStatus::Applying => self.db.force_cancel(id, run.status, &who.name, &event).await?,
+            status => {
+                let error = format!("Canceled by {}.", who.name);
+                self.db.transition(id, status, RunStatus::Canceled, Some(&error), None, &event).await? == Transition::Done
+            }
+        };
+        if !done {
+            return Err(RunError::Conflict(format!("run {id} changed while canceling; look again")));
+        }
+        self.wakeup.run_changed(id).await;
+        self.wakeup.work_available().await;
+        self.load(id).await
+    }
+}
+
+fn check_comment(comment: &str) -> Result<(), RunError> {
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err(RunError::Invalid(format!("the comment is longer than {MAX_COMMENT_CHARS} characters")));
+    }
+    Ok(())
+}
+
+fn is_duplicate(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
