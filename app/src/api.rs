@@ -2,8 +2,29 @@
 //! `Backend` the server provides as context; in the browser they are HTTP calls to `/app/…`
 //! (outside `/api/v1`, which is the public JSON API), authenticated by the session cookie.
 
+use crate::model::run::{EnvironmentActivity, Run, RunView};
 use crate::model::{Environment, Identity};
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The end of a run's log, as the run page first shows it (the rest streams in live).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogTail {
+    pub text: String,
+    /// Byte offset where `text` starts; above 0, the beginning was left out.
+    pub from: i64,
+    /// Byte offset where it ends: live updates continue from here.
+    pub to: i64,
+}
+
+/// An environment's run list page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunsPage {
+    pub environment: Environment,
+    pub runs: Vec<Run>,
+    pub can_start: bool,
+    pub simulated_terraform: bool,
+}
 
 #[server(prefix = "/app")]
 pub async fn whoami() -> Result<Option<Identity>, ServerFnError> {
@@ -16,9 +37,35 @@ pub async fn list_environments() -> Result<Vec<Environment>, ServerFnError> {
     Ok(backend::get()?.environments().await)
 }
 
+#[server(prefix = "/app")]
+pub async fn load_environment_activity() -> Result<Vec<EnvironmentActivity>, ServerFnError> {
+    backend::require(crate::model::Role::Viewer)?;
+    backend::get()?.activity().await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/app")]
+pub async fn load_runs_page(environment: String) -> Result<RunsPage, ServerFnError> {
+    let who = backend::require(crate::model::Role::Viewer)?;
+    backend::get()?.runs_page(&who, &environment).await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/app")]
+pub async fn load_run_view(id: i64) -> Result<RunView, ServerFnError> {
+    let who = backend::require(crate::model::Role::Viewer)?;
+    backend::get()?.run_view(&who, id).await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/app")]
+pub async fn load_run_log_tail(id: i64) -> Result<LogTail, ServerFnError> {
+    backend::require(crate::model::Role::Viewer)?;
+    backend::get()?.log_tail(id).await.map_err(ServerFnError::new)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! What the server must provide for the UI to work.
+    use super::{LogTail, RunsPage};
+    use crate::model::run::{EnvironmentActivity, RunView};
     use crate::model::{Environment, Identity, Role};
     use leptos::prelude::*;
     use std::sync::Arc;
@@ -26,6 +73,10 @@ pub mod backend {
     #[async_trait::async_trait]
     pub trait Backend: Send + Sync + 'static {
         async fn environments(&self) -> Vec<Environment>;
+        async fn activity(&self) -> Result<Vec<EnvironmentActivity>, String>;
+        async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String>;
+        async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String>;
+        async fn log_tail(&self, id: i64) -> Result<LogTail, String>;
     }
 
     pub type SharedBackend = Arc<dyn Backend>;

@@ -2,6 +2,7 @@
 //! The Zelly control plane's user interface (Leptos, rendered on the server and hydrated in the
 //! browser) and the data types it shares with the server.
 
+pub mod ansi;
 pub mod api;
 pub mod compare;
 pub mod components;
@@ -12,7 +13,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    SsrMode, StaticSegment,
+    path, SsrMode, StaticSegment,
 };
 
 /// The HTML document around the app, rendered by the server only.
@@ -51,6 +52,8 @@ pub fn App() -> impl IntoView {
                 // reads fine without JavaScript (streamed fallbacks would need a script).
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=StaticSegment("") view=pages::environments::EnvironmentsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/environments/:env/runs") view=pages::runs::RunsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/runs/:id") view=pages::run::RunPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -1,1 +1,4 @@
 pub mod layout;
+pub mod log_view;
+pub mod plan_diff;
+pub mod run_bits;

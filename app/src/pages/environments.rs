@@ -2,7 +2,9 @@
 //! `?view=differences` keeps only the rows that differ: a plain link without JavaScript, an
 //! instant client-side switch with it.
 
-use crate::api::list_environments;
+use crate::api::{list_environments, load_environment_activity};
+use crate::components::run_bits::RunLink;
+use crate::model::run::EnvironmentActivity;
 use crate::compare::{self, usd, Section};
 use crate::model::Environment;
 use leptos::prelude::*;
@@ -12,12 +14,15 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn EnvironmentsPage() -> impl IntoView {
     let envs = Resource::new(|| (), |_| list_environments());
+    let activity = Resource::new(|| (), |_| load_environment_activity());
     view! {
         <Title text="Environments"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
             {move || Suspend::new(async move {
+                // Run activity is a bonus on this page: without it, the configuration still shows.
+                let activity = activity.await.unwrap_or_default();
                 match envs.await {
-                    Ok(envs) => view! { <Comparison envs/> }.into_any(),
+                    Ok(envs) => view! { <Comparison envs activity/> }.into_any(),
                     Err(e) => view! {
                         <div class="notice notice-error" role="alert">
                             <strong>"Could not load the environments. "</strong>
@@ -31,7 +36,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
 }
 
 #[component]
-fn Comparison(envs: Vec<Environment>) -> impl IntoView {
+fn Comparison(envs: Vec<Environment>, activity: Vec<EnvironmentActivity>) -> impl IntoView {
     let query = use_query_map();
     let only_differences = Memo::new(move |_| query.read().get("view").as_deref() == Some("differences"));
     let all = compare::sections(&envs);
@@ -61,7 +66,10 @@ fn Comparison(envs: Vec<Environment>) -> impl IntoView {
         </div>
 
         <div class="env-cards" style=format!("--columns: {columns}")>
-            {heads.into_iter().map(|e| view! { <EnvCard env=e/> }).collect_view()}
+            {heads.into_iter().map(|e| {
+                let act = activity.iter().find(|a| a.environment == e.name).cloned();
+                view! { <EnvCard env=e activity=act/> }
+            }).collect_view()}
         </div>
 
         {move || {
@@ -73,7 +81,7 @@ fn Comparison(envs: Vec<Environment>) -> impl IntoView {
 }
 
 #[component]
-fn EnvCard(env: Environment) -> impl IntoView {
+fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>) -> impl IntoView {
     let services = env.services.len();
     let tasks_min: u32 = env.services.iter().map(|s| s.min_tasks).sum();
     let tasks_max: u32 = env.services.iter().map(|s| s.max_tasks).sum();
@@ -93,6 +101,29 @@ fn EnvCard(env: Environment) -> impl IntoView {
                     "Deletion protection on"
                 </p>
             })}
+            <div class="activity">
+                {activity.map(|a| view! {
+                    <div class="activity-line">
+                        <span class="activity-label">"Active"</span>
+                        {match a.active {
+                            Some(run) => view! { <RunLink run/> }.into_any(),
+                            None => view! { <span class="muted">"idle"</span> }.into_any(),
+                        }}
+                    </div>
+                    <div class="activity-line">
+                        <span class="activity-label">"Last"</span>
+                        {match a.last {
+                            Some(run) => view! { <RunLink run/> }.into_any(),
+                            None => view! { <span class="muted">"no runs yet"</span> }.into_any(),
+                        }}
+                    </div>
+                    <div class="activity-line">
+                        <span class="activity-label">"Queue"</span>
+                        <span data-queued=a.queued.to_string()>{if a.queued == 0 { "empty".to_string() } else { format!("{} waiting", a.queued) }}</span>
+                    </div>
+                })}
+                <a class="button small" href=format!("/environments/{}/runs", env.name)>"Runs →"</a>
+            </div>
         </article>
     }
 }

@@ -1,2 +1,4 @@
 pub mod environments;
 pub mod not_found;
+pub mod run;
+pub mod runs;

@@ -4,6 +4,7 @@ pub mod api;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod run_forms;
 pub mod runs;
 pub mod ui;
 
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(auth::dev_login::page))
         .route("/auth/dev/login", post(auth::dev_login::sign_in))
         .route("/auth/logout", post(auth::dev_login::sign_out))
+        .merge(run_forms::router())
         .merge(ui::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
         .layer(RequestBodyLimitLayer::new(1024 * 1024))

@@ -4,7 +4,9 @@
 
 use super::AppState;
 use app::api::backend::{Backend, SharedBackend};
-use app::model::Environment;
+use app::api::{LogTail, RunsPage};
+use app::model::run::{EnvironmentActivity, RunView};
+use app::model::{Environment, Identity};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -16,10 +18,56 @@ struct UiBackend {
     state: AppState,
 }
 
+/// The run page shows at most this much of a log when it loads; the rest is a download away.
+const LOG_TAIL_BYTES: i64 = 256 * 1024;
+
 #[async_trait::async_trait]
 impl Backend for UiBackend {
     async fn environments(&self) -> Vec<Environment> {
         self.state.environments.all().to_vec()
+    }
+
+    async fn activity(&self) -> Result<Vec<EnvironmentActivity>, String> {
+        self.state.runs.activity().await.map_err(|e| e.to_string())
+    }
+
+    async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {
+        let runs = &self.state.runs;
+        let list = runs.list(environment, 100, None).await.map_err(|e| e.to_string())?;
+        let environment = self.state.environments.get(environment).cloned().ok_or("no such environment")?;
+        Ok(RunsPage {
+            environment,
+            runs: list,
+            can_start: crate::runs::policy::may_start(who).is_ok(),
+            simulated_terraform: runs.simulated,
+        })
+    }
+
+    async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String> {
+        self.state.runs.view(who, id).await.map_err(|e| e.to_string())
+    }
+
+    async fn log_tail(&self, id: i64) -> Result<LogTail, String> {
+        let run = self.state.runs.get(id).await.map_err(|e| e.to_string())?;
+        let mut from = (run.log_bytes - LOG_TAIL_BYTES).max(0);
+        let mut bytes = Vec::new();
+        let mut at = from;
+        while at < run.log_bytes {
+            let page = crate::runs::logs::read_page(&self.state.db, id, at).await.map_err(|e| e.to_string())?;
+            let Some((end, _)) = page.last() else { break };
+            at = *end;
+            for (_, chunk) in page {
+                bytes.extend_from_slice(&chunk);
+            }
+        }
+        // Start a cut log at a line boundary.
+        if from > 0 {
+            if let Some(nl) = bytes.iter().position(|b| *b == b'\n') {
+                bytes.drain(..=nl);
+                from += nl as i64 + 1;
+            }
+        }
+        Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from) })
     }
 }
 

@@ -1,0 +1,218 @@
+//! `/runs/{id}`: one run — timeline, plan, approvals, the buttons this user may press, and the
+//! live log. Forms post to the server and work without JavaScript (the page then refreshes
+//! itself while the run is active); with JavaScript the log and status update live.
+
+use crate::api::{load_run_log_tail, load_run_view};
+use crate::components::log_view::LogView;
+use crate::components::plan_diff::PlanDiff;
+use crate::components::run_bits::{took, when, PlanCounts, StatusBadge};
+use crate::model::run::{Run, RunKind, RunStatus, RunView};
+use crate::pages::runs::SimulatedNotice;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+#[component]
+pub fn RunPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let id = move || params.read().get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
+    let view_data = Resource::new(id, load_run_view);
+    let tail = Resource::new(id, load_run_log_tail);
+    let refresh = Callback::new(move |_status: String| view_data.refetch());
+
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading run…"</p> }>
+            {move || Suspend::new(async move {
+                let error = query.read_untracked().get("error");
+                match view_data.await {
+                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Ok(v) => view! { <RunDetails v error/> }.into_any(),
+                }
+            })}
+        </Transition>
+        <section class="log-section">
+            <h2>"Log"</h2>
+            <Suspense fallback=|| view! { <p class="muted">"Loading the log…"</p> }>
+                {move || Suspend::new(async move {
+                    let finished = view_data.await.map(|v| v.run.status.is_terminal()).unwrap_or(true);
+                    match tail.await {
+                        Ok(t) => view! { <LogView run_id=id() tail=t finished on_status=refresh/> }.into_any(),
+                        Err(e) => view! { <p class="notice notice-error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn RunDetails(v: RunView, error: Option<String>) -> impl IntoView {
+    let run = v.run.clone();
+    let active = !run.status.is_terminal();
+    view! {
+        <Title text=format!("Run #{}", run.id)/>
+        // Without JavaScript, an active run's page refreshes itself; with it, updates are live.
+        {active.then(|| view! { <noscript><meta http-equiv="refresh" content="4"/></noscript> })}
+        <div class="page-head">
+            <div>
+                <p class="crumbs">
+                    <a href="/">"Environments"</a>" / "
+                    <a href=format!("/environments/{}/runs", run.environment)>{v.environment_display_name.clone()}</a>
+                    " / "{format!("Run #{}", run.id)}
+                </p>
+                <h1 class="run-title">
+                    {format!("Run #{}", run.id)}
+                    <StatusBadge status=run.status/>
+                    {run.canceling.then(|| view! { <span class="status status-canceling">"Canceling…"</span> })}
+                </h1>
+                <p class="muted">
+                    {format!("{} · {} in {} · requested by {} · {}", kind_label(run.kind), run.kind.as_str(), v.environment_display_name, run.requested_by, when(&run.created_at))}
+                    {run.infra_commit.clone().map(|c| view! { " · commit " <code>{c.chars().take(10).collect::<String>()}</code> })}
+                </p>
+                {(!run.message.is_empty()).then(|| view! { <p class="run-message">{run.message.clone()}</p> })}
+            </div>
+        </div>
+        {v.simulated_terraform.then(|| view! { <SimulatedNotice/> })}
+        {error.map(|e| view! { <div class="notice notice-error" role="alert">{e}</div> })}
+        {run.error.clone().filter(|_| matches!(run.status, RunStatus::Errored | RunStatus::Expired | RunStatus::Canceled | RunStatus::Discarded)).map(|e| view! {
+            <div class=if run.status == RunStatus::Errored { "notice notice-error" } else { "notice notice-info" } role="status">{e}</div>
+        })}
+        <div class="run-grid">
+            <Timeline run=run.clone()/>
+            <Actions v=v.clone()/>
+        </div>
+        <PlanSection run=run.clone()/>
+        {(!run.approvals.is_empty()).then(|| view! {
+            <section class="approvals">
+                <h2>"Decisions"</h2>
+                <ul>
+                    {run.approvals.iter().map(|a| view! {
+                        <li>
+                            <strong>{a.user.clone()}</strong>
+                            {if a.decision == "approve" { " approved" } else { " rejected" }}
+                            <span class="muted">{format!(" · {}", when(&a.at))}</span>
+                            {(!a.comment.is_empty()).then(|| view! { <blockquote>{a.comment.clone()}</blockquote> })}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </section>
+        })}
+    }
+}
+
+fn kind_label(kind: RunKind) -> &'static str {
+    match kind {
+        RunKind::Plan => "Speculative plan",
+        RunKind::Apply => "Plan and apply",
+    }
+}
+
+#[component]
+fn Timeline(run: Run) -> impl IntoView {
+    let mut steps: Vec<(&'static str, Option<String>, bool)> = vec![
+        ("Queued", Some(when(&run.created_at)), true),
+        ("Planning", run.started_at.map(|t| when(&t)), run.started_at.is_some()),
+        ("Planned", run.planned_at.map(|t| match run.started_at {
+            Some(s) => format!("{} · took {}", when(&t), took(&s, &t)),
+            None => when(&t),
+        }), run.planned_at.is_some()),
+    ];
+    if run.kind == RunKind::Apply {
+        let approved = run.approvals.iter().find(|a| a.decision == "approve").map(|a| format!("{} by {}", when(&a.at), a.user));
+        steps.push(("Approved", approved.clone(), approved.is_some()));
+        steps.push(("Applying", run.apply_started_at.map(|t| when(&t)), run.apply_started_at.is_some()));
+    }
+    let end = run.status.is_terminal().then(|| {
+        let detail = run.finished_at.map(|t| when(&t));
+        (run.status.label(), detail, true)
+    });
+    steps.extend(end);
+    view! {
+        <ol class="timeline" aria-label="Status timeline">
+            {steps.into_iter().map(|(label, detail, done)| view! {
+                <li class:done=done>
+                    <span class="dot" aria-hidden="true"></span>
+                    <span class="step">{label}</span>
+                    {detail.map(|d| view! { <span class="muted">{d}</span> })}
+                </li>
+            }).collect_view()}
+        </ol>
+    }
+}
+
+#[component]
+fn PlanSection(run: Run) -> impl IntoView {
+    match run.plan.clone() {
+        None if run.status == RunStatus::NoChanges => {
+            view! { <section class="plan"><h2>"Plan"</h2><p class="muted">"No changes: the infrastructure matches the configuration."</p></section> }.into_any()
+        }
+        None => ().into_any(),
+        Some(plan) => view! {
+            <section class="plan">
+                <h2>"Plan " <PlanCounts plan=Some(plan.clone())/></h2>
+                <p class="muted">{format!("{} to add, {} to change, {} to destroy. Open a resource to see its attribute changes.", plan.add, plan.change, plan.destroy)}</p>
+                <PlanDiff plan/>
+            </section>
+        }.into_any(),
+    }
+}
+
+#[component]
+fn Actions(v: RunView) -> impl IntoView {
+    let a = v.actions.clone();
+    let id = v.run.id;
+    let none = !(a.approve || a.reject || a.cancel || a.force_cancel) && a.approve_blocked.is_none();
+    if none {
+        return ().into_any();
+    }
+    let approve_label = if v.approvals_required == 0 { "Confirm and apply" } else { "Approve and apply" };
+    view! {
+        <aside class="card actions" aria-label="Actions">
+            {v.run.status.eq(&RunStatus::Planned).then(|| view! {
+                <p class="gate">
+                    {if v.approvals_required == 0 {
+                        "This plan waits for the requester (or another operator) to confirm it.".to_string()
+                    } else {
+                        format!("This plan waits for {} approval{} by someone other than {}.", v.approvals_required, if v.approvals_required == 1 { "" } else { "s" }, v.run.requested_by)
+                    }}
+                </p>
+            })}
+            {a.approve.then(|| view! {
+                <form method="post" action=format!("/runs/{id}/approve") class="stack">
+                    <label class="field"><span>"Comment (optional)"</span><input type="text" name="comment" maxlength="2000"/></label>
+                    {a.confirm_name.clone().map(|name| view! {
+                        <label class="field danger">
+                            <span>{format!("This plan destroys resources in a protected environment. Type {name} to approve.")}</span>
+                            <input type="text" name="confirm" required autocomplete="off" pattern=name.clone()/>
+                        </label>
+                    })}
+                    <button type="submit" class="button primary" data-action="approve">{approve_label}</button>
+                </form>
+            })}
+            {a.approve_blocked.clone().map(|why| view! { <p class="muted blocked">{format!("You cannot approve: {why}.")}</p> })}
+            {a.reject.then(|| view! {
+                <form method="post" action=format!("/runs/{id}/reject") class="stack">
+                    <label class="field"><span>"Reason for discarding"</span><input type="text" name="comment" maxlength="2000"/></label>
+                    <button type="submit" class="button" data-action="reject">"Discard plan"</button>
+                </form>
+            })}
+            {(a.cancel || a.force_cancel).then(|| view! {
+                <div class="row">
+                    {a.cancel.then(|| view! {
+                        <form method="post" action=format!("/runs/{id}/cancel")>
+                            <button type="submit" class="button" data-action="cancel">"Cancel run"</button>
+                        </form>
+                    })}
+                    {a.force_cancel.then(|| view! {
+                        <form method="post" action=format!("/runs/{id}/cancel")>
+                            <input type="hidden" name="force" value="true"/>
+                            <button type="submit" class="button danger" data-action="force-cancel" title="Ends the run at once and kills terraform">"Force cancel"</button>
+                        </form>
+                    })}
+                </div>
+            })}
+        </aside>
+    }
+    .into_any()
+}

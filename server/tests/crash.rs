@@ -1,0 +1,118 @@
+//! Crash safety with the real binary: kill the server (SIGKILL) while one environment plans and
+//! the other applies, start it again, and check nothing is lost and nothing is applied twice.
+
+mod common;
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn zelly(db: &common::TestDatabase, infra: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zelly-control"));
+    cmd.current_dir(db.dir.path())
+        .env("DATABASE_URL", &db.url)
+        .env("ZELLY_SERVER__DATA_DIR", db.dir.path())
+        .env("ZELLY_TERRAFORM__BIN", common::fixtures().join("fake-terraform"))
+        .env("ZELLY_TERRAFORM__INFRA_DIR", infra)
+        .env("ZELLY_RUNS__LEASE_SECONDS", "2")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+fn start(db: &common::TestDatabase, infra: &std::path::Path) -> Server {
+    let mut child = zelly(db, infra).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    Server { url: line.trim().rsplit(' ').next().unwrap().to_string(), child }
+}
+
+fn scenario(infra: &std::path::Path, root: &str, value: Value) {
+    std::fs::write(infra.join(root).join("fake-terraform.json"), value.to_string()).unwrap();
+}
+
+fn calls(infra: &std::path::Path, root: &str, command: &str) -> usize {
+    std::fs::read_to_string(infra.join(root).join(".terraform-fake/invocations.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).unwrap()["args"][0] == command)
+        .count()
+}
+
+async fn run(client: &reqwest::Client, server: &Server, token: &str, id: i64) -> Value {
+    client.get(format!("{}/api/v1/runs/{id}", server.url)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
+/// Waits (bounded, not timed) until `check` holds.
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn killed_mid_run(backend: common::Backend) {
+    let db = common::TestDatabase::new(backend).await;
+    let infra = db.dir.path().join("infra");
+    common::copy_dir(&common::fixtures().join("infra"), &infra);
+    let change = json!([common::update_change("aws_instance.a")]);
+    scenario(&infra, "terraform", json!({ "plan_seconds": 8, "extra_lines": 8, "changes": change }));
+    scenario(&infra, "terraform/environments/staging", json!({ "plan_seconds": 0.1, "apply_seconds": 8, "changes": change }));
+    let token = String::from_utf8(zelly(&db, &infra).args(["token", "create", "--user", "meera", "--role", "operator"]).output().unwrap().stdout).unwrap();
+    let token = token.trim().to_string();
+    let client = reqwest::Client::new();
+
+    let server = start(&db, &infra);
+    let create = |env: &str, kind: &str| {
+        client.post(format!("{}/api/v1/environments/{env}/runs", server.url)).bearer_auth(&token).json(&json!({ "kind": kind })).send()
+    };
+    let applying: Value = create("staging", "apply").await.unwrap().json().await.unwrap();
+    let applying = applying["id"].as_i64().unwrap();
+    until("the staging plan", async || run(&client, &server, &token, applying).await["status"] == "planned").await;
+    client.post(format!("{}/api/v1/runs/{applying}/approve", server.url)).bearer_auth(&token).send().await.unwrap();
+    let planning: Value = create("production", "plan").await.unwrap().json().await.unwrap();
+    let planning = planning["id"].as_i64().unwrap();
+    until("terraform apply to start", async || calls(&infra, "terraform/environments/staging", "apply") == 1).await;
+    until("terraform plan to start", async || calls(&infra, "terraform", "plan") == 1).await;
+
+    drop(server); // SIGKILL: no cleanup of any kind.
+    scenario(&infra, "terraform", json!({ "plan_seconds": 0.1, "changes": change }));
+    let server = start(&db, &infra);
+
+    until("the apply to be errored", async || run(&client, &server, &token, applying).await["status"] == "errored").await;
+    let errored = run(&client, &server, &token, applying).await;
+    let error = errored["error"].as_str().unwrap();
+    assert!(error.contains("will not be retried") && error.contains("force-unlock"), "{error}");
+    until("the plan to be redone", async || run(&client, &server, &token, planning).await["status"] == "planned_and_finished").await;
+    assert_eq!(calls(&infra, "terraform", "plan"), 2, "the interrupted plan ran again");
+    assert_eq!(calls(&infra, "terraform/environments/staging", "apply"), 1, "the apply was never repeated");
+
+    // Nothing lost, and the queue goes on.
+    scenario(&infra, "terraform/environments/staging", json!({ "changes": [] }));
+    let next: Value = client.post(format!("{}/api/v1/environments/staging/runs", server.url)).bearer_auth(&token).json(&json!({ "kind": "plan" })).send().await.unwrap().json().await.unwrap();
+    let next = next["id"].as_i64().unwrap();
+    until("the next run", async || run(&client, &server, &token, next).await["status"] == "no_changes").await;
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_run_errors_the_apply_and_redoes_the_plan_on_sqlite() {
+    killed_mid_run(common::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_run_errors_the_apply_and_redoes_the_plan_on_postgres() {
+    killed_mid_run(common::Backend::Postgres).await;
+}
