@@ -15,6 +15,8 @@ pub struct LogTail {
     pub from: i64,
     /// Byte offset where it ends: live updates continue from here.
     pub to: i64,
+    /// The run had finished when this was read, so this is the whole log's end.
+    pub finished: bool,
 }
 
 /// An environment's run list page.

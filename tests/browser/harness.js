@@ -1,7 +1,7 @@
 // Shared by the browser tests: start the real zelly-control binary on a free port with a fresh
 // SQLite database, and launch Debian's Chromium through playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, existsSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,9 @@ const binary = process.env.ZELLY_BIN || join(targetDir, 'debug', 'zelly-control'
 export async function startServer(extraEnv = {}) {
   if (!existsSync(binary)) throw new Error(`${binary} not found: build it with \`cargo leptos build\` first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'zelly-browser-'));
+  // Terraform runs use the fake terraform on a private copy of the fixture infra repository.
+  const fixtures = join(here, '..', 'fixtures');
+  cpSync(join(fixtures, 'infra'), join(dataDir, 'infra'), { recursive: true });
   // Run from the data directory: the binary must find its assets on its own, not via the cwd.
   const child = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], {
     cwd: dataDir,
@@ -26,6 +29,8 @@ export async function startServer(extraEnv = {}) {
       PATH: process.env.PATH,
       ZELLY_DATA_DIR: dataDir,
       RUST_LOG: 'warn',
+      ZELLY_TERRAFORM__BIN: join(fixtures, 'fake-terraform'),
+      ZELLY_TERRAFORM__INFRA_DIR: join(dataDir, 'infra'),
       // scripts/test runs the suite a second time on a fresh PostgreSQL schema.
       ...(process.env.ZELLY_BROWSER_DATABASE_URL ? { DATABASE_URL: process.env.ZELLY_BROWSER_DATABASE_URL } : {}),
       ...extraEnv,

@@ -10,8 +10,6 @@ use leptos::prelude::*;
 pub fn LogView(
     run_id: i64,
     tail: LogTail,
-    /// The run is finished: nothing more will come.
-    finished: bool,
     /// Called with the new status when the run's status changes (to refresh the page).
     #[prop(into)]
     on_status: Callback<String>,
@@ -27,11 +25,11 @@ pub fn LogView(
     let empty = tail.text.is_empty();
 
     #[cfg(feature = "hydrate")]
-    if !finished {
+    if !tail.finished {
         follow(run_id, tail.to, pieces, style, on_status);
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (on_status, finished);
+    let _ = on_status;
 
     view! {
         {(tail.from > 0).then(|| view! {

@@ -34,10 +34,10 @@ pub fn RunPage() -> impl IntoView {
         <section class="log-section">
             <h2>"Log"</h2>
             <Suspense fallback=|| view! { <p class="muted">"Loading the log…"</p> }>
+                // Depends on the tail alone: refreshing the run above must not rebuild the log.
                 {move || Suspend::new(async move {
-                    let finished = view_data.await.map(|v| v.run.status.is_terminal()).unwrap_or(true);
                     match tail.await {
-                        Ok(t) => view! { <LogView run_id=id() tail=t finished on_status=refresh/> }.into_any(),
+                        Ok(t) => view! { <LogView run_id=id() tail=t on_status=refresh/> }.into_any(),
                         Err(e) => view! { <p class="notice notice-error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -67,7 +67,7 @@ fn RunDetails(v: RunView, error: Option<String>) -> impl IntoView {
                     {run.canceling.then(|| view! { <span class="status status-canceling">"Canceling…"</span> })}
                 </h1>
                 <p class="muted">
-                    {format!("{} · {} in {} · requested by {} · {}", kind_label(run.kind), run.kind.as_str(), v.environment_display_name, run.requested_by, when(&run.created_at))}
+                    {format!("{} in {} · requested by {} · {}", kind_label(run.kind), v.environment_display_name, run.requested_by, when(&run.created_at))}
                     {run.infra_commit.clone().map(|c| view! { " · commit " <code>{c.chars().take(10).collect::<String>()}</code> })}
                 </p>
                 {(!run.message.is_empty()).then(|| view! { <p class="run-message">{run.message.clone()}</p> })}

@@ -67,7 +67,9 @@ impl Backend for UiBackend {
                 from += nl as i64 + 1;
             }
         }
-        Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from) })
+        // The status was read before the log: a finished run's log was complete by then.
+        let finished = run.status.is_terminal();
+        Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from), finished })
     }
 }
 
