@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 /// Lines are flushed when this much is buffered, or after `FLUSH_AFTER` of quiet.
 const CHUNK_BYTES: usize = 64 * 1024;
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
-/// Chunks read per database round trip when reading or streaming.
-const PAGE: i64 = 16;
+/// Chunks read per database round trip when reading or streaming (at most 256 KB in memory).
+const PAGE: i64 = 4;
 
 /// Appends a run's output to its log. Send whole lines (newline included) through `sender()`.
 pub struct LogWriter {
@@ -26,7 +26,7 @@ pub struct LogWriter {
 impl LogWriter {
     /// Starts writing at `offset`, the log's current length.
     pub fn start(db: Db, wakeup: Wakeup, run_id: i64, offset: i64) -> LogWriter {
-        let (tx, rx) = mpsc::channel::<Vec<u8>>(1024);
+        let (tx, rx) = mpsc::channel::<Vec<u8>>(256);
         let task = tokio::spawn(write_chunks(db, wakeup, run_id, offset, rx));
         LogWriter { tx, task }
     }
@@ -132,7 +132,8 @@ pub fn body_from(db: Db, run_id: i64, from: i64) -> impl futures_util::Stream<It
 /// Events of a live log stream, in order: `log` (id = the byte offset after it), `status` when
 /// the run's status changes, and `end` once the run is finished and the whole log was sent.
 pub fn sse_events(db: Db, wakeup: Wakeup, run_id: i64, from: i64) -> mpsc::Receiver<Event> {
-    let (tx, rx) = mpsc::channel::<Event>(32);
+    // A slow client holds at most this many events in memory; then reading waits for it.
+    let (tx, rx) = mpsc::channel::<Event>(8);
     tokio::spawn(async move {
         // Subscribe first, read second: a chunk written between the two is announced to us.
         let mut changes = wakeup.subscribe();
