@@ -49,6 +49,9 @@ pub struct RunsConfig {
     pub lease_seconds: u64,
     /// After SIGINT, how long terraform gets to stop before SIGKILL.
     pub cancel_grace_seconds: u64,
+    /// Idle workers are woken when work arrives; they also look this often, in case a wake-up
+    /// was lost (a dropped database connection, say).
+    pub poll_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

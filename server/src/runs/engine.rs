@@ -17,8 +17,6 @@ use tokio::task::JoinHandle;
 
 /// How often a worker renews its lease and looks for a cancel request while terraform runs.
 const HEARTBEAT: Duration = Duration::from_millis(500);
-/// Idle workers look for work this often even without a wake-up (a missed NOTIFY, say).
-const IDLE_POLL: Duration = Duration::from_secs(5);
 const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 pub const APPLY_INTERRUPTED: &str = "The control plane lost this run while terraform apply was running (its worker \
@@ -55,7 +53,7 @@ async fn work(runs: Runs, worker: String) {
         }
         tokio::select! {
             _ = notified => {}
-            _ = tokio::time::sleep(IDLE_POLL) => {}
+            _ = tokio::time::sleep(Duration::from_secs(runs.config.runs.poll_seconds)) => {}
         }
     }
 }
