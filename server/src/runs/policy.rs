@@ -92,3 +92,97 @@ pub fn actions(who: &Identity, run: &Run, env: &Environment) -> RunActions {
         confirm_name: if planned { confirmation_needed(run, env) } else { None },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use app::model::run::{Approval, PlanSummary, RunKind};
+
+    fn who(name: &str, role: Role) -> Identity {
+        Identity { user_id: 1, name: name.into(), display_name: name.into(), role }
+    }
+
+    fn run(env: &str, requested_by: &str, destroy: i64) -> Run {
+        Run {
+            id: 1,
+            environment: env.into(),
+            kind: RunKind::Apply,
+            status: RunStatus::Planned,
+            requested_by: requested_by.into(),
+            message: String::new(),
+            infra_commit: None,
+            created_at: chrono::Utc::now(),
+            started_at: None,
+            planned_at: None,
+            apply_started_at: None,
+            finished_at: None,
+            plan: Some(PlanSummary { destroy, ..Default::default() }),
+            approvals: vec![],
+            error: None,
+            log_bytes: 0,
+            canceling: false,
+        }
+    }
+
+    #[test]
+    fn who_may_approve_reject_and_cancel() {
+        let config = Config::defaults();
+        let (prod, staging) = (&config.environments["production"], &config.environments["staging"]);
+        let by_meera = |env| run(env, "meera", 0);
+        // (user, role, environment, approve, reject, cancel)
+        let table = [
+            ("meera", Role::Operator, prod, false, true, true),
+            ("omar", Role::Operator, prod, false, false, false),
+            ("vikram", Role::Viewer, prod, false, false, false),
+            ("ravi", Role::Approver, prod, true, true, true),
+            ("asha", Role::Admin, prod, true, true, true),
+            ("meera", Role::Operator, staging, true, true, true),
+            ("omar", Role::Operator, staging, true, true, true),
+            ("vikram", Role::Viewer, staging, false, false, false),
+        ];
+        for (name, role, env, approve, reject, cancel) in table {
+            let (u, r) = (who(name, role), by_meera(env.name.as_str()));
+            let row = format!("{name} ({role}) on {}", env.name);
+            assert_eq!(may_approve(&u, &r, env).is_ok(), approve, "approve: {row}");
+            assert_eq!(may_reject(&u, &r, env).is_ok(), reject, "reject: {row}");
+            assert_eq!(may_cancel(&u, &r, env).is_ok(), cancel, "cancel: {row}");
+            assert_eq!(may_force_cancel(&u).is_ok(), role == Role::Admin, "force: {row}");
+        }
+    }
+
+    #[test]
+    fn four_eyes_hold_for_admins_and_each_approver_counts_once() {
+        let config = Config::defaults();
+        let prod = &config.environments["production"];
+        let mut r = run("production", "asha", 0);
+        assert!(may_approve(&who("asha", Role::Admin), &r, prod).unwrap_err().contains("other than the requester"));
+        r.approvals.push(Approval { user: "ravi".into(), decision: "approve".into(), comment: String::new(), at: chrono::Utc::now() });
+        assert!(may_approve(&who("ravi", Role::Approver), &r, prod).unwrap_err().contains("already approved"));
+    }
+
+    #[test]
+    fn only_destroying_plans_on_protected_environments_need_the_name() {
+        let config = Config::defaults();
+        let (prod, staging) = (&config.environments["production"], &config.environments["staging"]);
+        assert_eq!(confirmation_needed(&run("production", "m", 1), prod).as_deref(), Some("production"));
+        assert_eq!(confirmation_needed(&run("production", "m", 0), prod), None);
+        assert_eq!(confirmation_needed(&run("staging", "m", 3), staging), None);
+    }
+
+    #[test]
+    fn the_page_shows_only_what_the_user_may_press() {
+        let config = Config::defaults();
+        let prod = &config.environments["production"];
+        let r = run("production", "meera", 1);
+        let meera = actions(&who("meera", Role::Operator), &r, prod);
+        assert!(!meera.approve && meera.reject && meera.cancel && !meera.force_cancel);
+        assert!(meera.approve_blocked.unwrap().contains("approver role"));
+        let asha = actions(&who("asha", Role::Admin), &r, prod);
+        assert!(asha.approve && asha.force_cancel && asha.confirm_name.as_deref() == Some("production"));
+        let mut done = r.clone();
+        done.status = RunStatus::Applied;
+        let after = actions(&who("asha", Role::Admin), &done, prod);
+        assert_eq!(after, RunActions::default(), "a finished run has no buttons");
+    }
+}
