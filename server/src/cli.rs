@@ -133,8 +133,9 @@ async fn worker(config: Config) -> anyhow::Result<()> {
         tracing::warn!("a separate worker process is meant for PostgreSQL; with SQLite, `serve` runs the workers itself");
     }
     eprintln!("Zelly worker running {workers} workers ({} database)", state.db.backend_name());
-    crate::runs::engine::spawn(state.runs.clone(), workers);
+    let running = crate::runs::engine::spawn(state.runs.clone(), workers);
     shutdown_signal().await;
+    crate::runs::engine::stop(&state.runs, running).await;
     Ok(())
 }
 

@@ -64,15 +64,21 @@ async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-async fn killed_mid_run(backend: common::Backend) {
+/// A database, a copy of the fixture infra repo with a slow production plan and a slow staging
+/// apply, and an operator's token.
+async fn slow_runs(backend: common::Backend, seconds: f64) -> (common::TestDatabase, std::path::PathBuf, String, Value) {
     let db = common::TestDatabase::new(backend).await;
     let infra = db.dir.path().join("infra");
     common::copy_dir(&common::fixtures().join("infra"), &infra);
     let change = json!([common::update_change("aws_instance.a")]);
-    scenario(&infra, "terraform", json!({ "plan_seconds": 8, "extra_lines": 8, "changes": change }));
-    scenario(&infra, "terraform/environments/staging", json!({ "plan_seconds": 0.1, "apply_seconds": 8, "changes": change }));
+    scenario(&infra, "terraform", json!({ "plan_seconds": seconds, "extra_lines": 8, "changes": change }));
+    scenario(&infra, "terraform/environments/staging", json!({ "plan_seconds": 0.1, "apply_seconds": seconds, "changes": change }));
     let token = String::from_utf8(zelly(&db, &infra).args(["token", "create", "--user", "meera", "--role", "operator"]).output().unwrap().stdout).unwrap();
-    let token = token.trim().to_string();
+    (db, infra, token.trim().to_string(), change)
+}
+
+async fn killed_mid_run(backend: common::Backend) {
+    let (db, infra, token, change) = slow_runs(backend, 8.0).await;
     let client = reqwest::Client::new();
 
     let server = start(&db, &infra);
@@ -115,4 +121,48 @@ async fn a_server_killed_mid_run_errors_the_apply_and_redoes_the_plan_on_sqlite(
 #[tokio::test]
 async fn a_server_killed_mid_run_errors_the_apply_and_redoes_the_plan_on_postgres() {
     killed_mid_run(common::Backend::Postgres).await;
+}
+
+async fn shut_down_mid_run(backend: common::Backend) {
+    let (db, infra, token, change) = slow_runs(backend, 30.0).await;
+    let client = reqwest::Client::new();
+
+    let mut server = start(&db, &infra);
+    let create = |url: String, env: &'static str, kind: &'static str| {
+        client.post(format!("{url}/api/v1/environments/{env}/runs")).bearer_auth(&token).json(&json!({ "kind": kind })).send()
+    };
+    let applying: Value = create(server.url.clone(), "staging", "apply").await.unwrap().json().await.unwrap();
+    let applying = applying["id"].as_i64().unwrap();
+    until("the staging plan", async || run(&client, &server, &token, applying).await["status"] == "planned").await;
+    client.post(format!("{}/api/v1/runs/{applying}/approve", server.url)).bearer_auth(&token).send().await.unwrap();
+    let planning: Value = create(server.url.clone(), "production", "plan").await.unwrap().json().await.unwrap();
+    let planning = planning["id"].as_i64().unwrap();
+    until("terraform apply to start", async || calls(&infra, "terraform/environments/staging", "apply") == 1).await;
+    until("terraform plan to start", async || calls(&infra, "terraform", "plan") == 1).await;
+
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(server.child.id() as libc::pid_t, libc::SIGTERM) };
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "the server exits cleanly after stopping terraform: {status:?}");
+
+    scenario(&infra, "terraform", json!({ "plan_seconds": 0.1, "changes": change }));
+    let server = start(&db, &infra);
+    let apply = run(&client, &server, &token, applying).await;
+    assert_eq!(apply["status"], "canceled", "{apply}");
+    assert!(apply["error"].as_str().unwrap().contains("shut down during this apply"), "{apply}");
+    let log = client.get(format!("{}/api/v1/runs/{applying}/log", server.url)).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    assert!(log.contains("Interrupt received"), "terraform was interrupted, not killed");
+    // The interrupted plan went back to the queue and runs again after the restart.
+    until("the plan to run again", async || run(&client, &server, &token, planning).await["status"] == "planned_and_finished").await;
+    assert_eq!(calls(&infra, "terraform/environments/staging", "apply"), 1);
+}
+
+#[tokio::test]
+async fn a_shutdown_interrupts_terraform_requeues_plans_and_cancels_applies_on_sqlite() {
+    shut_down_mid_run(common::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_shutdown_interrupts_terraform_requeues_plans_and_cancels_applies_on_postgres() {
+    shut_down_mid_run(common::Backend::Postgres).await;
 }

@@ -1,40 +1,22 @@
 // The environments page as a team lead sees it: sign in, both environments side by side,
 // differing rows marked, hydrated (live) with JavaScript, complete without it.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launchBrowser, screenshots } from './harness.js';
+import { serverAndBrowser, signIn, consoleErrors, screenshots } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
-
-async function signIn(page, name) {
-  await page.goto(server.url + '/');
-  assert.match(page.url(), /\/login\?next=/, 'anonymous visitors are sent to sign in');
-  await page.click(`button[data-user="${name}"]`);
-  await page.waitForURL(server.url + '/');
-}
+const shared = serverAndBrowser();
 
 test('sign in and see production and staging side by side, hydrated', async () => {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  const context = await shared.browser.newContext({ viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const errors = consoleErrors(page);
+  const { server } = shared;
 
-  await page.goto(server.url + '/login');
+  await page.goto(server.url + '/');
+  assert.match(page.url(), /\/login\?next=/, 'anonymous visitors are sent to sign in');
   await page.screenshot({ path: join(screenshots, 'login.png') });
-  await signIn(page, 'asha');
+  await signIn(page, server.url, 'asha');
 
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 30_000 });
   const cards = page.locator('.env-card');
@@ -65,9 +47,9 @@ test('sign in and see production and staging side by side, hydrated', async () =
 });
 
 test('the page and its filter work without JavaScript', async () => {
-  const context = await browser.newContext({ javaScriptEnabled: false, viewport: { width: 1400, height: 900 } });
+  const context = await shared.browser.newContext({ javaScriptEnabled: false, viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
-  await signIn(page, 'vikram');
+  await signIn(page, shared.server.url, 'vikram');
   assert.equal(await page.locator('body[data-hydrated]').count(), 0, 'no script ran');
   assert.equal(await page.locator('.env-card').count(), 2);
   assert.ok(await page.locator('tr[data-differs="false"]').count() > 0);

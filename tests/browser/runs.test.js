@@ -1,36 +1,22 @@
 // A Terraform run as a team uses it: an operator starts a production apply, watches the plan
 // arrive live, a second person approves it, and everyone sees it applied.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { startServer, launchBrowser, screenshots } from './harness.js';
+import { serverAndBrowser, signIn, consoleErrors, screenshots } from './harness.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const shared = serverAndBrowser();
 
 async function signedIn(name) {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const context = await shared.browser.newContext({ viewport: { width: 1400, height: 1000 } });
   const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  await page.goto(server.url + '/login');
-  await page.click(`button[data-user="${name}"]`);
-  await page.waitForURL(server.url + '/');
+  const errors = consoleErrors(page);
+  await signIn(page, shared.server.url, name);
   return { context, page, errors };
 }
 
 test('plan, approval by a second user, apply: live', async () => {
+  const { server } = shared;
   const operator = await signedIn('meera');
   const page = operator.page;
   await page.click('.env-card.env-production a:has-text("Runs")');
@@ -86,10 +72,10 @@ test('plan, approval by a second user, apply: live', async () => {
 });
 
 test('without JavaScript: start, confirm and see a staging run through plain forms', async () => {
-  const context = await browser.newContext({ javaScriptEnabled: false });
+  const { server } = shared;
+  const context = await shared.browser.newContext({ javaScriptEnabled: false });
   const page = await context.newPage();
-  await page.goto(server.url + '/login');
-  await page.click('button[data-user="meera"]');
+  await signIn(page, server.url, 'meera');
   await page.goto(server.url + '/environments/staging/runs');
   await page.check('input[name="kind"][value="apply"]');
   await page.click('button:has-text("Start run")');

@@ -89,6 +89,22 @@ pub enum Transition {
     NotFound,
 }
 
+/// Runs one conditional UPDATE and, if it changed the row, writes `$event` to the audit log, in
+/// one transaction. Evaluates to whether the row changed.
+macro_rules! update_audited {
+    ($db:expr, $event:expr, $sql:expr $(, $bind:expr)* $(,)?) => {
+        on_backend!($db, pool => {
+            let mut tx = pool.begin_write().await?;
+            let updated = sqlx::query($sql)$(.bind($bind))*.execute(&mut *tx).await?.rows_affected() == 1;
+            if updated {
+                insert_audit!(&mut *tx, $event)?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(updated)
+        })
+    };
+}
+
 const RUN_COLUMNS: &str = "id, environment, kind, status, requested_by, message, infra_commit, plan_add, \
     plan_change, plan_destroy, plan_summary, error, attempts, worker_id, lease_expires_at, cancel_requested, \
     canceled_by, created_at, started_at, planned_at, apply_started_at, finished_at, log_bytes";
@@ -349,11 +365,28 @@ impl Db {
             .await
     }
 
-    /// Ends a run `worker` holds as canceled, after terraform stopped.
-    pub async fn finish_canceled(&self, run: &RunRow, worker: &str) -> DbResult<Transition> {
+    /// Ends a run `worker` holds as canceled, after terraform stopped. `why` explains a cancel
+    /// nobody asked for (a shutdown).
+    pub async fn finish_canceled(&self, run: &RunRow, worker: &str, why: Option<&str>) -> DbResult<Transition> {
         let by = self.get_run(run.id).await?.and_then(|r| r.canceled_by).unwrap_or_else(|| "system".into());
-        let event = audit(&by, "run.canceled", run, serde_json::json!({ "phase": run.status }));
-        self.finish_held(run, worker, RunStatus::Canceled, Some("Canceled while terraform was running."), event).await
+        let event = audit(&by, "run.canceled", run, serde_json::json!({ "phase": run.status, "reason": why }));
+        let error = why.unwrap_or("Canceled while terraform was running.");
+        self.finish_held(run, worker, RunStatus::Canceled, Some(error), event).await
+    }
+
+    /// Gives a planning run `worker` holds back to the queue (its plan was interrupted by a
+    /// shutdown; planning again is harmless).
+    pub async fn release_to_queue(&self, run: &RunRow, worker: &str) -> DbResult<bool> {
+        let event = audit("system", "run.requeued", run, serde_json::json!({ "reason": "shutdown" }));
+        let result = update_audited!(
+            self,
+            &event,
+            "UPDATE runs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, started_at = NULL, \
+             attempts = attempts - 1 WHERE id = $1 AND status = 'planning' AND worker_id = $2",
+            run.id,
+            worker,
+        )?;
+        Ok(result)
     }
 
     async fn finish_held(
@@ -472,48 +505,30 @@ impl Db {
     /// Asks the worker running a run to stop it (`graceful`: SIGINT, then SIGKILL after the
     /// grace period). Returns false when the run is not in `status` any more.
     pub async fn request_cancel(&self, run_id: i64, status: RunStatus, by: &str, event: &NewAuditEvent) -> DbResult<bool> {
-        let result = on_backend!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let updated = sqlx::query(
-                "UPDATE runs SET cancel_requested = 'graceful', canceled_by = $1 WHERE id = $2 AND status = $3",
-            )
-            .bind(by)
-            .bind(run_id)
-            .bind(status.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated == 1 {
-                insert_audit!(&mut *tx, event)?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(updated == 1)
-        })?;
+        let result = update_audited!(
+            self,
+            event,
+            "UPDATE runs SET cancel_requested = 'graceful', canceled_by = $1 WHERE id = $2 AND status = $3",
+            by,
+            run_id,
+            status.as_str(),
+        )?;
         Ok(result)
     }
 
     /// Ends a run at once whatever its worker is doing (admins; or a run nobody runs). The
     /// worker, if alive, finds it no longer holds the run and kills terraform.
     pub async fn force_cancel(&self, run_id: i64, status: RunStatus, by: &str, event: &NewAuditEvent) -> DbResult<bool> {
-        let result = on_backend!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let updated = sqlx::query(
-                "UPDATE runs SET status = 'canceled', cancel_requested = 'force', canceled_by = $1, finished_at = $2, \
-                 worker_id = NULL, lease_expires_at = NULL, error = 'Canceled.' WHERE id = $3 AND status = $4",
-            )
-            .bind(by)
-            .bind(Utc::now())
-            .bind(run_id)
-            .bind(status.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated == 1 {
-                insert_audit!(&mut *tx, event)?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(updated == 1)
-        })?;
+        let result = update_audited!(
+            self,
+            event,
+            "UPDATE runs SET status = 'canceled', cancel_requested = 'force', canceled_by = $1, finished_at = $2, \
+             worker_id = NULL, lease_expires_at = NULL, error = 'Canceled.' WHERE id = $3 AND status = $4",
+            by,
+            Utc::now(),
+            run_id,
+            status.as_str(),
+        )?;
         Ok(result)
     }
 
@@ -548,49 +563,31 @@ impl Db {
 
     /// Puts an abandoned planning run back in the queue (plans change nothing, so this is safe).
     pub async fn requeue_abandoned(&self, run: &RunRow, event: &NewAuditEvent) -> DbResult<bool> {
-        let result = on_backend!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let updated = sqlx::query(
-                "UPDATE runs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, started_at = NULL \
-                 WHERE id = $1 AND status = 'planning' AND worker_id = $2 AND lease_expires_at < $3",
-            )
-            .bind(run.id)
-            .bind(&run.worker_id)
-            .bind(Utc::now())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated == 1 {
-                insert_audit!(&mut *tx, event)?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(updated == 1)
-        })?;
+        let result = update_audited!(
+            self,
+            event,
+            "UPDATE runs SET status = 'queued', worker_id = NULL, lease_expires_at = NULL, started_at = NULL \
+             WHERE id = $1 AND status = 'planning' AND worker_id = $2 AND lease_expires_at < $3",
+            run.id,
+            &run.worker_id,
+            Utc::now(),
+        )?;
         Ok(result)
     }
 
     /// Marks an abandoned run errored (never re-run automatically).
     pub async fn error_abandoned(&self, run: &RunRow, error: &str, event: &NewAuditEvent) -> DbResult<bool> {
-        let result = on_backend!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let updated = sqlx::query(
-                "UPDATE runs SET status = 'errored', error = $1, finished_at = $2, worker_id = NULL, lease_expires_at = NULL \
-                 WHERE id = $3 AND status = $4 AND worker_id = $5 AND lease_expires_at < $2",
-            )
-            .bind(error)
-            .bind(Utc::now())
-            .bind(run.id)
-            .bind(run.status.as_str())
-            .bind(&run.worker_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated == 1 {
-                insert_audit!(&mut *tx, event)?;
-            }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(updated == 1)
-        })?;
+        let result = update_audited!(
+            self,
+            event,
+            "UPDATE runs SET status = 'errored', error = $1, finished_at = $2, worker_id = NULL, lease_expires_at = NULL \
+             WHERE id = $3 AND status = $4 AND worker_id = $5 AND lease_expires_at < $2",
+            error,
+            Utc::now(),
+            run.id,
+            run.status.as_str(),
+            &run.worker_id,
+        )?;
         Ok(result)
     }
 

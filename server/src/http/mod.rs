@@ -83,10 +83,11 @@ pub async fn launch_with_listener(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     spawn_housekeeping(state.db.clone());
-    if state.config.runs.workers > 0 {
-        crate::runs::engine::spawn(state.runs.clone(), state.config.runs.workers);
-    }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    let workers = crate::runs::engine::spawn(state.runs.clone(), state.config.runs.workers);
+    let runs = state.runs.clone();
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    crate::runs::engine::stop(&runs, workers).await;
+    served
 }
 
 /// Expired sessions are refused at once; this only keeps the table small.

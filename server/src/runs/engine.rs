@@ -24,17 +24,35 @@ stopped or crashed). The apply may have partly completed, and it will not be ret
 environment before starting a new run. If terraform left the state lock held, release it from the environment's \
 root directory with `terraform force-unlock <LOCK_ID>` once you are sure no apply is running.";
 
+pub const APPLY_SHUT_DOWN: &str = "The control plane shut down during this apply: terraform was interrupted \
+(SIGINT) and stopped. Some changes may have been applied. Check the environment, then start a new run.";
+
+/// Stops the workers and waits for running terraform to stop (SIGINT, then SIGKILL after the
+/// grace period), so a restart never leaves a terraform behind.
+pub async fn stop(runs: &Runs, workers: Workers) {
+    runs.shut_down();
+    workers.sweeper.abort();
+    let wait = Duration::from_secs(runs.config.runs.cancel_grace_seconds + 10);
+    if tokio::time::timeout(wait, futures_util::future::join_all(workers.workers)).await.is_err() {
+        tracing::warn!("workers did not stop within {wait:?}");
+    }
+}
+
+pub struct Workers {
+    workers: Vec<JoinHandle<()>>,
+    sweeper: JoinHandle<()>,
+}
+
 /// Starts `count` workers and the sweeper.
-pub fn spawn(runs: Runs, count: u32) -> Vec<JoinHandle<()>> {
-    let mut tasks: Vec<JoinHandle<()>> = (0..count)
+pub fn spawn(runs: Runs, count: u32) -> Workers {
+    let workers: Vec<JoinHandle<()>> = (0..count)
         .map(|i| {
             let runs = runs.clone();
             let id = format!("{}-{}-{i}", hostname(), crate::auth::new_secret("")[..8].to_lowercase());
             tokio::spawn(async move { work(runs, id).await })
         })
         .collect();
-    tasks.push(tokio::spawn(sweep(runs)));
-    tasks
+    Workers { workers, sweeper: tokio::spawn(sweep(runs)) }
 }
 
 fn hostname() -> String {
@@ -42,10 +60,14 @@ fn hostname() -> String {
 }
 
 async fn work(runs: Runs, worker: String) {
+    let mut shutdown = runs.shutting_down();
     loop {
         let notified = runs.wakeup.work().notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        if *shutdown.borrow() {
+            return;
+        }
         match next_run(&runs, &worker).await {
             Ok(true) => continue,
             Ok(false) => {}
@@ -54,6 +76,7 @@ async fn work(runs: Runs, worker: String) {
         tokio::select! {
             _ = notified => {}
             _ = tokio::time::sleep(Duration::from_secs(runs.config.runs.poll_seconds)) => {}
+            _ = shutdown.changed() => {}
         }
     }
 }
@@ -99,8 +122,16 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
     log.finish().await;
     heartbeat.abort();
 
+    let shut_down = *runs.shutting_down().borrow();
     let recorded = match (phase, &outcome) {
-        (_, Outcome::Canceled) => runs.db.finish_canceled(&run, worker).await,
+        // Interrupted by a shutdown, not by a person: a plan simply runs again later.
+        (Phase::Plan, Outcome::Canceled) if shut_down => match runs.db.release_to_queue(&run, worker).await {
+            Ok(true) => Ok(crate::db::runs::Transition::Done),
+            Ok(false) => runs.db.finish_canceled(&run, worker, None).await,
+            Err(e) => Err(e),
+        },
+        (Phase::Apply, Outcome::Canceled) if shut_down => runs.db.finish_canceled(&run, worker, Some(APPLY_SHUT_DOWN)).await,
+        (_, Outcome::Canceled) => runs.db.finish_canceled(&run, worker, None).await,
         (Phase::Plan, Outcome::Planned { summary, plan_file, show_json }) => {
             let status = match (summary.add + summary.change + summary.destroy, run.kind) {
                 (0, _) => RunStatus::NoChanges,
@@ -140,11 +171,19 @@ enum Outcome {
     Failed(String),
 }
 
-/// Renews the lease while terraform runs and turns cancel requests into stop signals.
+/// Renews the lease while terraform runs and turns cancel requests (and a shutdown) into stop
+/// signals.
 async fn hold(runs: Runs, worker: String, run_id: i64, stop: watch::Sender<Stop>) {
     let mut tick = tokio::time::interval(HEARTBEAT);
+    let mut shutdown = runs.shutting_down();
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            stop.send_if_modified(|s| std::mem::replace(s, Stop::Graceful) == Stop::No);
+        }
         match runs.db.renew_lease(run_id, &worker, runs.lease_until()).await {
             Ok(Some(None)) => {}
             Ok(Some(Some(_graceful))) => {

@@ -54,6 +54,8 @@ pub struct Runs {
     pub terraform: Terraform,
     /// The configured binary is the test fixture, not terraform (the UI says so).
     pub simulated: bool,
+    /// Set once when the process shuts down: workers stop taking work and interrupt terraform.
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Runs {
@@ -64,7 +66,17 @@ impl Runs {
             grace: Duration::from_secs(config.runs.cancel_grace_seconds),
         };
         let simulated = terraform.is_simulated().await;
-        Runs { wakeup: Wakeup::new(db.clone()), db, config, environments, terraform, simulated }
+        let shutdown = Arc::new(tokio::sync::watch::channel(false).0);
+        Runs { wakeup: Wakeup::new(db.clone()), db, config, environments, terraform, simulated, shutdown }
+    }
+
+    /// Stops the workers: no new work, and running terraform gets SIGINT (its clean way out).
+    pub fn shut_down(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    pub fn shutting_down(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     fn lease_until(&self) -> DateTime<Utc> {
