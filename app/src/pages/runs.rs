@@ -83,7 +83,7 @@ pub fn SimulatedNotice() -> impl IntoView {
     view! {
         <div class="notice notice-info" role="note">
             <strong>"Simulated Terraform. "</strong>
-            "No terraform binary is installed here, so runs use the test fixture "
+            "This server's terraform.bin is the test fixture "
             <code>"tests/fixtures/fake-terraform"</code>
             ": plans and applies are made up and change nothing in AWS."
         </div>
