@@ -7,5 +7,8 @@ export LEPTOS_SITE_ROOT="$CARGO_TARGET_DIR/site"
 export PATH="$HOME/.cargo/bin:$PATH"
 ZELLY_BIN="$CARGO_TARGET_DIR/debug/zelly-control"
 export ZELLY_BIN
+# Python environment of the AWS emulator (moto behind the proxy of tests/aws).
+ZELLY_VENV="${ZELLY_VENV:-$HOME/.cache/zelly-venv}"
+export ZELLY_TEST_PYTHON="$ZELLY_VENV/bin/python"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }

@@ -3,6 +3,7 @@
 //! (outside `/api/v1`, which is the public JSON API), authenticated by the session cookie.
 
 use crate::model::run::{EnvironmentActivity, Run, RunView};
+use crate::model::status::EnvironmentStatus;
 use crate::model::{Environment, Identity};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,14 @@ pub async fn load_environment_activity() -> Result<Vec<EnvironmentActivity>, Ser
     backend::get()?.activity().await.map_err(ServerFnError::new)
 }
 
+/// Live ECS status of every environment (cached on the server; never an error: a failing AWS
+/// call shows up as `error` on the environment).
+#[server(prefix = "/app")]
+pub async fn load_live_status() -> Result<Vec<EnvironmentStatus>, ServerFnError> {
+    backend::require(crate::model::Role::Viewer)?;
+    Ok(backend::get()?.live_status().await)
+}
+
 #[server(prefix = "/app")]
 pub async fn load_runs_page(environment: String) -> Result<RunsPage, ServerFnError> {
     let who = backend::require(crate::model::Role::Viewer)?;
@@ -68,6 +77,7 @@ pub mod backend {
     //! What the server must provide for the UI to work.
     use super::{LogTail, RunsPage};
     use crate::model::run::{EnvironmentActivity, RunView};
+    use crate::model::status::EnvironmentStatus;
     use crate::model::{Environment, Identity, Role};
     use leptos::prelude::*;
     use std::sync::Arc;
@@ -76,6 +86,7 @@ pub mod backend {
     pub trait Backend: Send + Sync + 'static {
         async fn environments(&self) -> Vec<Environment>;
         async fn activity(&self) -> Result<Vec<EnvironmentActivity>, String>;
+        async fn live_status(&self) -> Vec<EnvironmentStatus>;
         async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String>;
         async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String>;
         async fn log_tail(&self, id: i64) -> Result<LogTail, String>;

@@ -2,6 +2,7 @@
 //! server side of the UI. `main.rs` only parses the command line and calls `cli::run`.
 
 pub mod auth;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod db;

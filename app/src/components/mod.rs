@@ -1,4 +1,5 @@
 pub mod layout;
+pub mod live_status;
 pub mod log_view;
 pub mod plan_diff;
 pub mod run_bits;

@@ -4,6 +4,7 @@
 //! JSON) and the UI (which renders them on both sides of hydration), so they are plain data.
 
 pub mod run;
+pub mod status;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -23,6 +24,9 @@ pub struct Environment {
     /// Named AWS profile for this environment's credentials (default credential chain if unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_profile: Option<String>,
+    /// A role to assume (with the profile's or the default credentials) to read this environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_role_arn: Option<String>,
     pub ecs_cluster: String,
     /// Approvals a Terraform apply needs from users other than the requester; 0 means the
     /// requester confirms the plan themself.

@@ -2,7 +2,9 @@
 //! `?view=differences` keeps only the rows that differ: a plain link without JavaScript, an
 //! instant client-side switch with it.
 
-use crate::api::{list_environments, load_environment_activity};
+use crate::api::{list_environments, load_environment_activity, load_live_status};
+use crate::components::live_status::{LiveServices, LiveSummary};
+use crate::model::status::EnvironmentStatus;
 use crate::components::run_bits::RunLink;
 use crate::model::run::EnvironmentActivity;
 use crate::compare::{self, usd, Section};
@@ -15,14 +17,16 @@ use leptos_router::hooks::use_query_map;
 pub fn EnvironmentsPage() -> impl IntoView {
     let envs = Resource::new(|| (), |_| list_environments());
     let activity = Resource::new(|| (), |_| load_environment_activity());
+    let live = Resource::new(|| (), |_| load_live_status());
     view! {
         <Title text="Environments"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
             {move || Suspend::new(async move {
                 // Run activity is a bonus on this page: without it, the configuration still shows.
                 let activity = activity.await.unwrap_or_default();
+                let live = live.await.unwrap_or_default();
                 match envs.await {
-                    Ok(envs) => view! { <Comparison envs activity/> }.into_any(),
+                    Ok(envs) => view! { <Comparison envs activity live/> }.into_any(),
                     Err(e) => view! {
                         <div class="notice notice-error" role="alert">
                             <strong>"Could not load the environments. "</strong>
@@ -36,7 +40,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
 }
 
 #[component]
-fn Comparison(envs: Vec<Environment>, activity: Vec<EnvironmentActivity>) -> impl IntoView {
+fn Comparison(envs: Vec<Environment>, activity: Vec<EnvironmentActivity>, live: Vec<EnvironmentStatus>) -> impl IntoView {
     let query = use_query_map();
     let only_differences = Memo::new(move |_| query.read().get("view").as_deref() == Some("differences"));
     let all = compare::sections(&envs);
@@ -68,9 +72,12 @@ fn Comparison(envs: Vec<Environment>, activity: Vec<EnvironmentActivity>) -> imp
         <div class="env-cards" style=format!("--columns: {columns}")>
             {heads.into_iter().map(|e| {
                 let act = activity.iter().find(|a| a.environment == e.name).cloned();
-                view! { <EnvCard env=e activity=act/> }
+                let status = live.iter().find(|s| s.environment == e.name).cloned();
+                view! { <EnvCard env=e activity=act status/> }
             }).collect_view()}
         </div>
+
+        <LiveServices envs=envs.clone() statuses=live.clone()/>
 
         {move || {
             let sections = if only_differences.get() { compare::only_differences(all.clone()) } else { all.clone() };
@@ -81,7 +88,7 @@ fn Comparison(envs: Vec<Environment>, activity: Vec<EnvironmentActivity>) -> imp
 }
 
 #[component]
-fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>) -> impl IntoView {
+fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, status: Option<EnvironmentStatus>) -> impl IntoView {
     let services = env.services.len();
     let tasks_min: u32 = env.services.iter().map(|s| s.min_tasks).sum();
     let tasks_max: u32 = env.services.iter().map(|s| s.max_tasks).sum();
@@ -91,6 +98,7 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>) -> impl Into
                 <h2>{env.display_name.clone()}</h2>
                 <span class="region" title="AWS region">{env.region.clone()}</span>
             </header>
+            <LiveSummary status/>
             <dl class="facts">
                 <div><dt>"ECS cluster"</dt><dd>{env.ecs_cluster.clone()}</dd></div>
                 <div><dt>"Services"</dt><dd>{format!("{services} · {tasks_min}–{tasks_max} tasks")}</dd></div>

@@ -26,7 +26,22 @@ pub struct Config {
     pub auth: AuthConfig,
     pub terraform: TerraformConfig,
     pub runs: RunsConfig,
+    pub aws: AwsConfig,
     pub environments: BTreeMap<String, Environment>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Read live state (ECS) from AWS. Off: the pages show the configuration only.
+    pub enabled: bool,
+    /// Send every AWS call here instead of AWS (an emulator such as moto).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<url::Url>,
+    /// Live data is shared by all viewers and refreshed at most this often.
+    pub cache_ttl_seconds: u64,
+    /// The longest an AWS call may take, retries included.
+    pub timeout_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -37,6 +37,9 @@ pub fn check(config: &Config) -> Result<(), String> {
     if config.runs.plan_ttl_seconds == 0 {
         problems.push("runs.plan_ttl_seconds: must be at least 1".to_string());
     }
+    if config.aws.timeout_seconds == 0 {
+        problems.push("aws.timeout_seconds: must be at least 1".to_string());
+    }
     if config.runs.poll_seconds == 0 {
         problems.push("runs.poll_seconds: must be at least 1".to_string());
     }

@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::AppState;
+use app::model::status::EnvironmentStatus;
 use app::model::{Environment, Identity, Role};
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -34,23 +35,35 @@ pub fn require(who: &Identity, role: Role) -> Result<(), ApiError> {
     }
 }
 
+/// An environment's configuration with its live status (ECS), as the API returns it.
+#[derive(serde::Serialize)]
+struct EnvironmentView {
+    #[serde(flatten)]
+    config: Environment,
+    status: Option<EnvironmentStatus>,
+}
+
 async fn list_environments(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Json<Value>, ApiError> {
     require(&who, Role::Viewer)?;
-    Ok(Json(json!({ "environments": state.environments.all() })))
+    let statuses = state.live.all().await;
+    let envs: Vec<EnvironmentView> = state
+        .environments
+        .all()
+        .iter()
+        .map(|e| EnvironmentView { config: e.clone(), status: statuses.iter().find(|s| s.environment == e.name).cloned() })
+        .collect();
+    Ok(Json(json!({ "environments": envs })))
 }
 
 async fn get_environment(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     Path(name): Path<String>,
-) -> Result<Json<Environment>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     require(&who, Role::Viewer)?;
-    state
-        .environments
-        .get(&name)
-        .cloned()
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))
+    let config = state.environments.get(&name).cloned().ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))?;
+    let status = state.live.get(&name).await;
+    Ok(Json(json!(EnvironmentView { config, status })))
 }
 
 #[derive(serde::Deserialize)]

@@ -11,6 +11,7 @@ pub mod ui;
 use crate::auth;
 use crate::config::Config;
 use crate::db::Db;
+use crate::environments::status::LiveStatus;
 use crate::environments::Environments;
 use crate::runs::Runs;
 use axum::extract::FromRef;
@@ -29,6 +30,7 @@ pub struct AppState {
     pub db: Db,
     pub environments: Environments,
     pub runs: Runs,
+    pub live: LiveStatus,
     pub leptos: LeptosOptions,
 }
 
@@ -56,7 +58,8 @@ impl AppState {
         if runs.simulated {
             tracing::warn!("terraform.bin is the simulated terraform of the test fixtures: runs change nothing real");
         }
-        Ok(AppState { environments, runs, leptos: ui::leptos_options(&site), config, db })
+        let live = LiveStatus::new(&config).await;
+        Ok(AppState { environments, runs, live, leptos: ui::leptos_options(&site), config, db })
     }
 }
 

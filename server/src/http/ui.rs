@@ -31,6 +31,10 @@ impl Backend for UiBackend {
         self.state.runs.activity().await.map_err(|e| e.to_string())
     }
 
+    async fn live_status(&self) -> Vec<app::model::status::EnvironmentStatus> {
+        self.state.live.all().await
+    }
+
     async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {
         let runs = &self.state.runs;
         let list = runs.list(environment, 100, None).await.map_err(|e| e.to_string())?;

@@ -100,6 +100,8 @@ impl TestApp {
         config.terraform.bin = fixtures().join("fake-terraform").display().to_string();
         config.terraform.infra_dir = infra;
         config.runs.lease_seconds = 2;
+        // Live AWS status only where a test brings the emulator (see `Emulator`).
+        config.aws.enabled = false;
         config.runs.cancel_grace_seconds = 1;
         for env in ["production", "staging"] {
             write_scenario(&config, env, &serde_json::json!({ "plan_seconds": 0.05, "apply_seconds": 0.05, "changes": [update_change("aws_ecs_service.api")] }));
@@ -303,4 +305,71 @@ pub fn change(address: &str, actions: &[&str]) -> serde_json::Value {
 
 pub fn update_change(address: &str) -> serde_json::Value {
     change(address, &["update"])
+}
+
+/// The AWS emulator of tests/aws (moto behind a call-counting, fault-injecting proxy), seeded
+/// with the Zelly estate, for one test. Stopped when dropped.
+pub struct Emulator {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        emulator_credentials();
+        let python = std::env::var("ZELLY_TEST_PYTHON").unwrap_or_else(|_| {
+            format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap_or_default())
+        });
+        let script = fixtures().join("../aws/emulator.py");
+        let mut child = std::process::Command::new(&python)
+            .arg(&script)
+            .arg("--seed")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("the AWS emulator needs {python} (run scripts/setup --test): {e}"));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+        let url = line.trim().strip_prefix("AWS emulator at ").unwrap_or_else(|| panic!("emulator said {line:?}")).to_string();
+        Emulator { child, url }
+    }
+
+    pub async fn calls(&self, operation: &str) -> Vec<serde_json::Value> {
+        let all: Vec<serde_json::Value> = reqwest::get(format!("{}/_proxy/calls", self.url)).await.unwrap().json().await.unwrap();
+        all.into_iter().filter(|c| c["operation"] == operation).collect()
+    }
+
+    pub async fn reset(&self) {
+        reqwest::Client::new().post(format!("{}/_proxy/reset", self.url)).send().await.unwrap();
+    }
+
+    /// See tests/aws/emulator.py for the fields.
+    pub async fn fault(&self, fault: serde_json::Value) {
+        reqwest::Client::new().post(format!("{}/_proxy/faults", self.url)).json(&fault).send().await.unwrap();
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // SIGTERM, so the emulator stops the moto server it started.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// The emulator accepts any credentials; the SDK's default chain must find some.
+fn emulator_credentials() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // Each test calls this first, before any other work, so no thread reads the environment
+    // while it is being set.
+    ONCE.call_once(|| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "emulator");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "emulator");
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    });
+}
+
+/// Points the app at the emulator, with live status on.
+pub fn use_emulator(config: &mut Config, emulator: &Emulator) {
+    config.aws.enabled = true;
+    config.aws.endpoint_url = Some(emulator.url.parse().unwrap());
 }

@@ -1,4 +1,7 @@
-//! The environments this control plane manages, as configured, in display order.
+//! The environments this control plane manages: as configured (in display order), and their live
+//! state in AWS (`status`).
+
+pub mod status;
 
 use crate::config::Config;
 use app::model::Environment;

@@ -1,0 +1,41 @@
+//! AWS SDK configuration, one per environment: its region, its profile or role to assume, the
+//! optional emulator endpoint, timeouts on every call, and retries with backoff (throttling).
+
+use crate::config::AwsConfig;
+use app::model::Environment;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::time::Duration;
+
+pub async fn sdk_config(aws: &AwsConfig, env: &Environment) -> SdkConfig {
+    let timeout = Duration::from_secs(aws.timeout_seconds);
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(env.region.clone()))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2).min(timeout))
+                .operation_timeout(timeout)
+                .build(),
+        )
+        // Standard mode retries throttling and transient errors with exponential backoff.
+        .retry_config(RetryConfig::standard().with_max_attempts(3));
+    if let Some(profile) = &env.aws_profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &aws.endpoint_url {
+        loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
+    }
+    let base = loader.load().await;
+    match &env.aws_role_arn {
+        None => base,
+        Some(role) => {
+            let provider = aws_config::sts::AssumeRoleProvider::builder(role)
+                .session_name(format!("zelly-control-{}", env.name))
+                .configure(&base)
+                .build()
+                .await;
+            base.into_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build()
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Live AWS status against the emulator (moto behind the counting proxy of tests/aws).
+
+mod common;
+
+use app::model::Role;
+use common::{use_emulator, Emulator, TestApp};
+use serde_json::{json, Value};
+
+async fn environments(app: &TestApp, token: &str) -> Vec<Value> {
+    let res = app.get("/api/v1/environments", Some(token)).await;
+    assert_eq!(res.status(), 200);
+    res.json::<Value>().await.unwrap()["environments"].as_array().unwrap().clone()
+}
+
+fn service<'a>(env: &'a Value, name: &str) -> &'a Value {
+    env["status"]["services"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()
+}
+
+#[tokio::test]
+async fn status_of_both_regions_side_by_side_and_nothing_leaks_between_them() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let envs = environments(&app, &token).await;
+    let (prod, staging) = (&envs[0], &envs[1]);
+
+    assert_eq!(prod["status"]["health"], "healthy", "{prod:#}");
+    assert_eq!(prod["status"]["services"].as_array().unwrap().len(), 6);
+    let nova = service(prod, "fastify-nova");
+    assert_eq!((nova["desired"].as_i64(), nova["running"].as_i64(), nova["pending"].as_i64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(nova["rollout"], "COMPLETED");
+    assert_eq!(nova["task_definition"], "fastify-nova:1");
+    // Staging's storefront wants 2 tasks and runs 1: degraded, and only in staging.
+    let storefront = service(staging, "storefront");
+    assert_eq!((storefront["desired"].as_i64(), storefront["running"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(storefront["health"], "degraded");
+    assert_eq!(staging["status"]["health"], "degraded");
+    assert_eq!(service(prod, "storefront")["desired"].as_i64(), Some(1));
+    let regions: Vec<String> = aws.calls("DescribeServices").await.iter().map(|c| c["region"].as_str().unwrap().to_string()).collect();
+    assert!(regions.contains(&"ap-south-1".to_string()) && regions.contains(&"ap-southeast-1".to_string()));
+
+    let one = app.get("/api/v1/environments/staging", Some(&token)).await.json::<Value>().await.unwrap();
+    assert_eq!(one["status"]["environment"], "staging");
+    let html = app.get("/", Some(&token)).await.text().await.unwrap();
+    assert!(html.contains("ECS services, live"));
+    assert!(html.contains(r#"data-health="degraded""#) && html.contains(r#"data-health="healthy""#));
+    assert!(html.contains(r#"data-running="1" data-desired="2""#));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_describe_services_call_per_cluster_shared_by_every_viewer() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    aws.reset().await;
+    let views = (0..20).map(|i| {
+        let path = if i % 2 == 0 { "/api/v1/environments" } else { "/" };
+        app.get(path, Some(&token))
+    });
+    for res in futures_util::future::join_all(views).await {
+        assert_eq!(res.status(), 200);
+    }
+    let calls = aws.calls("DescribeServices").await;
+    assert_eq!(calls.len(), 2, "one call per cluster for 20 viewers: {calls:?}");
+    let mut regions: Vec<&str> = calls.iter().map(|c| c["region"].as_str().unwrap()).collect();
+    regions.sort();
+    assert_eq!(regions, ["ap-south-1", "ap-southeast-1"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_failures_leave_the_page_up() {
+    let aws = Emulator::start();
+    aws.fault(json!({ "operation": "DescribeServices", "region": "ap-south-1", "error": "throttle", "times": 2 })).await;
+    aws.fault(json!({ "operation": "DescribeServices", "region": "ap-southeast-1", "error": "500", "times": 100 })).await;
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let envs = environments(&app, &token).await;
+    assert_eq!(envs[0]["status"]["health"], "healthy", "throttled twice, then answered: {:#}", envs[0]);
+    let prod_calls = aws.calls("DescribeServices").await.into_iter().filter(|c| c["region"] == "ap-south-1").count();
+    assert_eq!(prod_calls, 3, "two throttled attempts and one that worked");
+    assert!(envs[1]["status"]["fetched_at"].is_null());
+    assert!(envs[1]["status"]["error"].as_str().unwrap().contains("DescribeServices failed"), "{:#}", envs[1]);
+
+    let res = app.get("/", Some(&token)).await;
+    assert_eq!(res.status(), 200, "a failing AWS call is never an error page");
+    let html = res.text().await.unwrap();
+    assert!(html.contains(r#"data-unavailable="true""#) && html.contains("Live status unavailable"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stale_data_is_kept_with_its_age_when_a_refresh_fails_or_is_slow() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| {
+        use_emulator(c, &aws);
+        c.aws.cache_ttl_seconds = 1;
+        c.aws.timeout_seconds = 1;
+    })
+    .await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let first = environments(&app, &token).await;
+    let fetched = first[0]["status"]["fetched_at"].clone();
+    assert!(!fetched.is_null());
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    aws.fault(json!({ "operation": "DescribeServices", "region": "ap-south-1", "error": "500", "times": 100 })).await;
+    aws.fault(json!({ "operation": "DescribeServices", "region": "ap-southeast-1", "error": "timeout", "seconds": 5, "times": 100 })).await;
+
+    // Answered at once from the cache while the refresh runs (and fails) in the background.
+    let again = environments(&app, &token).await;
+    assert_eq!(again[0]["status"]["fetched_at"], fetched);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let envs = loop {
+        let envs = environments(&app, &token).await;
+        if envs.iter().all(|e| e["status"]["error"].is_string()) {
+            break envs;
+        }
+        assert!(std::time::Instant::now() < deadline, "the failed refreshes never showed: {envs:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for env in &envs {
+        assert_eq!(env["status"]["services"].as_array().unwrap().len(), 6, "the last good data stays");
+        assert!(!env["status"]["fetched_at"].is_null());
+    }
+    let html = app.get("/", Some(&token)).await.text().await.unwrap();
+    assert!(html.contains(r#"data-stale="true""#) && html.contains("Stale: last good data from"));
+    app.stop().await;
+}

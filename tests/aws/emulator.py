@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""The AWS emulator for tests and the demo: moto's server behind a small proxy.
+
+    emulator.py [--seed] [--port PORT]
+
+Starts moto on a free loopback port and the proxy on PORT (default: a free one), optionally seeds
+the Zelly estate in both regions (see seed.py), prints `AWS emulator at http://127.0.0.1:PORT`
+and runs until it is stopped (SIGTERM/SIGINT), stopping moto with it.
+
+The proxy exists because moto does not speak the Smithy RPC v2 CBOR protocol that the current
+CloudWatch SDK uses: such requests are translated to CloudWatch's JSON protocol and the answers
+back to CBOR. It also counts every call (service, operation, region) and can inject latency and
+failures, for the tests:
+
+    GET  /_proxy/calls                      [{"service", "operation", "region"}, ...]
+    POST /_proxy/reset                      forget calls and faults
+    POST /_proxy/faults  {"latency_ms": 100, "operation": "GetMetricData", "region": "ap-south-1",
+                          "error": "throttle" | "500" | "timeout", "times": 3}
+"""
+import argparse
+import datetime
+import http.client
+import http.server
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import cbor2
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CBOR_PREFIX = "/service/"
+# CloudWatch members that are timestamps: CBOR carries them as tag 1, JSON as epoch seconds.
+TIMESTAMP_KEYS = {"Timestamp", "Timestamps", "StartTime", "EndTime", "StateUpdatedTimestamp",
+                  "AlarmConfigurationUpdatedTimestamp", "StateTransitionedTimestamp"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def to_json_value(value):
+    """CBOR-decoded request values into JSON-protocol values (datetimes become epoch seconds)."""
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode()
+    return value
+
+
+def to_cbor_value(value, key=None):
+    """JSON-protocol answers into CBOR values, turning timestamp members back into datetimes."""
+    if isinstance(value, dict):
+        return {k: to_cbor_value(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_cbor_value(v, key) for v in value]
+    if key in TIMESTAMP_KEYS and isinstance(value, (int, float)):
+        return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+    return value
+
+
+class State:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.calls = []
+        self.faults = []
+
+    def fault_for(self, operation, region):
+        with self.lock:
+            for fault in self.faults:
+                if fault.get("operation") not in (None, operation) or fault.get("region") not in (None, region):
+                    continue
+                if fault.get("times") is not None:
+                    if fault["times"] <= 0:
+                        continue
+                    fault["times"] -= 1
+                return dict(fault)
+        return None
+
+
+def make_handler(moto_port, state):
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *_args):
+            pass
+
+        def reply(self, status, body, content_type, extra=()):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in extra:
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def control(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            with state.lock:
+                if self.path == "/_proxy/calls":
+                    out = list(state.calls)
+                elif self.path == "/_proxy/reset":
+                    state.calls.clear()
+                    state.faults.clear()
+                    out = {}
+                else:
+                    state.faults.append(body)
+                    out = {}
+            self.reply(200, json.dumps(out).encode(), "application/json")
+
+        def do_GET(self):
+            if self.path.startswith("/_proxy/"):
+                return self.control()
+            self.forward(b"")
+
+        def do_POST(self):
+            if self.path.startswith("/_proxy/"):
+                return self.control()
+            length = int(self.headers.get("Content-Length") or 0)
+            self.forward(self.rfile.read(length))
+
+        def forward(self, body):
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            # Header names arrive in any case (the Rust SDK sends lowercase): look up case-blind.
+            auth = self.headers.get("Authorization", "")
+            region = auth.split("Credential=")[1].split("/")[2] if "Credential=" in auth else None
+            cbor = self.path.startswith(CBOR_PREFIX)
+            if cbor:
+                # /service/GraniteServiceVersion20100801/operation/GetMetricData
+                parts = self.path.split("/")
+                target, operation = parts[2], parts[4]
+                service = "monitoring"
+                payload = to_json_value(cbor2.loads(body)) if body else {}
+                body = json.dumps(payload).encode()
+                headers = {k: v for k, v in headers.items()
+                           if k.lower() not in ("content-type", "accept", "smithy-protocol", "x-amz-target")}
+                headers["Content-Type"] = "application/x-amz-json-1.0"
+                headers["X-Amz-Target"] = f"{target}.{operation}"
+                path = "/"
+            else:
+                target = self.headers.get("X-Amz-Target", "")
+                operation = target.split(".")[-1] if target else self.path
+                service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else "?"
+                path = self.path
+            with state.lock:
+                state.calls.append({"service": service, "operation": operation, "region": region})
+
+            fault = state.fault_for(operation, region)
+            if fault and fault.get("latency_ms"):
+                time.sleep(fault["latency_ms"] / 1000)
+            if fault and fault.get("error") == "timeout":
+                time.sleep(fault.get("seconds", 30))
+            if fault and fault.get("error") in ("throttle", "500"):
+                throttle = fault["error"] == "throttle"
+                error = {"__type": "ThrottlingException" if throttle else "InternalFailure",
+                         "message": "Rate exceeded" if throttle else "injected failure"}
+                status = 400 if throttle else 500
+                if cbor:
+                    return self.reply(status, cbor2.dumps(error), "application/cbor", [("smithy-protocol", "rpc-v2-cbor")])
+                return self.reply(status, json.dumps(error).encode(), "application/x-amz-json-1.1",
+                                  [("x-amzn-ErrorType", error["__type"])])
+
+            conn = http.client.HTTPConnection("127.0.0.1", moto_port, timeout=60)
+            conn.request(self.command, path, body=body, headers=headers)
+            res = conn.getresponse()
+            data = res.read()
+            out_headers = [(k, v) for k, v in res.getheaders()
+                           if k.lower() not in ("content-length", "content-type", "transfer-encoding", "connection", "date", "server")]
+            content_type = res.getheader("Content-Type", "application/octet-stream")
+            if cbor:
+                value = to_cbor_value(json.loads(data)) if data else {}
+                data = cbor2.dumps(value, timezone=datetime.timezone.utc, datetime_as_timestamp=True)
+                content_type = "application/cbor"
+                out_headers.append(("smithy-protocol", "rpc-v2-cbor"))
+            self.reply(res.status, data, content_type, out_headers)
+            conn.close()
+
+    return Proxy
+
+
+def wait_for(port):
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", action="store_true")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+
+    moto_port = free_port()
+    env = dict(os.environ, MOTO_ECS_SERVICE_RUNNING="1")
+    moto = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1",
+                             "-p", str(moto_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(*_):
+        moto.terminate()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        wait_for(moto_port)
+        state = State()
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port or free_port()), make_handler(moto_port, state))
+        port = server.server_address[1]
+        if args.seed:
+            sys.path.insert(0, HERE)
+            import seed
+            seed.seed(f"http://127.0.0.1:{moto_port}")
+        print(f"AWS emulator at http://127.0.0.1:{port}", flush=True)
+        server.serve_forever()
+    finally:
+        moto.terminate()
+
+
+if __name__ == "__main__":
+    main()
