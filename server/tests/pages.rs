@@ -4,8 +4,16 @@ mod common;
 
 use app::model::Role;
 
-/// The `<tr>` of the comparison table whose label is `label`, as HTML.
-fn row_of<'a>(html: &'a str, label: &str) -> &'a str {
+/// The comparison section `id` (`overview`, `services`, …) of the page, as HTML.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("section {id:?} not found"));
+    let end = start + html[start..].find("</section>").unwrap();
+    &html[start..end]
+}
+
+/// The `<tr>` whose label is `label` in comparison section `id`, as HTML.
+fn row_of<'a>(html: &'a str, id: &str, label: &str) -> &'a str {
+    let html = section(html, id);
     let at = html.find(&format!(">{label}<")).unwrap_or_else(|| panic!("row {label:?} not found"));
     let start = html[..at].rfind("<tr").unwrap();
     let end = at + html[at..].find("</tr>").unwrap();
@@ -29,10 +37,10 @@ on_both_backends! {
                      "alb-orion", "nlb-storefront", "zelly/aurora/master", "internal_tools"] {
             assert!(html.contains(text), "page shows {text:?}");
         }
-        assert!(row_of(&html, "VPC CIDR").contains(r#"data-differs="true""#));
-        assert!(row_of(&html, "Deletion protection").contains(r#"data-differs="true""#));
-        assert!(row_of(&html, "State lock table").contains(r#"data-differs="false""#));
-        assert!(row_of(&html, "events-consumer").contains(r#"data-differs="false""#));
+        assert!(row_of(&html, "overview", "VPC CIDR").contains(r#"data-differs="true""#));
+        assert!(row_of(&html, "overview", "Deletion protection").contains(r#"data-differs="true""#));
+        assert!(row_of(&html, "overview", "State lock table").contains(r#"data-differs="false""#));
+        assert!(row_of(&html, "services", "events-consumer").contains(r#"data-differs="false""#));
         // The hydration bundle is referenced, so the page comes alive when the wasm loads.
         assert!(html.contains("/pkg/zelly.js") && html.contains("/pkg/zelly.wasm"));
     }
@@ -40,10 +48,10 @@ on_both_backends! {
     async fn only_differences_keeps_just_the_differing_rows(app) {
         let token = app.token("vikram", Role::Viewer).await;
         let html = page(&app, "/?view=differences", &token).await;
-        assert!(html.contains(">VPC CIDR<"));
-        assert!(html.contains(">ElastiCache Redis node<"));
-        assert!(!html.contains(">State lock table<"));
-        assert!(!html.contains(">events-consumer<"));
+        assert!(section(&html, "overview").contains(">VPC CIDR<"));
+        assert!(section(&html, "overview").contains(">ElastiCache Redis node<"));
+        assert!(!section(&html, "overview").contains(">State lock table<"));
+        assert!(!section(&html, "services").contains(">events-consumer<"));
         assert!(!html.contains(r#"data-differs="false""#));
     }
 

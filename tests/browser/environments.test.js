@@ -30,6 +30,10 @@ test('sign in and see production and staging side by side, hydrated', async () =
   const lock = page.locator('tr', { has: page.locator('th', { hasText: /^State lock table$/ }) });
   assert.equal(await lock.getAttribute('data-differs'), 'false');
   assert.match(await page.locator('.who').innerText(), /Asha Rao/);
+  // Live ECS status from the (emulated) AWS of each region.
+  assert.match(await page.locator('.env-card.env-production .live-summary').innerText(), /Healthy[\s\S]*6\/6 tasks running/);
+  assert.match(await page.locator('.env-card.env-staging .live-summary').innerText(), /Degraded/);
+  assert.match(await page.locator('#live tr[data-service="storefront"]').innerText(), /1\/1 running[\s\S]*1\/2 running/);
   await page.screenshot({ path: join(screenshots, 'environments.png'), fullPage: true });
 
   // Live: after hydration the filter switches in place, without loading a new document.

@@ -16,8 +16,24 @@ mkdirSync(screenshots, { recursive: true });
 const targetDir = process.env.CARGO_TARGET_DIR || join(here, '..', '..', 'target');
 const binary = process.env.ZELLY_BIN || join(targetDir, 'debug', 'zelly-control');
 
-/** Starts `zelly-control serve` and resolves to { url, stop } once it prints its address. */
+/** Starts the seeded AWS emulator of tests/aws; resolves to { url, stop }. */
+async function startEmulator() {
+  const python = process.env.ZELLY_TEST_PYTHON || join(process.env.HOME, '.cache', 'zelly-venv', 'bin', 'python');
+  const child = spawn(python, [join(here, '..', 'aws', 'emulator.py'), '--seed'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = line.match(/AWS emulator at (\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`the AWS emulator exited with ${code}`)));
+  });
+  return { url, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
+}
+
+/** Starts `zelly-control serve` (with the AWS emulator) and resolves to { url, stop } once it
+ * prints its address. */
 export async function startServer(extraEnv = {}) {
+  const aws = await startEmulator();
   if (!existsSync(binary)) throw new Error(`${binary} not found: build it with \`cargo leptos build\` first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'zelly-browser-'));
   // Terraform runs use the fake terraform on a private copy of the fixture infra repository.
@@ -32,6 +48,10 @@ export async function startServer(extraEnv = {}) {
       RUST_LOG: 'warn',
       ZELLY_TERRAFORM__BIN: join(fixtures, 'fake-terraform'),
       ZELLY_TERRAFORM__INFRA_DIR: join(dataDir, 'infra'),
+      ZELLY_AWS__ENDPOINT_URL: aws.url,
+      AWS_ACCESS_KEY_ID: 'emulator',
+      AWS_SECRET_ACCESS_KEY: 'emulator',
+      AWS_EC2_METADATA_DISABLED: 'true',
       // scripts/test runs the suite a second time on a fresh PostgreSQL schema.
       ...(process.env.ZELLY_BROWSER_DATABASE_URL ? { DATABASE_URL: process.env.ZELLY_BROWSER_DATABASE_URL } : {}),
       ...extraEnv,
@@ -48,7 +68,10 @@ export async function startServer(extraEnv = {}) {
   });
   return {
     url,
-    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }),
+    stop: async () => {
+      await new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
+      await aws.stop();
+    },
   };
 }
 
