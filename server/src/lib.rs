@@ -8,6 +8,8 @@ pub mod config;
 pub mod db;
 pub mod environments;
 pub mod http;
+pub mod live_cache;
+pub mod metrics;
 pub mod runs;
 
 pub use config::Config;

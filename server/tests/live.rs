@@ -127,3 +127,49 @@ async fn stale_data_is_kept_with_its_age_when_a_refresh_fails_or_is_slow() {
     assert!(html.contains(r#"data-stale="true""#) && html.contains("Stale: last good data from"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_of_both_regions_in_one_call_each_with_the_error_rate_computed_here() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    aws.reset().await;
+    let get = |env: &'static str| {
+        let path = format!("/api/v1/environments/{env}/metrics?range=3h");
+        let (app, token) = (&app, &token);
+        async move { app.get(&path, Some(token)).await }
+    };
+    let (prod, staging) = (get("production").await, get("staging").await);
+    assert_eq!((prod.status().as_u16(), staging.status().as_u16()), (200, 200));
+    let (prod, staging): (Value, Value) = (prod.json().await.unwrap(), staging.json().await.unwrap());
+    assert!(prod["error"].is_null(), "{:#}", prod["error"]);
+    let panel = |m: &Value, id: &str| m["panels"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap().clone();
+    let latest = |m: &Value, id: &str, label: &str| -> f64 {
+        let p = panel(m, id);
+        let s = p["series"].as_array().unwrap().iter().find(|s| s["label"] == label).unwrap().clone();
+        s["points"].as_array().unwrap().last().unwrap()[1].as_f64().unwrap()
+    };
+    assert_eq!(prod["panels"].as_array().unwrap().len(), 12);
+    assert_eq!(panel(&prod, "ecs_cpu")["series"].as_array().unwrap().len(), 6);
+    assert!(panel(&prod, "ecs_cpu")["series"][0]["points"].as_array().unwrap().len() >= 30, "3 hours of 5-minute points");
+    // Production is seeded busier than staging: each region's data is its own.
+    assert!(latest(&prod, "alb_requests", "alb-nova") > 2.0 * latest(&staging, "alb_requests", "alb-nova"));
+    // The error rate is 5xx / requests in percent, computed by the control plane.
+    let rate = latest(&prod, "alb_error_rate", "alb-nova");
+    let expected = latest(&prod, "alb_5xx", "alb-nova") / latest(&prod, "alb_requests", "alb-nova") * 100.0;
+    assert!((rate - expected).abs() < 1e-9, "{rate} vs {expected}");
+    assert!(latest(&prod, "alb_latency_p99", "alb-nova") > 10.0, "seconds shown as milliseconds");
+    assert!(latest(&prod, "aurora_acu", "aurora") > 0.0);
+
+    let calls = aws.calls("GetMetricData").await;
+    let regions: Vec<&str> = calls.iter().map(|c| c["region"].as_str().unwrap()).collect();
+    assert_eq!(regions.len(), 2, "one GetMetricData call per environment: {calls:?}");
+    assert!(regions.contains(&"ap-south-1") && regions.contains(&"ap-southeast-1"));
+    // A second look within the TTL is served from the shared cache.
+    get("production").await;
+    assert_eq!(aws.calls("GetMetricData").await.len(), 2);
+
+    assert_eq!(app.get("/api/v1/environments/production/metrics?range=5y", Some(&token)).await.status(), 400);
+    assert_eq!(app.get("/api/v1/environments/qa/metrics", Some(&token)).await.status(), 404);
+    app.stop().await;
+}

@@ -9,7 +9,9 @@ and runs until it is stopped (SIGTERM/SIGINT), stopping moto with it.
 
 The proxy exists because moto does not speak the Smithy RPC v2 CBOR protocol that the current
 CloudWatch SDK uses: such requests are translated to CloudWatch's JSON protocol and the answers
-back to CBOR. It also counts every call (service, operation, region) and can inject latency and
+back to CBOR. moto also cannot compute percentile statistics (p50, p99: it fails the whole
+GetMetricData call), so the proxy asks it for the average in their place: the control plane
+still sends real percentile queries and reads their answers. It also counts every call (service, operation, region) and can inject latency and
 failures, for the tests:
 
     GET  /_proxy/calls                      [{"service", "operation", "region"}, ...]
@@ -56,6 +58,15 @@ def to_json_value(value):
     if isinstance(value, bytes):
         return value.decode()
     return value
+
+
+def percentiles_as_average(payload):
+    """moto cannot compute pNN statistics: ask for the average instead (see the module doc)."""
+    for query in payload.get("MetricDataQueries", []):
+        stat = query.get("MetricStat", {})
+        if str(stat.get("Stat", "")).startswith("p"):
+            stat["Stat"] = "Average"
+    return payload
 
 
 def to_cbor_value(value, key=None):
@@ -141,7 +152,7 @@ def make_handler(moto_port, state):
                 parts = self.path.split("/")
                 target, operation = parts[2], parts[4]
                 service = "monitoring"
-                payload = to_json_value(cbor2.loads(body)) if body else {}
+                payload = percentiles_as_average(to_json_value(cbor2.loads(body)) if body else {})
                 body = json.dumps(payload).encode()
                 headers = {k: v for k, v in headers.items()
                            if k.lower() not in ("content-type", "accept", "smithy-protocol", "x-amz-target")}

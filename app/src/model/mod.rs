@@ -3,6 +3,7 @@
 //! These types are shared by the server (which loads them from configuration and serves them as
 //! JSON) and the UI (which renders them on both sides of hydration), so they are plain data.
 
+pub mod metrics;
 pub mod run;
 pub mod status;
 
@@ -97,6 +98,9 @@ pub struct Aurora {
     pub max_acu: f64,
     pub deletion_protection: bool,
     pub master_secret: String,
+    /// The `DBClusterIdentifier` of its CloudWatch metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -105,6 +109,9 @@ pub struct Redis {
     pub engine_version: String,
     pub node_type: String,
     pub auth_secret: String,
+    /// The `CacheClusterId` of its CloudWatch metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,6 +168,9 @@ impl fmt::Display for LoadBalancerKind {
 pub struct LoadBalancer {
     pub name: String,
     pub kind: LoadBalancerKind,
+    /// The `LoadBalancer` dimension of its CloudWatch metrics (`app/<name>/<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudwatch_id: Option<String>,
     /// What it routes to, e.g. `fastify-nova:3000` or `Caddy :80 and :443`.
     pub routes_to: String,
     #[serde(default)]

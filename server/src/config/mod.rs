@@ -27,7 +27,54 @@ pub struct Config {
     pub terraform: TerraformConfig,
     pub runs: RunsConfig,
     pub aws: AwsConfig,
+    pub metrics: MetricsConfig,
     pub environments: BTreeMap<String, Environment>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub panels: Vec<MetricPanel>,
+}
+
+/// A dashboard panel: one CloudWatch metric, read for every target of a kind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricPanel {
+    pub id: String,
+    pub title: String,
+    pub unit: String,
+    pub per: MetricTarget,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub metric: String,
+    /// `Average`, `Sum`, `Maximum`, `p99`, …
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stat: String,
+    /// Dimension values may use `{cluster}`, `{service}`, `{load_balancer}`, `{redis}`, `{aurora}`.
+    #[serde(default)]
+    pub dimensions: BTreeMap<String, String>,
+    /// Values are multiplied by this (e.g. 1000: seconds to milliseconds).
+    #[serde(default = "one")]
+    pub scale: f64,
+    /// A derived panel: the first panel divided by the second, in percent, per target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio_of: Option<Vec<String>>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricTarget {
+    Service,
+    Alb,
+    Nlb,
+    Redis,
+    Aurora,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

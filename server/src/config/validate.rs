@@ -46,6 +46,7 @@ pub fn check(config: &Config) -> Result<(), String> {
     if config.runs.lease_seconds < 2 {
         problems.push("runs.lease_seconds: must be at least 2".to_string());
     }
+    check_panels(&config.metrics.panels, &mut problems);
     if config.environments.is_empty() {
         problems.push("environments: at least one environment must be configured".to_string());
     }
@@ -163,6 +164,32 @@ fn check_environment(name: &str, env: &Environment, problems: &mut Vec<String>) 
     for (i, s) in env.secrets.iter().enumerate() {
         if !secrets.insert(s.name.as_str()) {
             bad(&format!("secrets[{i}].name"), format!("{:?} is listed twice", s.name));
+        }
+    }
+}
+
+fn check_panels(panels: &[super::MetricPanel], problems: &mut Vec<String>) {
+    let mut ids = HashSet::new();
+    for (i, p) in panels.iter().enumerate() {
+        let key = format!("metrics.panels[{i}]");
+        if !ids.insert(p.id.as_str()) {
+            problems.push(format!("{key}.id: {:?} is used twice", p.id));
+        }
+        match &p.ratio_of {
+            Some(parts) => {
+                let valid = parts.len() == 2
+                    && parts.iter().all(|id| panels.iter().any(|q| &q.id == id && q.ratio_of.is_none() && q.per == p.per));
+                if !valid {
+                    problems.push(format!("{key}.ratio_of: must name two metric panels of the same `per` ({:?})", parts));
+                }
+            }
+            None if p.namespace.is_empty() || p.metric.is_empty() || p.stat.is_empty() => {
+                problems.push(format!("{key}: a metric panel needs namespace, metric and stat (or ratio_of)"));
+            }
+            None => {}
+        }
+        if !(p.scale.is_finite() && p.scale > 0.0) {
+            problems.push(format!("{key}.scale: must be a positive number"));
         }
     }
 }

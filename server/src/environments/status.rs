@@ -1,16 +1,23 @@
 //! Live ECS status of every environment, read with one `DescribeServices` call per cluster (up to
-//! 10 services a call) and shared by all viewers for `aws.cache_ttl_seconds`.
-//!
-//! A viewer never waits on a refresh when there is something to show: stale data is answered at
-//! once while one background refresh runs. When AWS is slow or failing, the last good data stays,
-//! carrying its age and the error, so a page never becomes an error page.
+//! 10 services a call), shared by all viewers through the `LiveCache`.
 
 use crate::config::Config;
+use crate::live_cache::{Fetch, Live, LiveCache, Unavailable};
 use app::model::status::{DeploymentStatus, EnvironmentStatus, Health, ServiceEvent, ServiceStatus};
 use app::model::Environment;
 use chrono::{DateTime, Utc};
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+impl Live for EnvironmentStatus {
+    fn with_error(self, error: String) -> Self {
+        EnvironmentStatus { error: Some(error), ..self }
+    }
+
+    fn has_data(&self) -> bool {
+        self.fetched_at.is_some()
+    }
+}
 
 #[derive(Clone)]
 pub struct LiveStatus {
@@ -18,124 +25,58 @@ pub struct LiveStatus {
 }
 
 struct Inner {
-    environments: Vec<EnvironmentSlot>,
-    ttl: Duration,
+    /// Each environment with its ECS client (none when AWS is turned off).
+    environments: Vec<(Environment, Option<aws_sdk_ecs::Client>)>,
+    cache: LiveCache<EnvironmentStatus>,
     timeout: Duration,
-    /// Why live status is not read at all (AWS turned off), if it is not.
-    disabled: Option<String>,
-}
-
-struct EnvironmentSlot {
-    environment: Environment,
-    ecs: Option<aws_sdk_ecs::Client>,
-    cached: RwLock<Option<Cached>>,
-    /// Held while a refresh runs: concurrent viewers share one call to AWS.
-    refreshing: Arc<tokio::sync::Mutex<()>>,
-}
-
-#[derive(Clone)]
-struct Cached {
-    status: EnvironmentStatus,
-    at: Instant,
 }
 
 impl LiveStatus {
     pub async fn new(config: &Config) -> LiveStatus {
         let mut environments = Vec::new();
         for env in config.environments() {
-            let ecs = if config.aws.enabled {
-                Some(aws_sdk_ecs::Client::new(&crate::aws::sdk_config(&config.aws, &env).await))
-            } else {
-                None
+            let ecs = match config.aws.enabled {
+                true => Some(aws_sdk_ecs::Client::new(&crate::aws::sdk_config(&config.aws, &env).await)),
+                false => None,
             };
-            environments.push(EnvironmentSlot {
-                environment: env,
-                ecs,
-                cached: RwLock::new(None),
-                refreshing: Arc::new(tokio::sync::Mutex::new(())),
-            });
+            environments.push((env, ecs));
         }
-        let disabled = (!config.aws.enabled).then(|| "Live status is turned off (aws.enabled = false).".to_string());
         LiveStatus {
             inner: Arc::new(Inner {
                 environments,
-                ttl: Duration::from_secs(config.aws.cache_ttl_seconds),
+                cache: LiveCache::new(Duration::from_secs(config.aws.cache_ttl_seconds)),
                 timeout: Duration::from_secs(config.aws.timeout_seconds),
-                disabled,
             }),
         }
     }
 
     /// Every environment's status, fetched in parallel.
     pub async fn all(&self) -> Vec<EnvironmentStatus> {
-        let names: Vec<String> = self.inner.environments.iter().map(|s| s.environment.name.clone()).collect();
-        let lookups = names.iter().map(|n| self.get(n));
-        futures_util::future::join_all(lookups).await.into_iter().flatten().collect()
+        let names: Vec<String> = self.inner.environments.iter().map(|(e, _)| e.name.clone()).collect();
+        futures_util::future::join_all(names.iter().map(|n| self.get(n))).await.into_iter().flatten().collect()
     }
 
     pub async fn get(&self, environment: &str) -> Option<EnvironmentStatus> {
-        let index = self.inner.environments.iter().position(|s| s.environment.name == environment)?;
-        let slot = &self.inner.environments[index];
-        let cached = slot.cached.read().expect("status cache lock").clone();
-        match cached {
-            Some(c) if c.at.elapsed() < self.inner.ttl => Some(c.status),
-            Some(c) => {
-                self.refresh_in_background(index);
-                Some(c.status)
-            }
-            None => Some(self.refresh(index).await),
-        }
-    }
-
-    fn refresh_in_background(&self, index: usize) {
-        let slot = &self.inner.environments[index];
-        let Ok(guard) = slot.refreshing.clone().try_lock_owned() else { return };
-        let this = self.clone();
-        tokio::spawn(async move {
-            this.fetch_and_store(index).await;
-            drop(guard);
-        });
-    }
-
-    async fn refresh(&self, index: usize) -> EnvironmentStatus {
-        let slot = &self.inner.environments[index];
-        let _guard = slot.refreshing.lock().await;
-        // Someone else may have refreshed while we waited for the lock.
-        if let Some(c) = slot.cached.read().expect("status cache lock").clone() {
-            if c.at.elapsed() < self.inner.ttl {
-                return c.status;
-            }
-        }
-        self.fetch_and_store(index).await
-    }
-
-    async fn fetch_and_store(&self, index: usize) -> EnvironmentStatus {
-        let slot = &self.inner.environments[index];
-        let env = &slot.environment;
-        let result = match (&slot.ecs, &self.inner.disabled) {
-            (Some(ecs), _) => fetch(ecs, env, self.inner.timeout).await,
-            (None, why) => Err(why.clone().unwrap_or_default()),
-        };
-        let status = match result {
-            Ok(status) => status,
-            Err(error) => {
-                tracing::warn!(environment = %env.name, "live status unavailable: {error}");
-                // Keep the last good data, saying how old it is and why it is not newer.
-                let previous = slot.cached.read().expect("status cache lock").clone();
-                match previous.filter(|c| c.status.fetched_at.is_some()) {
-                    Some(c) => EnvironmentStatus { error: Some(error), ..c.status },
-                    None => EnvironmentStatus {
-                        environment: env.name.clone(),
-                        health: Health::Unknown,
-                        services: Vec::new(),
-                        fetched_at: None,
-                        error: Some(error),
-                    },
+        let (env, ecs) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?.clone();
+        let timeout = self.inner.timeout;
+        let name = env.name.clone();
+        let fetch: Fetch<EnvironmentStatus> = Arc::new(move || {
+            let (env, ecs) = (env.clone(), ecs.clone());
+            Box::pin(async move {
+                match ecs {
+                    Some(ecs) => fetch(&ecs, &env, timeout).await,
+                    None => Err("Live status is turned off (aws.enabled = false).".to_string()),
                 }
-            }
-        };
-        *slot.cached.write().expect("status cache lock") = Some(Cached { status: status.clone(), at: Instant::now() });
-        status
+            })
+        });
+        let unavailable: Unavailable<EnvironmentStatus> = Arc::new(move |error| EnvironmentStatus {
+            environment: name.clone(),
+            health: Health::Unknown,
+            services: Vec::new(),
+            fetched_at: None,
+            error: Some(error),
+        });
+        Some(self.inner.cache.get(environment, fetch, unavailable).await)
     }
 }
 

@@ -13,6 +13,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/environments", get(list_environments))
         .route("/environments/{env}", get(get_environment))
+        .route("/environments/{env}/metrics", get(environment_metrics))
         .route("/audit", get(list_audit))
 }
 
@@ -85,4 +86,22 @@ async fn list_audit(
     }
     let events = state.db.list_audit(limit, q.before).await?;
     Ok(Json(json!({ "events": events })))
+}
+
+#[derive(serde::Deserialize)]
+struct MetricsQuery {
+    range: Option<String>,
+}
+
+/// `?range=1h|3h|12h|24h|7d` (default 3h). A failing CloudWatch call is reported in `error`,
+/// with the last good data when there is some: never as an error status.
+async fn environment_metrics(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    Path(name): Path<String>,
+    Query(q): Query<MetricsQuery>,
+) -> Result<Json<app::model::metrics::Metrics>, ApiError> {
+    require(&who, Role::Viewer)?;
+    let range = q.range.as_deref().unwrap_or("3h").parse().map_err(ApiError::BadRequest)?;
+    state.metrics.get(&name, range).await.map(Json).ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))
 }

@@ -31,6 +31,7 @@ pub struct AppState {
     pub environments: Environments,
     pub runs: Runs,
     pub live: LiveStatus,
+    pub metrics: crate::metrics::MetricsService,
     pub leptos: LeptosOptions,
 }
 
@@ -59,7 +60,8 @@ impl AppState {
             tracing::warn!("terraform.bin is the simulated terraform of the test fixtures: runs change nothing real");
         }
         let live = LiveStatus::new(&config).await;
-        Ok(AppState { environments, runs, live, leptos: ui::leptos_options(&site), config, db })
+        let metrics = crate::metrics::MetricsService::new(&config).await;
+        Ok(AppState { environments, runs, live, metrics, leptos: ui::leptos_options(&site), config, db })
     }
 }
 

@@ -1,0 +1,91 @@
+//! The cache in front of AWS for live data (ECS status, CloudWatch metrics): one value per key,
+//! shared by every viewer, refreshed at most once per TTL by one call at a time.
+//!
+//! A viewer never waits for a refresh when there is something to show: an expired value is
+//! answered at once while one background refresh runs. A refresh that fails keeps the last good
+//! data, marked with the error, so a page never turns into an error page because of AWS.
+
+use futures_util::future::BoxFuture;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+pub trait Live: Clone + Send + Sync + 'static {
+    /// This value, marked with the error of a refresh that failed; its data stays as it was.
+    fn with_error(self, error: String) -> Self;
+    /// Whether it holds data read from AWS (rather than only an error).
+    fn has_data(&self) -> bool;
+}
+
+/// Reads a fresh value from AWS.
+pub type Fetch<T> = Arc<dyn Fn() -> BoxFuture<'static, Result<T, String>> + Send + Sync>;
+/// The value to show when there has never been good data, from the error.
+pub type Unavailable<T> = Arc<dyn Fn(String) -> T + Send + Sync>;
+
+pub struct LiveCache<T> {
+    ttl: Duration,
+    slots: Mutex<HashMap<String, Arc<Slot<T>>>>,
+}
+
+struct Slot<T> {
+    cached: RwLock<Option<(T, Instant)>>,
+    /// Held while a refresh runs: concurrent viewers share one call to AWS.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<T: Live> LiveCache<T> {
+    pub fn new(ttl: Duration) -> Self {
+        LiveCache { ttl, slots: Mutex::new(HashMap::new()) }
+    }
+
+    fn slot(&self, key: &str) -> Arc<Slot<T>> {
+        let mut slots = self.slots.lock().expect("live cache lock");
+        slots
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Slot { cached: RwLock::new(None), refreshing: Arc::new(tokio::sync::Mutex::new(())) }))
+            .clone()
+    }
+
+    pub async fn get(&self, key: &str, fetch: Fetch<T>, unavailable: Unavailable<T>) -> T {
+        let slot = self.slot(key);
+        let cached = slot.cached.read().expect("live cache lock").clone();
+        match cached {
+            Some((value, at)) if at.elapsed() < self.ttl => value,
+            Some((value, _)) => {
+                if let Ok(guard) = slot.refreshing.clone().try_lock_owned() {
+                    tokio::spawn(async move {
+                        refresh(&slot, &fetch, &unavailable).await;
+                        drop(guard);
+                    });
+                }
+                value
+            }
+            None => {
+                let _guard = slot.refreshing.lock().await;
+                // Another viewer may have filled it while we waited.
+                if let Some((value, at)) = slot.cached.read().expect("live cache lock").clone() {
+                    if at.elapsed() < self.ttl {
+                        return value;
+                    }
+                }
+                refresh(&slot, &fetch, &unavailable).await
+            }
+        }
+    }
+}
+
+async fn refresh<T: Live>(slot: &Slot<T>, fetch: &Fetch<T>, unavailable: &Unavailable<T>) -> T {
+    let value = match fetch().await {
+        Ok(value) => value,
+        Err(error) => {
+            tracing::warn!("live data unavailable: {error}");
+            let previous = slot.cached.read().expect("live cache lock").clone();
+            match previous {
+                Some((previous, _)) if previous.has_data() => previous.with_error(error),
+                _ => unavailable(error),
+            }
+        }
+    };
+    *slot.cached.write().expect("live cache lock") = Some((value.clone(), Instant::now()));
+    value
+}
