@@ -3,6 +3,7 @@
 //! (outside `/api/v1`, which is the public JSON API), authenticated by the session cookie.
 
 use crate::model::run::{EnvironmentActivity, Run, RunView};
+use crate::model::metrics::Metrics;
 use crate::model::status::EnvironmentStatus;
 use crate::model::{Environment, Identity};
 use leptos::prelude::*;
@@ -54,6 +55,14 @@ pub async fn load_live_status() -> Result<Vec<EnvironmentStatus>, ServerFnError>
     Ok(backend::get()?.live_status().await)
 }
 
+/// Every environment's dashboard metrics for `range` (`1h`, `3h`, `12h`, `24h`, `7d`).
+#[server(prefix = "/app")]
+pub async fn load_metrics(range: String) -> Result<Vec<Metrics>, ServerFnError> {
+    backend::require(crate::model::Role::Viewer)?;
+    let range = range.parse().map_err(ServerFnError::new)?;
+    Ok(backend::get()?.metrics(range).await)
+}
+
 #[server(prefix = "/app")]
 pub async fn load_runs_page(environment: String) -> Result<RunsPage, ServerFnError> {
     let who = backend::require(crate::model::Role::Viewer)?;
@@ -76,6 +85,7 @@ pub async fn load_run_log_tail(id: i64) -> Result<LogTail, ServerFnError> {
 pub mod backend {
     //! What the server must provide for the UI to work.
     use super::{LogTail, RunsPage};
+    use crate::model::metrics::{Metrics, Range};
     use crate::model::run::{EnvironmentActivity, RunView};
     use crate::model::status::EnvironmentStatus;
     use crate::model::{Environment, Identity, Role};
@@ -87,6 +97,7 @@ pub mod backend {
         async fn environments(&self) -> Vec<Environment>;
         async fn activity(&self) -> Result<Vec<EnvironmentActivity>, String>;
         async fn live_status(&self) -> Vec<EnvironmentStatus>;
+        async fn metrics(&self, range: Range) -> Vec<Metrics>;
         async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String>;
         async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String>;
         async fn log_tail(&self, id: i64) -> Result<LogTail, String>;

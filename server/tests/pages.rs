@@ -123,6 +123,18 @@ on_both_backends! {
 }
 
 #[tokio::test]
+async fn without_aws_the_page_still_renders_and_says_so() {
+    let app = common::TestApp::start(common::Backend::Sqlite).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let res = app.get("/", Some(&token)).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Live status unavailable") && html.contains("aws.enabled = false"));
+    assert!(html.contains("Metrics are turned off"));
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn expired_sessions_are_refused() {
     let app = common::TestApp::start_with(common::Backend::Sqlite, |_| {}).await;
     let (user, _) = app.db.ensure_user("asha", "", Role::Admin, "test").await.unwrap();

@@ -34,7 +34,20 @@ test('sign in and see production and staging side by side, hydrated', async () =
   assert.match(await page.locator('.env-card.env-production .live-summary').innerText(), /Healthy[\s\S]*6\/6 tasks running/);
   assert.match(await page.locator('.env-card.env-staging .live-summary').innerText(), /Degraded/);
   assert.match(await page.locator('#live tr[data-service="storefront"]').innerText(), /1\/1 running[\s\S]*1\/2 running/);
+  // Metrics: SVG charts drawn by the app, both environments on one scale, latest values as text.
+  const charts = page.locator('#metrics figure.chart');
+  assert.equal(await charts.count(), 24, '12 panels for each of the 2 environments');
+  assert.ok(await page.locator('#metrics polyline').count() >= 40);
+  assert.equal(await page.locator('#metrics figure[data-empty="true"]').count(), 0, 'every chart has data');
+  assert.match(await page.locator('#metrics .chart-title[data-panel="ecs_cpu"] + figure .legend').innerText(), /fastify-nova\s+\d+(\.\d+)?%/);
+  await page.locator('#metrics').screenshot({ path: join(screenshots, 'metrics.png') });
   await page.screenshot({ path: join(screenshots, 'environments.png'), fullPage: true });
+  await page.evaluate(() => { window.__beforeRange = true; });
+  await page.click('#metrics a:has-text("1h")');
+  await page.waitForURL(/range=1h/);
+  await page.waitForSelector('#metrics a.active:has-text("1h")');
+  assert.equal(await page.evaluate(() => window.__beforeRange), true, 'the range changed without a reload');
+  await page.goto(server.url + '/');
 
   // Live: after hydration the filter switches in place, without loading a new document.
   await page.evaluate(() => { window.__sameDocument = true; });

@@ -1,3 +1,4 @@
+pub mod charts;
 pub mod layout;
 pub mod live_status;
 pub mod log_view;

@@ -18,6 +18,8 @@ pub fn EnvironmentsPage() -> impl IntoView {
     let envs = Resource::new(|| (), |_| list_environments());
     let activity = Resource::new(|| (), |_| load_environment_activity());
     let live = Resource::new(|| (), |_| load_live_status());
+    let range = crate::components::charts::selected_range();
+    let metrics = crate::components::charts::metrics_resource(range);
     view! {
         <Title text="Environments"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
@@ -26,7 +28,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                 let activity = activity.await.unwrap_or_default();
                 let live = live.await.unwrap_or_default();
                 match envs.await {
-                    Ok(envs) => view! { <Comparison envs activity live/> }.into_any(),
+                    Ok(envs) => view! { <Comparison envs activity live metrics range/> }.into_any(),
                     Err(e) => view! {
                         <div class="notice notice-error" role="alert">
                             <strong>"Could not load the environments. "</strong>
@@ -40,7 +42,13 @@ pub fn EnvironmentsPage() -> impl IntoView {
 }
 
 #[component]
-fn Comparison(envs: Vec<Environment>, activity: Vec<EnvironmentActivity>, live: Vec<EnvironmentStatus>) -> impl IntoView {
+fn Comparison(
+    envs: Vec<Environment>,
+    activity: Vec<EnvironmentActivity>,
+    live: Vec<EnvironmentStatus>,
+    metrics: crate::components::charts::MetricsResource,
+    range: Memo<crate::model::metrics::Range>,
+) -> impl IntoView {
     let query = use_query_map();
     let only_differences = Memo::new(move |_| query.read().get("view").as_deref() == Some("differences"));
     let all = compare::sections(&envs);
@@ -78,6 +86,7 @@ fn Comparison(envs: Vec<Environment>, activity: Vec<EnvironmentActivity>, live: 
         </div>
 
         <LiveServices envs=envs.clone() statuses=live.clone()/>
+        <crate::components::charts::MetricsSection envs=envs.clone() data=metrics range/>
 
         {move || {
             let sections = if only_differences.get() { compare::only_differences(all.clone()) } else { all.clone() };

@@ -35,6 +35,10 @@ impl Backend for UiBackend {
         self.state.live.all().await
     }
 
+    async fn metrics(&self, range: app::model::metrics::Range) -> Vec<app::model::metrics::Metrics> {
+        self.state.metrics.all(range).await
+    }
+
     async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {
         let runs = &self.state.runs;
         let list = runs.list(environment, 100, None).await.map_err(|e| e.to_string())?;
