@@ -47,20 +47,20 @@ pub async fn load_environment_activity() -> Result<Vec<EnvironmentActivity>, Ser
     backend::get()?.activity().await.map_err(ServerFnError::new)
 }
 
-/// Live ECS status of every environment (cached on the server; never an error: a failing AWS
-/// call shows up as `error` on the environment).
-#[server(prefix = "/app")]
-pub async fn load_live_status() -> Result<Vec<EnvironmentStatus>, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
-    Ok(backend::get()?.live_status().await)
+/// What the dashboard reads from AWS: every environment's ECS status and its metrics for one
+/// range. One call, so the server reads them all at once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub statuses: Vec<EnvironmentStatus>,
+    pub metrics: Vec<Metrics>,
 }
 
-/// Every environment's dashboard metrics for `range` (`1h`, `3h`, `12h`, `24h`, `7d`).
+/// Never an error for AWS trouble: a failing call shows up as `error` on the environment.
 #[server(prefix = "/app")]
-pub async fn load_metrics(range: String) -> Result<Vec<Metrics>, ServerFnError> {
+pub async fn load_dashboard(range: String) -> Result<Dashboard, ServerFnError> {
     backend::require(crate::model::Role::Viewer)?;
     let range = range.parse().map_err(ServerFnError::new)?;
-    Ok(backend::get()?.metrics(range).await)
+    Ok(backend::get()?.dashboard(range).await)
 }
 
 #[server(prefix = "/app")]
@@ -84,10 +84,9 @@ pub async fn load_run_log_tail(id: i64) -> Result<LogTail, ServerFnError> {
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! What the server must provide for the UI to work.
-    use super::{LogTail, RunsPage};
-    use crate::model::metrics::{Metrics, Range};
+    use super::{Dashboard, LogTail, RunsPage};
+    use crate::model::metrics::Range;
     use crate::model::run::{EnvironmentActivity, RunView};
-    use crate::model::status::EnvironmentStatus;
     use crate::model::{Environment, Identity, Role};
     use leptos::prelude::*;
     use std::sync::Arc;
@@ -96,8 +95,7 @@ pub mod backend {
     pub trait Backend: Send + Sync + 'static {
         async fn environments(&self) -> Vec<Environment>;
         async fn activity(&self) -> Result<Vec<EnvironmentActivity>, String>;
-        async fn live_status(&self) -> Vec<EnvironmentStatus>;
-        async fn metrics(&self, range: Range) -> Vec<Metrics>;
+        async fn dashboard(&self, range: Range) -> Dashboard;
         async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String>;
         async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String>;
         async fn log_tail(&self, id: i64) -> Result<LogTail, String>;

@@ -2,7 +2,7 @@
 //! scale, drawn as SVG by the app (no chart library, nothing downloaded), with the latest value
 //! of every series as text.
 
-use crate::api::load_metrics;
+use crate::api::{load_dashboard, Dashboard};
 use crate::model::metrics::{Metrics, Panel, Range, Series};
 use crate::model::Environment;
 use leptos::prelude::*;
@@ -22,15 +22,15 @@ pub fn selected_range() -> Memo<Range> {
     Memo::new(move |_| query.read().get("range").and_then(|r| r.parse::<Range>().ok()).unwrap_or(Range::ThreeHours))
 }
 
-pub type MetricsResource = Resource<Result<Vec<Metrics>, ServerFnError>>;
+pub type DashboardResource = Resource<Result<Dashboard, ServerFnError>>;
 
-/// Created by the page next to its other data, so every AWS read starts at once.
-pub fn metrics_resource(range: Memo<Range>) -> MetricsResource {
-    Resource::new(move || range.get(), |r| load_metrics(r.as_str().to_string()))
+/// Everything the page reads from AWS, in one request (see `load_dashboard`).
+pub fn dashboard_resource(range: Memo<Range>) -> DashboardResource {
+    Resource::new(move || range.get(), |r| load_dashboard(r.as_str().to_string()))
 }
 
 #[component]
-pub fn MetricsSection(envs: Vec<Environment>, data: MetricsResource, range: Memo<Range>) -> impl IntoView {
+pub fn MetricsSection(envs: Vec<Environment>, data: DashboardResource, range: Memo<Range>) -> impl IntoView {
     view! {
         <section class="metrics" id="metrics">
             <div class="metrics-head">
@@ -49,7 +49,7 @@ pub fn MetricsSection(envs: Vec<Environment>, data: MetricsResource, range: Memo
                         let envs = envs.clone();
                         Suspend::new(async move {
                             match data.await {
-                                Ok(all) => view! { <Dashboard envs all/> }.into_any(),
+                                Ok(d) => view! { <Charts envs all=d.metrics/> }.into_any(),
                                 Err(e) => view! { <p class="freshness unavailable">{format!("Metrics unavailable: {e}")}</p> }.into_any(),
                             }
                         })
@@ -61,7 +61,7 @@ pub fn MetricsSection(envs: Vec<Environment>, data: MetricsResource, range: Memo
 }
 
 #[component]
-fn Dashboard(envs: Vec<Environment>, all: Vec<Metrics>) -> impl IntoView {
+fn Charts(envs: Vec<Environment>, all: Vec<Metrics>) -> impl IntoView {
     let columns: Vec<Option<Metrics>> = envs.iter().map(|e| all.iter().find(|m| m.environment == e.name).cloned()).collect();
     let panel_ids: Vec<(String, String, String)> = columns
         .iter()

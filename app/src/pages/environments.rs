@@ -2,9 +2,9 @@
 //! `?view=differences` keeps only the rows that differ: a plain link without JavaScript, an
 //! instant client-side switch with it.
 
-use crate::api::{list_environments, load_environment_activity, load_live_status};
+use crate::api::{list_environments, load_environment_activity};
+use crate::components::charts::DashboardResource;
 use crate::components::live_status::{LiveServices, LiveSummary};
-use crate::model::status::EnvironmentStatus;
 use crate::components::run_bits::RunLink;
 use crate::model::run::EnvironmentActivity;
 use crate::compare::{self, usd, Section};
@@ -17,18 +17,16 @@ use leptos_router::hooks::use_query_map;
 pub fn EnvironmentsPage() -> impl IntoView {
     let envs = Resource::new(|| (), |_| list_environments());
     let activity = Resource::new(|| (), |_| load_environment_activity());
-    let live = Resource::new(|| (), |_| load_live_status());
     let range = crate::components::charts::selected_range();
-    let metrics = crate::components::charts::metrics_resource(range);
+    let dashboard = crate::components::charts::dashboard_resource(range);
     view! {
         <Title text="Environments"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
             {move || Suspend::new(async move {
                 // Run activity is a bonus on this page: without it, the configuration still shows.
                 let activity = activity.await.unwrap_or_default();
-                let live = live.await.unwrap_or_default();
                 match envs.await {
-                    Ok(envs) => view! { <Comparison envs activity live metrics range/> }.into_any(),
+                    Ok(envs) => view! { <Comparison envs activity dashboard range/> }.into_any(),
                     Err(e) => view! {
                         <div class="notice notice-error" role="alert">
                             <strong>"Could not load the environments. "</strong>
@@ -45,8 +43,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
 fn Comparison(
     envs: Vec<Environment>,
     activity: Vec<EnvironmentActivity>,
-    live: Vec<EnvironmentStatus>,
-    metrics: crate::components::charts::MetricsResource,
+    dashboard: DashboardResource,
     range: Memo<crate::model::metrics::Range>,
 ) -> impl IntoView {
     let query = use_query_map();
@@ -56,6 +53,7 @@ fn Comparison(
     let total: usize = all.iter().map(|s| s.rows.len()).sum();
     let columns = envs.len();
     let heads = envs.clone();
+    let (envs_live, envs_metrics) = (envs.clone(), envs.clone());
 
     view! {
         <div class="page-head">
@@ -80,13 +78,22 @@ fn Comparison(
         <div class="env-cards" style=format!("--columns: {columns}")>
             {heads.into_iter().map(|e| {
                 let act = activity.iter().find(|a| a.environment == e.name).cloned();
-                let status = live.iter().find(|s| s.environment == e.name).cloned();
-                view! { <EnvCard env=e activity=act status/> }
+                view! { <EnvCard env=e activity=act dashboard/> }
             }).collect_view()}
         </div>
 
-        <LiveServices envs=envs.clone() statuses=live.clone()/>
-        <crate::components::charts::MetricsSection envs=envs.clone() data=metrics range/>
+        <Transition fallback=|| ()>
+            {
+                move || {
+                    let envs = envs_live.clone();
+                    Suspend::new(async move {
+                        let statuses = dashboard.await.map(|d| d.statuses).unwrap_or_default();
+                        view! { <LiveServices envs statuses/> }
+                    })
+                }
+            }
+        </Transition>
+        <crate::components::charts::MetricsSection envs=envs_metrics data=dashboard range/>
 
         {move || {
             let sections = if only_differences.get() { compare::only_differences(all.clone()) } else { all.clone() };
@@ -97,7 +104,8 @@ fn Comparison(
 }
 
 #[component]
-fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, status: Option<EnvironmentStatus>) -> impl IntoView {
+fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: DashboardResource) -> impl IntoView {
+    let name = env.name.clone();
     let services = env.services.len();
     let tasks_min: u32 = env.services.iter().map(|s| s.min_tasks).sum();
     let tasks_max: u32 = env.services.iter().map(|s| s.max_tasks).sum();
@@ -107,7 +115,18 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, status: Opti
                 <h2>{env.display_name.clone()}</h2>
                 <span class="region" title="AWS region">{env.region.clone()}</span>
             </header>
-            <LiveSummary status/>
+            <Transition fallback=|| view! { <p class="live-summary muted">"Reading live status…"</p> }>
+                {
+                    let name = name.clone();
+                    move || {
+                        let name = name.clone();
+                        Suspend::new(async move {
+                            let status = dashboard.await.ok().and_then(|d| d.statuses.into_iter().find(|s| s.environment == name));
+                            view! { <LiveSummary status/> }
+                        })
+                    }
+                }
+            </Transition>
             <dl class="facts">
                 <div><dt>"ECS cluster"</dt><dd>{env.ecs_cluster.clone()}</dd></div>
                 <div><dt>"Services"</dt><dd>{format!("{services} · {tasks_min}–{tasks_max} tasks")}</dd></div>

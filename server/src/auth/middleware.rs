@@ -83,8 +83,22 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiEr
     Ok(Caller::Anonymous { stale_cookie: false })
 }
 
-/// Last-seen bookkeeping happens off the request path: a slow write must not slow a page.
+/// Last-seen bookkeeping happens off the request path: a slow write must not slow a page. The
+/// database keeps it to a minute's precision, so this process writes at most once a minute per
+/// user and token (an UPDATE that changes nothing still takes SQLite's write lock).
 fn record_activity(state: &AppState, user_id: i64, token_id: Option<i64>) {
+    use std::time::{Duration, Instant};
+    {
+        let mut recent = state.recent_activity.lock().expect("activity lock");
+        let now = Instant::now();
+        if recent.get(&(user_id, token_id)).is_some_and(|at| now.duration_since(*at) < Duration::from_secs(60)) {
+            return;
+        }
+        if recent.len() > 10_000 {
+            recent.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
+        }
+        recent.insert((user_id, token_id), now);
+    }
     let db = state.db.clone();
     tokio::spawn(async move {
         let result = match token_id {

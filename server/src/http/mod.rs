@@ -33,6 +33,8 @@ pub struct AppState {
     pub live: LiveStatus,
     pub metrics: crate::metrics::MetricsService,
     pub leptos: LeptosOptions,
+    /// When this process last recorded activity of a (user, token), to write it once a minute.
+    pub recent_activity: Arc<std::sync::Mutex<std::collections::HashMap<(i64, Option<i64>), std::time::Instant>>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -61,7 +63,16 @@ impl AppState {
         }
         let live = LiveStatus::new(&config).await;
         let metrics = crate::metrics::MetricsService::new(&config).await;
-        Ok(AppState { environments, runs, live, metrics, leptos: ui::leptos_options(&site), config, db })
+        Ok(AppState {
+            environments,
+            runs,
+            live,
+            metrics,
+            leptos: ui::leptos_options(&site),
+            config,
+            db,
+            recent_activity: Default::default(),
+        })
     }
 }
 

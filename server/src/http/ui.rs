@@ -31,12 +31,10 @@ impl Backend for UiBackend {
         self.state.runs.activity().await.map_err(|e| e.to_string())
     }
 
-    async fn live_status(&self) -> Vec<app::model::status::EnvironmentStatus> {
-        self.state.live.all().await
-    }
-
-    async fn metrics(&self, range: app::model::metrics::Range) -> Vec<app::model::metrics::Metrics> {
-        self.state.metrics.all(range).await
+    async fn dashboard(&self, range: app::model::metrics::Range) -> app::api::Dashboard {
+        // Both reads go to AWS at once: a cold dashboard costs one round trip, not two.
+        let (statuses, metrics) = tokio::join!(self.state.live.all(), self.state.metrics.all(range));
+        app::api::Dashboard { statuses, metrics }
     }
 
     async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {

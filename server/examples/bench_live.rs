@@ -1,0 +1,172 @@
+//! Benchmarks for live AWS data, with 100 ms of latency injected in front of every AWS call:
+//!
+//! 1. the slowest single AWS call the dashboard makes (DescribeServices, GetMetricData);
+//! 2. the dashboard cold (first request to a fresh server) vs that call;
+//! 3. warm latency at 50 concurrent clients (page and JSON API);
+//! 4. AWS calls per refresh of both environments.
+//!
+//! Needs the emulator's Python (scripts/setup). Run:
+//! `cargo run --release --example bench_live` (figures in BENCHMARKS.md).
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+fn first_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    line.trim().rsplit(' ').next().unwrap().to_string()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// `clients` concurrent loops of `per_client` GETs; (p50, p99, requests/s).
+async fn load(client: &reqwest::Client, url: &str, token: &str, clients: usize, per_client: usize) -> (f64, f64, f64) {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (client, url, token) = (client.clone(), url.to_string(), token.to_string());
+            tokio::spawn(async move {
+                let mut ms = Vec::new();
+                for _ in 0..per_client {
+                    let t = Instant::now();
+                    let res = client.get(&url).bearer_auth(&token).send().await.unwrap();
+                    assert!(res.status().is_success());
+                    res.bytes().await.unwrap();
+                    ms.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                ms
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let rate = all.len() as f64 / started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (percentile(&all, 0.5), percentile(&all, 0.99), rate)
+}
+
+/// One AWS call sent straight to the emulator (through the latency), timed.
+async fn single_call(client: &reqwest::Client, aws: &str, target: &str, region: &str, body: Value) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let res = client
+            .post(format!("{aws}/"))
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amz-target", target)
+            .header("authorization", format!("AWS4-HMAC-SHA256 Credential=emulator/20260101/{region}/ecs/aws4_request, SignedHeaders=host, Signature=0"))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        res.bytes().await.unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    times[times.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let python = std::env::var("ZELLY_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap()));
+    let mut emulator = Command::new(python).arg(root.join("tests/aws/emulator.py")).arg("--seed").stdout(Stdio::piped()).spawn().unwrap();
+    let aws = first_line(&mut emulator);
+    let _emulator = Killed(emulator);
+    let client = reqwest::Client::new();
+    client.post(format!("{aws}/_proxy/faults")).json(&json!({ "latency_ms": 100 })).send().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("zelly-control");
+    let zelly = || {
+        let mut cmd = Command::new(&bin);
+        cmd.current_dir(dir.path())
+            .env("ZELLY_DATA_DIR", dir.path())
+            .env("ZELLY_AWS__ENDPOINT_URL", &aws)
+            .env("AWS_ACCESS_KEY_ID", "emulator")
+            .env("AWS_SECRET_ACCESS_KEY", "emulator")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "error");
+        cmd
+    };
+    let token = String::from_utf8(zelly().args(["token", "create", "--user", "bench", "--role", "viewer"]).output().unwrap().stdout).unwrap();
+    let token = token.trim().to_string();
+
+    // 1. The slowest single call the dashboard makes.
+    let describe = single_call(&client, &aws, "AmazonEC2ContainerServiceV20141113.DescribeServices", "ap-south-1",
+        json!({ "cluster": "zelly-production", "services": ["fastify-nova", "customer-panel", "orion-backend", "events-consumer", "storefront", "internal_tools"] })).await;
+    let now = chrono::Utc::now().timestamp();
+    let queries: Vec<Value> = (0..29).map(|i| json!({ "Id": format!("q{i}"), "MetricStat": { "Metric": { "Namespace": "AWS/ECS", "MetricName": "CPUUtilization",
+        "Dimensions": [{ "Name": "ClusterName", "Value": "zelly-production" }, { "Name": "ServiceName", "Value": "fastify-nova" }] }, "Period": 300, "Stat": "Average" } })).collect();
+    let metrics = single_call(&client, &aws, "GraniteServiceVersion20100801.GetMetricData", "ap-south-1",
+        json!({ "MetricDataQueries": queries, "StartTime": now - 3 * 3600, "EndTime": now })).await;
+    let slowest = describe.max(metrics);
+    println!("single call (100 ms injected): DescribeServices {describe:.0} ms, GetMetricData {metrics:.0} ms");
+    // The emulator (Python) serves concurrent calls partly one after another: the floor for the
+    // dashboard is the same four calls made at once, straight to it.
+    let t = Instant::now();
+    let body = json!({ "cluster": "zelly-production", "services": ["fastify-nova"] });
+    let four = (0..4).map(|i| {
+        let region = if i % 2 == 0 { "ap-south-1" } else { "ap-southeast-1" };
+        single_call(&client, &aws, "AmazonEC2ContainerServiceV20141113.DescribeServices", region, body.clone())
+    });
+    futures_util::future::join_all(four).await;
+    let parallel = t.elapsed().as_secs_f64() * 1000.0 / 5.0;
+    println!("four calls at once, straight to the emulator: {parallel:.0} ms");
+
+    // 2. Cold dashboard on a fresh server: the page waits for all four AWS reads, made at once.
+    let mut server = zelly().args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+    let url = first_line(&mut server);
+    let _server = Killed(server);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.post(format!("{aws}/_proxy/reset")).send().await.unwrap();
+    client.post(format!("{aws}/_proxy/faults")).json(&json!({ "latency_ms": 100 })).send().await.unwrap();
+    let t = Instant::now();
+    let page = client.get(format!("{url}/")).bearer_auth(&token).send().await.unwrap();
+    assert!(page.status().is_success());
+    let html = page.text().await.unwrap();
+    let cold = t.elapsed().as_secs_f64() * 1000.0;
+    assert!(html.contains("ECS services, live") && html.contains("polyline"));
+    println!(
+        "dashboard cold: {cold:.0} ms = {:.2} x the slowest single call, {:.2} x four calls at once",
+        cold / slowest,
+        cold / parallel
+    );
+    if std::env::var("BENCH_KEEP").is_ok() {
+        println!("server {url} token {token}; Ctrl-C to stop");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
+
+    // 4. Calls per refresh of both environments.
+    let calls: Vec<Value> = client.get(format!("{aws}/_proxy/calls")).send().await.unwrap().json().await.unwrap();
+    let count = |op: &str| calls.iter().filter(|c| c["operation"] == op).count();
+    println!(
+        "AWS calls for the cold dashboard (both environments): DescribeServices {}, GetMetricData {}, total {}",
+        count("DescribeServices"),
+        count("GetMetricData"),
+        calls.len()
+    );
+
+    // 3. Warm, 50 concurrent clients.
+    for (name, path) in [("page /", "/"), ("GET /api/v1/environments", "/api/v1/environments"), ("GET /api/v1/environments/production/metrics", "/api/v1/environments/production/metrics?range=3h")] {
+        let (p50, p99, rate) = load(&client, &format!("{url}{path}"), &token, 50, 40).await;
+        println!("warm {name}, 50 clients: p50 {p50:.1} ms, p99 {p99:.1} ms, {rate:.0} req/s");
+    }
+}
