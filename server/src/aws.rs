@@ -1,7 +1,7 @@
 //! AWS SDK configuration, one per environment: its region, its profile or role to assume, the
 //! optional emulator endpoint, timeouts on every call, and retries with backoff (throttling).
 
-use crate::config::AwsConfig;
+use crate::config::{AwsConfig, Config};
 use app::model::Environment;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -38,4 +38,17 @@ pub async fn sdk_config(aws: &AwsConfig, env: &Environment) -> SdkConfig {
             base.into_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build()
         }
     }
+}
+
+/// One SDK client per environment, in display order; none when AWS is turned off.
+pub async fn per_environment<C>(config: &Config, make: impl Fn(&SdkConfig) -> C) -> Vec<(Environment, Option<C>)> {
+    let mut clients = Vec::new();
+    for env in config.environments() {
+        let client = match config.aws.enabled {
+            true => Some(make(&sdk_config(&config.aws, &env).await)),
+            false => None,
+        };
+        clients.push((env, client));
+    }
+    clients
 }

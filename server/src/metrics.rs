@@ -37,14 +37,7 @@ struct Inner {
 
 impl MetricsService {
     pub async fn new(config: &Config) -> MetricsService {
-        let mut environments = Vec::new();
-        for env in config.environments() {
-            let cw = match config.aws.enabled {
-                true => Some(aws_sdk_cloudwatch::Client::new(&crate::aws::sdk_config(&config.aws, &env).await)),
-                false => None,
-            };
-            environments.push((env, cw));
-        }
+        let environments = crate::aws::per_environment(config, aws_sdk_cloudwatch::Client::new).await;
         MetricsService {
             inner: Arc::new(Inner {
                 environments,

@@ -33,14 +33,7 @@ struct Inner {
 
 impl LiveStatus {
     pub async fn new(config: &Config) -> LiveStatus {
-        let mut environments = Vec::new();
-        for env in config.environments() {
-            let ecs = match config.aws.enabled {
-                true => Some(aws_sdk_ecs::Client::new(&crate::aws::sdk_config(&config.aws, &env).await)),
-                false => None,
-            };
-            environments.push((env, ecs));
-        }
+        let environments = crate::aws::per_environment(config, aws_sdk_ecs::Client::new).await;
         LiveStatus {
             inner: Arc::new(Inner {
                 environments,
