@@ -22,7 +22,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tower_http::{compression::CompressionLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_http::{compression::CompressionLayer, trace::TraceLayer};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -86,7 +86,8 @@ pub fn router(state: AppState) -> Router {
         .merge(run_forms::router())
         .merge(ui::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
-        .layer(RequestBodyLimitLayer::new(1024 * 1024))
+        // Bodies over 1 MiB are refused by the extractors (a JSON 413, see `ApiJson`).
+        .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
