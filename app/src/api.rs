@@ -53,6 +53,8 @@ pub async fn load_environment_activity() -> Result<Vec<EnvironmentActivity>, Ser
 pub struct Dashboard {
     pub statuses: Vec<EnvironmentStatus>,
     pub metrics: Vec<Metrics>,
+    /// How often the server refreshes this from AWS: the page refreshes on the same beat.
+    pub refresh_seconds: u64,
 }
 
 /// Never an error for AWS trouble: a failing call shows up as `error` on the environment.

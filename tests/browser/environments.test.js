@@ -42,12 +42,16 @@ test('sign in and see production and staging side by side, hydrated', async () =
   assert.match(await page.locator('#metrics .chart-title[data-panel="ecs_cpu"] + figure .legend').innerText(), /fastify-nova\s+\d+(\.\d+)?%/);
   await page.locator('#metrics').screenshot({ path: join(screenshots, 'metrics.png') });
   await page.screenshot({ path: join(screenshots, 'environments.png'), fullPage: true });
+  // With JavaScript the live panels refresh themselves (every aws.cache_ttl_seconds: 2 s here).
+  const firstAsOf = await page.locator('.env-card.env-production .freshness').innerText();
+  await page.waitForFunction((before) => document.querySelector('.env-card.env-production .freshness').innerText !== before, firstAsOf, { timeout: 20_000 });
   await page.evaluate(() => { window.__beforeRange = true; });
   await page.click('#metrics a:has-text("1h")');
   await page.waitForURL(/range=1h/);
   await page.waitForSelector('#metrics a.active:has-text("1h")');
   assert.equal(await page.evaluate(() => window.__beforeRange), true, 'the range changed without a reload');
   await page.goto(server.url + '/');
+  await page.waitForSelector('body[data-hydrated="true"]');
 
   // Live: after hydration the filter switches in place, without loading a new document.
   await page.evaluate(() => { window.__sameDocument = true; });

@@ -49,6 +49,8 @@ export async function startServer(extraEnv = {}) {
       ZELLY_TERRAFORM__BIN: join(fixtures, 'fake-terraform'),
       ZELLY_TERRAFORM__INFRA_DIR: join(dataDir, 'infra'),
       ZELLY_AWS__ENDPOINT_URL: aws.url,
+      // Short, so the tests can see the dashboard refresh itself.
+      ZELLY_AWS__CACHE_TTL_SECONDS: '2',
       AWS_ACCESS_KEY_ID: 'emulator',
       AWS_SECRET_ACCESS_KEY: 'emulator',
       AWS_EC2_METADATA_DISABLED: 'true',

@@ -19,6 +19,9 @@ pub fn EnvironmentsPage() -> impl IntoView {
     let activity = Resource::new(|| (), |_| load_environment_activity());
     let range = crate::components::charts::selected_range();
     let dashboard = crate::components::charts::dashboard_resource(range);
+    // Seconds between refreshes, as the server announces them with the data.
+    let refresh_every = StoredValue::new(30u64);
+    keep_fresh(dashboard, refresh_every);
     view! {
         <Title text="Environments"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
@@ -26,7 +29,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                 // Run activity is a bonus on this page: without it, the configuration still shows.
                 let activity = activity.await.unwrap_or_default();
                 match envs.await {
-                    Ok(envs) => view! { <Comparison envs activity dashboard range/> }.into_any(),
+                    Ok(envs) => view! { <Comparison envs activity dashboard range refresh_every/> }.into_any(),
                     Err(e) => view! {
                         <div class="notice notice-error" role="alert">
                             <strong>"Could not load the environments. "</strong>
@@ -45,6 +48,7 @@ fn Comparison(
     activity: Vec<EnvironmentActivity>,
     dashboard: DashboardResource,
     range: Memo<crate::model::metrics::Range>,
+    refresh_every: StoredValue<u64>,
 ) -> impl IntoView {
     let query = use_query_map();
     let only_differences = Memo::new(move |_| query.read().get("view").as_deref() == Some("differences"));
@@ -87,7 +91,13 @@ fn Comparison(
                 move || {
                     let envs = envs_live.clone();
                     Suspend::new(async move {
-                        let statuses = dashboard.await.map(|d| d.statuses).unwrap_or_default();
+                        let statuses = match dashboard.await {
+                            Ok(d) => {
+                                refresh_every.set_value(d.refresh_seconds.max(1));
+                                d.statuses
+                            }
+                            Err(_) => Vec::new(),
+                        };
                         view! { <LiveServices envs statuses/> }
                     })
                 }
@@ -198,4 +208,29 @@ fn CompareSection(section: Section, names: Vec<String>) -> impl IntoView {
             </div>
         </section>
     }
+}
+
+/// With JavaScript the live panels refresh themselves on the server's beat (its cache TTL, which
+/// comes with the data); the page keeps showing what it has while a refresh is under way. A
+/// one-second ticker owned by the page counts up to that period, so it needs no clock and stops
+/// with the page.
+fn keep_fresh(dashboard: crate::components::charts::DashboardResource, every: StoredValue<u64>) {
+    #[cfg(feature = "hydrate")]
+    {
+        let ticks = StoredValue::new(0u64);
+        let tick = move || {
+            let elapsed = ticks.get_value() + 1;
+            if elapsed >= every.get_value() {
+                ticks.set_value(0);
+                dashboard.refetch();
+            } else {
+                ticks.set_value(elapsed);
+            }
+        };
+        if let Ok(handle) = leptos::prelude::set_interval_with_handle(tick, std::time::Duration::from_secs(1)) {
+            on_cleanup(move || handle.clear());
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (dashboard, every);
 }

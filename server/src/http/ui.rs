@@ -34,7 +34,7 @@ impl Backend for UiBackend {
     async fn dashboard(&self, range: app::model::metrics::Range) -> app::api::Dashboard {
         // Both reads go to AWS at once: a cold dashboard costs one round trip, not two.
         let (statuses, metrics) = tokio::join!(self.state.live.all(), self.state.metrics.all(range));
-        app::api::Dashboard { statuses, metrics }
+        app::api::Dashboard { statuses, metrics, refresh_seconds: self.state.config.aws.cache_ttl_seconds }
     }
 
     async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {
