@@ -33,9 +33,11 @@ pub struct AppState {
     pub live: LiveStatus,
     pub metrics: crate::metrics::MetricsService,
     pub leptos: LeptosOptions,
-    /// When this process last recorded activity of a (user, token), to write it once a minute.
-    pub recent_activity: Arc<std::sync::Mutex<std::collections::HashMap<(i64, Option<i64>), std::time::Instant>>>,
+    pub recent_activity: RecentActivity,
 }
+
+/// When this process last recorded activity of a (user, token), to write it once a minute.
+pub type RecentActivity = Arc<std::sync::Mutex<std::collections::HashMap<(i64, Option<i64>), std::time::Instant>>>;
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
