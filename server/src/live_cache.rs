@@ -46,13 +46,16 @@ impl<T: Live> LiveCache<T> {
             .clone()
     }
 
-    pub async fn get(&self, key: &str, fetch: Fetch<T>, unavailable: Unavailable<T>) -> T {
+    /// The value for `key`. `refresher` builds the fetch (and the "unavailable" value) and is
+    /// only called when AWS must be asked: a cache hit costs a lookup and a clone, nothing more.
+    pub async fn get(&self, key: &str, refresher: impl FnOnce() -> (Fetch<T>, Unavailable<T>)) -> T {
         let slot = self.slot(key);
         let cached = slot.cached.read().expect("live cache lock").clone();
         match cached {
             Some((value, at)) if at.elapsed() < self.ttl => value,
             Some((value, _)) => {
                 if let Ok(guard) = slot.refreshing.clone().try_lock_owned() {
+                    let (fetch, unavailable) = refresher();
                     tokio::spawn(async move {
                         refresh(&slot, &fetch, &unavailable).await;
                         drop(guard);
@@ -68,6 +71,7 @@ impl<T: Live> LiveCache<T> {
                         return value;
                     }
                 }
+                let (fetch, unavailable) = refresher();
                 refresh(&slot, &fetch, &unavailable).await
             }
         }

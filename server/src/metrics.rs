@@ -55,7 +55,18 @@ impl MetricsService {
     }
 
     pub async fn get(&self, environment: &str, range: Range) -> Option<Metrics> {
-        let (env, cw) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?.clone();
+        let (env, cw) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?;
+        let key = format!("{environment}/{}", range.as_str());
+        Some(self.inner.cache.get(&key, || self.refresher(env, cw, range)).await)
+    }
+
+    fn refresher(
+        &self,
+        env: &Environment,
+        cw: &Option<aws_sdk_cloudwatch::Client>,
+        range: Range,
+    ) -> (Fetch<Metrics>, Unavailable<Metrics>) {
+        let (env, cw) = (env.clone(), cw.clone());
         let (panels, timeout) = (self.inner.panels.clone(), self.inner.timeout);
         let name = env.name.clone();
         let fetch: Fetch<Metrics> = Arc::new(move || {
@@ -75,8 +86,7 @@ impl MetricsService {
             fetched_at: None,
             error: Some(error),
         });
-        let key = format!("{environment}/{}", range.as_str());
-        Some(self.inner.cache.get(&key, fetch, unavailable).await)
+        (fetch, unavailable)
     }
 }
 

@@ -149,20 +149,8 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
             })}
             <div class="activity">
                 {activity.map(|a| view! {
-                    <div class="activity-line">
-                        <span class="activity-label">"Active"</span>
-                        {match a.active {
-                            Some(run) => view! { <RunLink run/> }.into_any(),
-                            None => view! { <span class="muted">"idle"</span> }.into_any(),
-                        }}
-                    </div>
-                    <div class="activity-line">
-                        <span class="activity-label">"Last"</span>
-                        {match a.last {
-                            Some(run) => view! { <RunLink run/> }.into_any(),
-                            None => view! { <span class="muted">"no runs yet"</span> }.into_any(),
-                        }}
-                    </div>
+                    <RunLine label="Active" run=a.active none="idle"/>
+                    <RunLine label="Last" run=a.last none="no runs yet"/>
                     <div class="activity-line">
                         <span class="activity-label">"Queue"</span>
                         <span data-queued=a.queued.to_string()>{if a.queued == 0 { "empty".to_string() } else { format!("{} waiting", a.queued) }}</span>
@@ -171,6 +159,20 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
                 <a class="button small" href=format!("/environments/{}/runs", env.name)>"Runs →"</a>
             </div>
         </article>
+    }
+}
+
+/// "Active #12 Needs approval · apply · meera", or what to say when there is no such run.
+#[component]
+fn RunLine(label: &'static str, run: Option<crate::model::run::Run>, none: &'static str) -> impl IntoView {
+    view! {
+        <div class="activity-line">
+            <span class="activity-label">{label}</span>
+            {match run {
+                Some(run) => view! { <RunLink run/> }.into_any(),
+                None => view! { <span class="muted">{none}</span> }.into_any(),
+            }}
+        </div>
     }
 }
 

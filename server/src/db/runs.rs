@@ -209,31 +209,8 @@ impl Db {
              (SELECT 1 FROM runs a WHERE a.environment = r.environment AND a.status IN {ACTIVE}) \
              ORDER BY r.id LIMIT 1"
         );
-        let update = |pick: &str| {
-            format!(
-                "UPDATE runs SET status = 'planning', worker_id = $1, lease_expires_at = $2, started_at = $3, \
-                 attempts = attempts + 1 WHERE id = ({pick}) AND status = 'queued' RETURNING {RUN_COLUMNS}"
-            )
-        };
-        let result = match self {
-            Db::Sqlite(pool) => {
-                sqlx::query_as::<_, RunRow>(&update(&pick))
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(Utc::now())
-                    .fetch_optional(pool)
-                    .await
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as::<_, RunRow>(&update(&format!("{pick} FOR UPDATE SKIP LOCKED")))
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(Utc::now())
-                    .fetch_optional(pool)
-                    .await
-            }
-        };
-        match result {
+        let set = "status = 'planning', worker_id = $1, lease_expires_at = $2, started_at = $3, attempts = attempts + 1";
+        match self.claim(&pick, set, "status = 'queued'", worker, lease_until).await {
             Err(e) if is_unique_violation(&e) => Ok(None),
             other => Ok(other?),
         }
@@ -243,31 +220,29 @@ impl Db {
     pub async fn claim_approved_run(&self, worker: &str, lease_until: DateTime<Utc>) -> DbResult<Option<RunRow>> {
         let pick = "SELECT id FROM runs WHERE status = 'applying' AND worker_id IS NULL AND apply_started_at IS NULL \
                     ORDER BY id LIMIT 1";
-        let update = |pick: &str| {
-            format!(
-                "UPDATE runs SET worker_id = $1, lease_expires_at = $2, apply_started_at = $3 \
-                 WHERE id = ({pick}) AND worker_id IS NULL RETURNING {RUN_COLUMNS}"
-            )
+        let set = "worker_id = $1, lease_expires_at = $2, apply_started_at = $3";
+        Ok(self.claim(pick, set, "worker_id IS NULL", worker, lease_until).await?)
+    }
+
+    /// `UPDATE runs SET <set> WHERE id = (<pick>) AND <still>`, binding the worker, its lease and
+    /// now as $1–$3. SQLite runs the statement atomically on its own; Postgres skips rows another
+    /// worker is claiming at the same moment instead of waiting for them.
+    async fn claim(
+        &self,
+        pick: &str,
+        set: &str,
+        still: &str,
+        worker: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<RunRow>, sqlx::Error> {
+        let lock = match self {
+            Db::Sqlite(_) => "",
+            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
-        let row = match self {
-            Db::Sqlite(pool) => {
-                sqlx::query_as::<_, RunRow>(&update(pick))
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(Utc::now())
-                    .fetch_optional(pool)
-                    .await?
-            }
-            Db::Postgres(pool) => {
-                sqlx::query_as::<_, RunRow>(&update(&format!("{pick} FOR UPDATE SKIP LOCKED")))
-                    .bind(worker)
-                    .bind(lease_until)
-                    .bind(Utc::now())
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
-        Ok(row)
+        let sql = format!("UPDATE runs SET {set} WHERE id = ({pick}{lock}) AND {still} RETURNING {RUN_COLUMNS}");
+        on_backend!(self, pool => {
+            sqlx::query_as::<_, RunRow>(&sql).bind(worker).bind(lease_until).bind(Utc::now()).fetch_optional(pool).await
+        })
     }
 
     /// Extends `worker`'s hold on a run. `None` when the worker no longer holds it (a force

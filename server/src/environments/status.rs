@@ -50,8 +50,16 @@ impl LiveStatus {
     }
 
     pub async fn get(&self, environment: &str) -> Option<EnvironmentStatus> {
-        let (env, ecs) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?.clone();
-        let timeout = self.inner.timeout;
+        let (env, ecs) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?;
+        Some(self.inner.cache.get(environment, || self.refresher(env, ecs)).await)
+    }
+
+    fn refresher(
+        &self,
+        env: &Environment,
+        ecs: &Option<aws_sdk_ecs::Client>,
+    ) -> (Fetch<EnvironmentStatus>, Unavailable<EnvironmentStatus>) {
+        let (env, ecs, timeout) = (env.clone(), ecs.clone(), self.inner.timeout);
         let name = env.name.clone();
         let fetch: Fetch<EnvironmentStatus> = Arc::new(move || {
             let (env, ecs) = (env.clone(), ecs.clone());
@@ -69,7 +77,7 @@ impl LiveStatus {
             fetched_at: None,
             error: Some(error),
         });
-        Some(self.inner.cache.get(environment, fetch, unavailable).await)
+        (fetch, unavailable)
     }
 }
 
