@@ -4,7 +4,8 @@
 
 use crate::model::run::{EnvironmentActivity, Run, RunView};
 use crate::model::metrics::Metrics;
-use crate::model::status::EnvironmentStatus;
+use crate::model::secret::{Parity, PendingSummary, SecretDetail, SecretList};
+use crate::model::status::{EnvironmentStatus, ServiceStatus};
 use crate::model::{Environment, Identity};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -83,10 +84,59 @@ pub async fn load_run_log_tail(id: i64) -> Result<LogTail, ServerFnError> {
     backend::get()?.log_tail(id).await.map_err(ServerFnError::new)
 }
 
+/// The secrets page: every environment's list, side by side, and where their keys differ.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecretsOverview {
+    /// Each environment with its list, or why it could not be read.
+    pub environments: Vec<(Environment, Result<SecretList, String>)>,
+    pub parity: Parity,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecretPage {
+    pub environment: Environment,
+    pub detail: SecretDetail,
+    /// The change waiting for this user's confirmation, when the page was opened to confirm it.
+    pub pending: Option<PendingSummary>,
+}
+
+/// A redeployed service as ECS sees it now, or why it could not be read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub service: String,
+    pub status: Result<ServiceStatus, String>,
+}
+
+#[server(prefix = "/app")]
+pub async fn load_secrets_overview() -> Result<SecretsOverview, ServerFnError> {
+    backend::require(crate::model::Role::Viewer)?;
+    Ok(backend::get()?.secrets_overview().await)
+}
+
+/// Opening a secret's page is audited (as a view).
+#[server(prefix = "/app")]
+pub async fn load_secret_page(environment: String, name: String, confirm: Option<String>) -> Result<SecretPage, ServerFnError> {
+    let who = backend::require(crate::model::Role::Viewer)?;
+    backend::get()?.secret_page(&who, &environment, &name, confirm.as_deref()).await.map_err(ServerFnError::new)
+}
+
+/// One value, for a user allowed to see it; audited. Only this call's answer carries it.
+#[server(prefix = "/app")]
+pub async fn reveal_secret_value(environment: String, name: String, key: String) -> Result<String, ServerFnError> {
+    let who = backend::require(crate::model::Role::Viewer)?;
+    backend::get()?.reveal(&who, &environment, &name, &key).await.map_err(ServerFnError::new)
+}
+
+#[server(prefix = "/app")]
+pub async fn load_rollout(environment: String, services: Vec<String>) -> Result<Vec<Rollout>, ServerFnError> {
+    backend::require(crate::model::Role::Viewer)?;
+    Ok(backend::get()?.rollout(&environment, &services).await)
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! What the server must provide for the UI to work.
-    use super::{Dashboard, LogTail, RunsPage};
+    use super::{Dashboard, LogTail, Rollout, RunsPage, SecretPage, SecretsOverview};
     use crate::model::metrics::Range;
     use crate::model::run::{EnvironmentActivity, RunView};
     use crate::model::{Environment, Identity, Role};
@@ -101,6 +151,10 @@ pub mod backend {
         async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String>;
         async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String>;
         async fn log_tail(&self, id: i64) -> Result<LogTail, String>;
+        async fn secrets_overview(&self) -> SecretsOverview;
+        async fn secret_page(&self, who: &Identity, environment: &str, name: &str, confirm: Option<&str>) -> Result<SecretPage, String>;
+        async fn reveal(&self, who: &Identity, environment: &str, name: &str, key: &str) -> Result<String, String>;
+        async fn rollout(&self, environment: &str, services: &[String]) -> Vec<Rollout>;
     }
 
     pub type SharedBackend = Arc<dyn Backend>;

@@ -54,6 +54,8 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=pages::environments::EnvironmentsPage ssr=SsrMode::Async/>
                     <Route path=path!("/environments/:env/runs") view=pages::runs::RunsPage ssr=SsrMode::Async/>
                     <Route path=path!("/runs/:id") view=pages::run::RunPage ssr=SsrMode::Async/>
+                    <Route path=path!("/secrets") view=pages::secrets::SecretsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/environments/:env/secrets/*name") view=pages::secret::SecretDetailPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
         </Router>

@@ -8,30 +8,13 @@
 //! Needs the emulator's Python (scripts/setup). Run:
 //! `cargo run --release --example bench_live` (figures in BENCHMARKS.md).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
-fn first_line(child: &mut Child) -> String {
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    line.trim().rsplit(' ').next().unwrap().to_string()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+use support::{first_line, percentile, Killed};
 
 /// `clients` concurrent loops of `per_client` GETs; (p50, p99, requests/s).
 async fn load(client: &reqwest::Client, url: &str, token: &str, clients: usize, per_client: usize) -> (f64, f64, f64) {
@@ -84,30 +67,13 @@ async fn single_call(client: &reqwest::Client, aws: &str, target: &str, region: 
 
 #[tokio::main]
 async fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let python = std::env::var("ZELLY_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap()));
-    let mut emulator = Command::new(python).arg(root.join("tests/aws/emulator.py")).arg("--seed").stdout(Stdio::piped()).spawn().unwrap();
-    let aws = first_line(&mut emulator);
-    let _emulator = Killed(emulator);
+    let (_emulator, aws) = support::emulator();
     let client = reqwest::Client::new();
     client.post(format!("{aws}/_proxy/faults")).json(&json!({ "latency_ms": 100 })).send().await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let bin = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("zelly-control");
-    let zelly = || {
-        let mut cmd = Command::new(&bin);
-        cmd.current_dir(dir.path())
-            .env("ZELLY_DATA_DIR", dir.path())
-            .env("ZELLY_AWS__ENDPOINT_URL", &aws)
-            .env("AWS_ACCESS_KEY_ID", "emulator")
-            .env("AWS_SECRET_ACCESS_KEY", "emulator")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", "error");
-        cmd
-    };
-    let token = String::from_utf8(zelly().args(["token", "create", "--user", "bench", "--role", "viewer"]).output().unwrap().stdout).unwrap();
-    let token = token.trim().to_string();
+    let zelly = || support::zelly(dir.path(), &aws);
+    let token = support::token(dir.path(), &aws, "viewer");
 
     // 1. The slowest single call the dashboard makes.
     let describe = single_call(&client, &aws, "AmazonEC2ContainerServiceV20141113.DescribeServices", "ap-south-1",

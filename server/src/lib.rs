@@ -11,6 +11,7 @@ pub mod http;
 pub mod live_cache;
 pub mod metrics;
 pub mod runs;
+pub mod secrets;
 
 pub use config::Config;
 pub use http::{launch_with_listener, AppState};

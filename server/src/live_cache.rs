@@ -76,6 +76,18 @@ impl<T: Live> LiveCache<T> {
             }
         }
     }
+
+    /// Marks `key`'s value as expired (AWS changed under it): the next viewer still sees it at
+    /// once and triggers the refresh.
+    pub fn expire(&self, key: &str) {
+        let slot = self.slot(key);
+        let mut cached = slot.cached.write().expect("live cache lock");
+        if let Some((_, at)) = cached.as_mut() {
+            if let Some(past) = Instant::now().checked_sub(self.ttl) {
+                *at = past;
+            }
+        }
+    }
 }
 
 async fn refresh<T: Live>(slot: &Slot<T>, fetch: &Fetch<T>, unavailable: &Unavailable<T>) -> T {

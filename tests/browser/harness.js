@@ -45,7 +45,7 @@ export async function startServer(extraEnv = {}) {
     env: {
       PATH: process.env.PATH,
       ZELLY_DATA_DIR: dataDir,
-      RUST_LOG: 'warn',
+      RUST_LOG: 'info',
       ZELLY_TERRAFORM__BIN: join(fixtures, 'fake-terraform'),
       ZELLY_TERRAFORM__INFRA_DIR: join(dataDir, 'infra'),
       ZELLY_AWS__ENDPOINT_URL: aws.url,
@@ -58,11 +58,15 @@ export async function startServer(extraEnv = {}) {
       ...(process.env.ZELLY_BROWSER_DATABASE_URL ? { DATABASE_URL: process.env.ZELLY_BROWSER_DATABASE_URL } : {}),
       ...extraEnv,
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Everything the server prints is kept: the tests check no secret value ever shows up in it.
+  let output = '';
+  child.stderr.on('data', (chunk) => { output += chunk; process.stderr.write(chunk); });
   const url = await new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
+      output += line + '\n';
       const m = line.match(/listening on (http:\/\/\S+)/);
       if (m) resolve(m[1]);
     });
@@ -70,9 +74,11 @@ export async function startServer(extraEnv = {}) {
   });
   return {
     url,
+    output: () => output,
     stop: async () => {
       await new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
       await aws.stop();
+      return output;
     },
   };
 }
@@ -94,7 +100,11 @@ export function serverAndBrowser() {
   });
   after(async () => {
     await shared.browser?.close();
-    await shared.server?.stop();
+    const output = await shared.server?.stop();
+    // The seed's values (tests/aws/seed.py) look like seeded-<env>-…: none may reach the log.
+    if (output && /seeded-(production|staging)-/.test(output)) {
+      throw new Error('a seeded secret value reached the server log');
+    }
   });
   return shared;
 }

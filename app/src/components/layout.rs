@@ -15,6 +15,7 @@ pub fn TopBar() -> impl IntoView {
             </a>
             <nav class="nav">
                 <a href="/" class="nav-link">"Environments"</a>
+                <a href="/secrets" class="nav-link">"Secrets"</a>
             </nav>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {

@@ -5,6 +5,7 @@
 
 pub mod metrics;
 pub mod run;
+pub mod secret;
 pub mod status;
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,13 @@ pub struct Environment {
     /// requester confirms the plan themself.
     #[serde(default)]
     pub approvals_required: u32,
+    /// Who may edit, rotate and roll back this environment's secrets and redeploy its services
+    /// (default: approver where applies need approval, else operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_write_role: Option<Role>,
+    /// Who may reveal one secret value (default: as `secret_write_role`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_reveal_role: Option<Role>,
     pub deletion_protection: bool,
     pub ecr: EcrMode,
     pub estimated_monthly_cost_usd: f64,
@@ -72,6 +80,16 @@ pub struct TerraformRoot {
     pub lock_table: String,
     /// Region of the state bucket and the lock table (they may live outside the environment).
     pub backend_region: String,
+}
+
+impl Environment {
+    pub fn secret_write_role(&self) -> Role {
+        self.secret_write_role.unwrap_or(if self.approvals_required > 0 { Role::Approver } else { Role::Operator })
+    }
+
+    pub fn secret_reveal_role(&self) -> Role {
+        self.secret_reveal_role.unwrap_or_else(|| self.secret_write_role())
+    }
 }
 
 impl TerraformRoot {

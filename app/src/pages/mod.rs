@@ -2,3 +2,5 @@ pub mod environments;
 pub mod not_found;
 pub mod run;
 pub mod runs;
+pub mod secret;
+pub mod secrets;

@@ -28,7 +28,19 @@ pub struct Config {
     pub runs: RunsConfig,
     pub aws: AwsConfig,
     pub metrics: MetricsConfig,
+    pub secrets: SecretsConfig,
     pub environments: BTreeMap<String, Environment>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// Only secrets whose names start with this are reachable, through every path.
+    pub prefix: String,
+    /// A secret unchanged for longer than this is flagged for rotation.
+    pub rotation_warning_days: u32,
+    /// How long a write waits for another write to the same secret to finish before giving up.
+    pub lock_wait_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -37,6 +37,16 @@ pub fn check(config: &Config) -> Result<(), String> {
     if config.runs.plan_ttl_seconds == 0 {
         problems.push("runs.plan_ttl_seconds: must be at least 1".to_string());
     }
+    let prefix = &config.secrets.prefix;
+    if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c)) || prefix.contains("..") {
+        problems.push(format!(
+            "secrets.prefix: {prefix:?} must be a non-empty Secrets Manager name prefix such as \"zelly/\" \
+             (letters, digits and /_+=.@-)"
+        ));
+    }
+    if config.secrets.lock_wait_seconds == 0 {
+        problems.push("secrets.lock_wait_seconds: must be at least 1".to_string());
+    }
     if config.aws.timeout_seconds == 0 {
         problems.push("aws.timeout_seconds: must be at least 1".to_string());
     }

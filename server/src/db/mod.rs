@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod runs;
+mod secret_locks;
 mod sessions;
 pub mod tokens;
 mod users;

@@ -1,6 +1,7 @@
 //! The environments this control plane manages: as configured (in display order), and their live
 //! state in AWS (`status`).
 
+pub mod deploy;
 pub mod status;
 
 use crate::config::Config;

@@ -21,14 +21,14 @@ impl Live for EnvironmentStatus {
 
 #[derive(Clone)]
 pub struct LiveStatus {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     /// Each environment with its ECS client (none when AWS is turned off).
-    environments: Vec<(Environment, Option<aws_sdk_ecs::Client>)>,
-    cache: LiveCache<EnvironmentStatus>,
-    timeout: Duration,
+    pub(super) environments: Vec<(Environment, Option<aws_sdk_ecs::Client>)>,
+    pub(super) cache: LiveCache<EnvironmentStatus>,
+    pub(super) timeout: Duration,
 }
 
 impl LiveStatus {
@@ -139,7 +139,7 @@ fn time(t: Option<&aws_sdk_ecs::primitives::DateTime>) -> Option<DateTime<Utc>> 
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
 }
 
-fn service_status(svc: &aws_sdk_ecs::types::Service) -> ServiceStatus {
+pub(super) fn service_status(svc: &aws_sdk_ecs::types::Service) -> ServiceStatus {
     let deployments: Vec<DeploymentStatus> = svc
         .deployments()
         .iter()

@@ -6,6 +6,8 @@ pub mod extract;
 pub mod health;
 pub mod run_forms;
 pub mod runs;
+pub mod secret_forms;
+pub mod secrets;
 pub mod ui;
 
 use crate::auth;
@@ -32,6 +34,7 @@ pub struct AppState {
     pub runs: Runs,
     pub live: LiveStatus,
     pub metrics: crate::metrics::MetricsService,
+    pub secrets: crate::secrets::Secrets,
     pub leptos: LeptosOptions,
     pub recent_activity: RecentActivity,
 }
@@ -65,7 +68,9 @@ impl AppState {
         }
         let live = LiveStatus::new(&config).await;
         let metrics = crate::metrics::MetricsService::new(&config).await;
+        let secrets = crate::secrets::Secrets::new(&config, db.clone(), environments.clone(), live.clone()).await;
         Ok(AppState {
+            secrets,
             environments,
             runs,
             live,
@@ -81,11 +86,12 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
-        .nest("/api/v1", api::with_fallbacks(api::router().merge(runs::router())))
+        .nest("/api/v1", api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router())))
         .route("/login", get(auth::dev_login::page))
         .route("/auth/dev/login", post(auth::dev_login::sign_in))
         .route("/auth/logout", post(auth::dev_login::sign_out))
         .merge(run_forms::router())
+        .merge(secret_forms::router())
         .merge(ui::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
         // Bodies over 1 MiB are refused by the extractors (a JSON 413, see `ApiJson`).

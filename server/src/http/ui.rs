@@ -4,7 +4,7 @@
 
 use super::AppState;
 use app::api::backend::{Backend, SharedBackend};
-use app::api::{LogTail, RunsPage};
+use app::api::{LogTail, Rollout, RunsPage, SecretPage, SecretsOverview};
 use app::model::run::{EnvironmentActivity, RunView};
 use app::model::{Environment, Identity};
 use axum::Router;
@@ -77,11 +77,46 @@ impl Backend for UiBackend {
         let finished = run.status.is_terminal();
         Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from), finished })
     }
+
+    async fn secrets_overview(&self) -> SecretsOverview {
+        let lists = self.state.secrets.lists().await;
+        let parity = crate::secrets::parity_of(&lists);
+        let environments = lists
+            .into_iter()
+            .filter_map(|(name, list)| Some((self.state.environments.get(&name)?.clone(), list.map_err(|e| e.to_string()))))
+            .collect();
+        SecretsOverview { environments, parity }
+    }
+
+    async fn secret_page(&self, who: &Identity, environment: &str, name: &str, confirm: Option<&str>) -> Result<SecretPage, String> {
+        let env = self.environment(environment)?;
+        let detail = self.state.secrets.detail(who, environment, name).await.map_err(|e| e.to_string())?;
+        let pending = confirm.and_then(|id| self.state.secrets.pending(who, id));
+        Ok(SecretPage { environment: env, detail, pending })
+    }
+
+    async fn reveal(&self, who: &Identity, environment: &str, name: &str, key: &str) -> Result<String, String> {
+        let (value, _) = self.state.secrets.reveal(who, environment, name, key).await.map_err(|e| e.to_string())?;
+        Ok(value.expose().to_string())
+    }
+
+    async fn rollout(&self, environment: &str, services: &[String]) -> Vec<Rollout> {
+        let reads = services.iter().take(20).map(|s| async move {
+            Rollout { service: s.clone(), status: self.state.live.service_now(environment, s).await.map_err(|e| e.to_string()) }
+        });
+        futures_util::future::join_all(reads).await
+    }
+}
+
+impl UiBackend {
+    fn environment(&self, name: &str) -> Result<Environment, String> {
+        self.state.environments.get(name).cloned().ok_or_else(|| format!("no environment {name:?}"))
+    }
 }
 
 pub fn router(state: AppState) -> Router<AppState> {
     let backend: SharedBackend = Arc::new(UiBackend { state: state.clone() });
-    let routes = generate_route_list(app::App);
+    let routes = route_list();
     let options = state.leptos.clone();
     Router::new()
         .leptos_routes_with_context(
@@ -91,6 +126,16 @@ pub fn router(state: AppState) -> Router<AppState> {
             move || app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+}
+
+/// The app's routes, listed once per process. Listing them renders the app with resource loading
+/// suppressed through a flag that leptos keeps process-wide (leptos-rs/leptos#4773): a page
+/// rendering on another thread at that moment would wait for its data forever. Listed once,
+/// before the first server of the process is built, nothing renders meanwhile — this mattered
+/// in the tests, which start many servers in one process.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
 /// Where the built site (`pkg/zelly.js`, `pkg/zelly.wasm`, `pkg/zelly.css`) is: the configured

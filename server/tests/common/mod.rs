@@ -88,6 +88,9 @@ impl TestApp {
 
     /// Starts the server with the built-in configuration, changed by `adjust`.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        if let Ok(filter) = std::env::var("ZELLY_TEST_LOG") {
+            let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+        }
         let database = TestDatabase::new(backend).await;
         let mut config = Config::defaults();
         config.database.url = Some(database.url.clone());

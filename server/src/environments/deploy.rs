@@ -1,0 +1,89 @@
+//! Redeploying an ECS service (`UpdateService` with `forceNewDeployment`, so new tasks read
+//! their secrets again) and watching its rollout with fresh reads rather than the shared cache.
+
+use super::status::{service_status, LiveStatus};
+use crate::db::audit::NewAuditEvent;
+use crate::db::{Db, DbError};
+use app::model::status::ServiceStatus;
+use app::model::{Environment, Identity};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("no environment {0:?}")]
+    UnknownEnvironment(String),
+    #[error("{0}")]
+    UnknownService(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Aws(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl LiveStatus {
+    /// The environment's ECS client (none when AWS is turned off).
+    pub fn ecs(&self, env: &str) -> Option<aws_sdk_ecs::Client> {
+        self.inner.environments.iter().find(|(e, _)| e.name == env).and_then(|(_, c)| c.clone())
+    }
+
+    fn service(&self, env: &str, service: &str) -> Result<(&Environment, aws_sdk_ecs::Client), DeployError> {
+        let (environment, ecs) = self
+            .inner
+            .environments
+            .iter()
+            .find(|(e, _)| e.name == env)
+            .ok_or_else(|| DeployError::UnknownEnvironment(env.into()))?;
+        if !environment.services.iter().any(|s| s.name == service) {
+            return Err(DeployError::UnknownService(format!("{env} has no service {service:?}")));
+        }
+        let ecs = ecs.clone().ok_or_else(|| DeployError::Aws("AWS is turned off (aws.enabled = false)".into()))?;
+        Ok((environment, ecs))
+    }
+
+    async fn within<T, E: std::error::Error>(
+        &self,
+        operation: &str,
+        call: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, DeployError> {
+        match tokio::time::timeout(self.inner.timeout, call).await {
+            Err(_) => Err(DeployError::Aws(format!("ECS did not answer within {} s", self.inner.timeout.as_secs()))),
+            Ok(Err(e)) => Err(DeployError::Aws(format!("ECS {operation} failed: {}", aws_sdk_ecs::error::DisplayErrorContext(&e)))),
+            Ok(Ok(out)) => Ok(out),
+        }
+    }
+
+    /// The service as ECS sees it right now (not cached): for following a rollout.
+    pub async fn service_now(&self, env: &str, service: &str) -> Result<ServiceStatus, DeployError> {
+        let (environment, ecs) = self.service(env, service)?;
+        let call = ecs.describe_services().cluster(&environment.ecs_cluster).services(service).send();
+        let out = self.within("DescribeServices", call).await?;
+        let found = out.services().first().ok_or_else(|| DeployError::UnknownService(format!("{service} is not in {}", environment.ecs_cluster)))?;
+        Ok(ServiceStatus { name: service.to_string(), ..service_status(found) })
+    }
+
+    /// Starts a new deployment of `service` with its current task definition. Audited first.
+    pub async fn redeploy(&self, db: &Db, who: &Identity, env: &str, service: &str, reason: &str) -> Result<ServiceStatus, DeployError> {
+        let (environment, ecs) = self.service(env, service)?;
+        let role = environment.secret_write_role();
+        if !who.can(role) {
+            return Err(DeployError::Forbidden(format!("redeploying a service in {env} needs the {role} role")));
+        }
+        let reason: String = reason.trim().chars().take(500).collect();
+        db.append_audit(&NewAuditEvent {
+            actor: who.name.clone(),
+            action: "service.redeploy",
+            environment: Some(env.to_string()),
+            target: Some(service.to_string()),
+            details: json!({ "cluster": environment.ecs_cluster, "reason": reason }),
+        })
+        .await?;
+        let call = ecs.update_service().cluster(&environment.ecs_cluster).service(service).force_new_deployment(true).send();
+        let out = self.within("UpdateService", call).await?;
+        // Everyone's dashboard should show the new deployment on its next look.
+        self.inner.cache.expire(env);
+        let svc = out.service().ok_or_else(|| DeployError::Aws("ECS UpdateService answered without the service".into()))?;
+        Ok(ServiceStatus { name: service.to_string(), ..service_status(svc) })
+    }
+}
