@@ -76,15 +76,14 @@ async fn main() {
     b.time("detail (GET .../secrets/{name})", || b.call("GET", REDIS, None)).await;
     b.time("the /secrets page (both environments and parity)", || async { b.client.get(format!("{}/secrets", b.url)).bearer_auth(&b.token).send().await.unwrap().text().await.unwrap(); Value::Null }).await;
     b.time("reveal one key", || b.call("POST", REVEAL, Some(json!({ "key": "REDIS_PASSWORD" })))).await;
-    let mut n = 0;
-    b.time("edit one key (PUT, read at the current version)", || {
-        n += 1;
-        let value = format!("bench-{n}");
-        async move {
-            let version = b.call("GET", REDIS, None).await["version_id"].clone();
-            b.reset_calls().await;
-            b.call("PUT", REDIS, Some(json!({ "version_id": version, "set": { "REDIS_PORT": value } }))).await
-        }
+    // Each edit names the version the previous one created, as a user who just read it would.
+    let version = std::sync::Mutex::new(b.call("GET", REDIS, None).await["version_id"].clone());
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    b.time("edit one key (PUT, read at the current version)", || async {
+        let body = json!({ "version_id": version.lock().unwrap().clone(), "set": { "REDIS_PORT": format!("bench-{}", n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) } });
+        let done = b.call("PUT", REDIS, Some(body)).await;
+        *version.lock().unwrap() = done["version_id"].clone();
+        done
     })
     .await;
     b.time("rotate one key", || b.call("POST", ROTATE, Some(json!({ "keys": ["REDIS_PASSWORD"] })))).await;

@@ -17,6 +17,7 @@ pub mod generate;
 pub mod name;
 pub mod pending;
 pub mod store;
+mod writers;
 
 use crate::config::Config;
 use crate::db::audit::NewAuditEvent;
@@ -87,6 +88,7 @@ struct Inner {
     live: LiveStatus,
     consumers: consumers::Consumers,
     pending: PendingChanges,
+    writers: writers::Writers,
     prefix: String,
     warning_days: u32,
     lock_wait: Duration,
@@ -113,6 +115,7 @@ impl Secrets {
                 live,
                 consumers: Default::default(),
                 pending: Default::default(),
+                writers: Default::default(),
                 prefix: config.secrets.prefix.clone(),
                 warning_days: config.secrets.rotation_warning_days,
                 lock_wait: Duration::from_secs(config.secrets.lock_wait_seconds),
@@ -345,18 +348,43 @@ impl Secrets {
         }
     }
 
-    /// Every write goes through here: role, lease, version check, audit row, then AWS.
+    /// Every write goes through here: role, this process's queue for the secret, the database
+    /// lease, version check, audit row, then AWS. The 409's list of changed keys takes two AWS
+    /// reads: it is worked out after the locks are released, so the next writer need not wait.
     async fn write(&self, req: WriteRequest<'_>) -> Result<WriteOutcome> {
         self.may_write(req.who, req.env)?;
         let (_, store) = self.environment(&req.env.name)?;
-        let holder = crate::auth::new_secret("")[..24].to_string();
-        self.lock(&req.env.name, req.name, &holder).await?;
-        let result = self.write_locked(store, &req).await;
-        if let Err(e) = self.inner.db.unlock_secret(&req.env.name, req.name.as_str(), &holder).await {
-            // The lease runs out on its own; the write itself is done.
-            tracing::warn!("could not release the write lease on {}: {e}", req.name);
-        }
-        result
+        let queue = self.inner.writers.of(&req.env.name, req.name.as_str());
+        let mut replaced = queue.lock().await;
+        let stale = match req.expected.filter(|v| replaced.contains(v)) {
+            Some(_) => None,
+            None => {
+                let holder = crate::auth::new_secret("")[..24].to_string();
+                self.lock(&req.env.name, req.name, &holder).await?;
+                let result = self.write_locked(store, &req).await;
+                if let Err(e) = self.inner.db.unlock_secret(&req.env.name, req.name.as_str(), &holder).await {
+                    // The lease runs out on its own; the write itself is done.
+                    tracing::warn!("could not release the write lease on {}: {e}", req.name);
+                }
+                match result {
+                    Ok(done) => {
+                        replaced.record(&done.previous_version_id);
+                        replaced.forget(&done.version_id);
+                        return Ok(done);
+                    }
+                    Err(Locked::Failed(e)) => return Err(e),
+                    Err(Locked::Stale(current)) => Some(current),
+                }
+            }
+        };
+        let expected = req.expected.unwrap_or_default();
+        replaced.record(expected);
+        drop(replaced);
+        let current = match stale {
+            Some(current) => current,
+            None => store.current(req.name.as_str()).await?,
+        };
+        Err(self.stale(store, req.name, expected, &current).await)
     }
 
     async fn lock(&self, env: &str, name: &SecretName, holder: &str) -> Result<()> {
@@ -376,13 +404,11 @@ impl Secrets {
         }
     }
 
-    async fn write_locked(&self, store: &Store, req: &WriteRequest<'_>) -> Result<WriteOutcome> {
+    async fn write_locked(&self, store: &Store, req: &WriteRequest<'_>) -> std::result::Result<WriteOutcome, Locked> {
         let name = req.name.as_str();
         let current = store.current(name).await?;
-        if let Some(expected) = req.expected {
-            if expected != current.version_id {
-                return Err(self.stale(store, req.name, expected, &current).await);
-            }
+        if req.expected.is_some_and(|expected| expected != current.version_id) {
+            return Err(Locked::Stale(current));
         }
         let (action, details, apply) = match &req.write {
             Write::Rollback(to) => {
@@ -398,7 +424,7 @@ impl Secrets {
                 .version_id
                 .clone();
                 if target == current.version_id {
-                    return Err(SecretError::Invalid(format!("version {target} is already the current one")));
+                    return Err(SecretError::Invalid(format!("version {target} is already the current one")).into());
                 }
                 let changed = match (&current.document, store.version(name, &target).await?.document) {
                     (Ok(now), Ok(then)) => now.changed_keys(&then),
@@ -421,7 +447,7 @@ impl Secrets {
                 let next = doc.apply(&change)?;
                 let changed = doc.changed_keys(&next);
                 if changed.is_empty() {
-                    return Err(SecretError::Invalid("nothing would change: the new values equal the current ones".into()));
+                    return Err(SecretError::Invalid("nothing would change: the new values equal the current ones".into()).into());
                 }
                 let version = new_version_id();
                 let added: Vec<&String> = change.set.keys().filter(|k| doc.get(k).is_none()).collect();
@@ -456,7 +482,7 @@ impl Secrets {
                 if let Err(audit) = self.audit(req.who, "secret.write_failed", req.env, req.name, failed).await {
                     tracing::error!("could not record the failed write to {name}: {audit}");
                 }
-                Err(e)
+                Err(e.into())
             }
         }
     }
@@ -520,6 +546,19 @@ pub fn parity_of(lists: &[(String, Result<SecretList>)]) -> Parity {
         })
         .collect();
     Parity { environments: lists.iter().map(|(e, _)| e.clone()).collect(), secrets, errors }
+}
+
+/// How a write under the locks ended without writing.
+enum Locked {
+    /// The secret is no longer at the version the caller read; this is what it is at.
+    Stale(store::Value),
+    Failed(SecretError),
+}
+
+impl<E: Into<SecretError>> From<E> for Locked {
+    fn from(e: E) -> Self {
+        Locked::Failed(e.into())
+    }
 }
 
 enum Apply {
