@@ -84,6 +84,9 @@ on_both_backends! {
         assert_eq!(events[0]["action"], "token.created");
         assert_eq!(events[0]["target"], "asha");
         assert_eq!(app.get("/api/v1/audit?limit=0", Some(&admin)).await.status(), 400);
+        let res = app.get("/api/v1/audit?limit=ten", Some(&admin)).await;
+        assert_eq!(res.status(), 400);
+        assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "bad_request", "a query that does not parse is the API's JSON error");
     }
 
     async fn health_needs_no_credentials_and_readiness_asks_the_database(app) {

@@ -371,6 +371,8 @@ async fn names_outside_the_prefix_are_unreachable_however_they_are_spelled() {
             assert!(!answer.to_string().contains("outside-value"));
         }
     }
+    let (status, answer) = send(&app, "GET", "/api/v1/environments/staging/secrets/zelly%2F%FF", &token, None).await;
+    assert_eq!((status, answer["error"].as_str()), (400, Some("bad_request")), "a name that does not decode: {answer}");
     let (_, list) = send(&app, "GET", "/api/v1/environments/staging/secrets", &token, None).await;
     assert!(!list.to_string().contains("other/payroll"));
     let form = app.client.post(app.url("/environments/staging/secret-actions/reveal")).bearer_auth(&token)

@@ -1,10 +1,11 @@
 //! `/api/v1`: the public JSON API. Handlers parse, authorize, call the domain and serialize.
 
 use super::error::ApiError;
+use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
 use app::model::status::EnvironmentStatus;
 use app::model::{Environment, Identity, Role};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::{json, Value};
@@ -59,7 +60,7 @@ async fn list_environments(State(state): State<AppState>, Extension(who): Extens
 async fn get_environment(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     require(&who, Role::Viewer)?;
     let config = state.environments.get(&name).cloned().ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))?;
@@ -77,7 +78,7 @@ struct AuditQuery {
 async fn list_audit(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     require(&who, Role::Admin)?;
     let limit = q.limit.unwrap_or(100);
@@ -98,8 +99,8 @@ struct MetricsQuery {
 async fn environment_metrics(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path(name): Path<String>,
-    Query(q): Query<MetricsQuery>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(q): ApiQuery<MetricsQuery>,
 ) -> Result<Json<app::model::metrics::Metrics>, ApiError> {
     require(&who, Role::Viewer)?;
     let range = q.range.as_deref().unwrap_or("3h").parse().map_err(ApiError::BadRequest)?;

@@ -42,3 +42,32 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJson<T
 pub fn parse_id(raw: &str, what: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| ApiError::NotFound(format!("no {what} {raw:?}")))
 }
+
+/// Path parameters, percent-decoded; a segment that does not decode (`%FF`) is the API's JSON
+/// 400, not axum's plain-text rejection.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| ApiPath(value))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// The query string; one that does not parse (`?limit=ten`) is the API's JSON 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| ApiQuery(value))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}

@@ -1,13 +1,13 @@
 //! `/api/v1/.../runs`: start, list, read, approve, reject, cancel, and the run log (plain and live).
 
 use super::error::ApiError;
-use super::extract::{parse_id, ApiJson};
+use super::extract::{parse_id, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
 use crate::runs::{logs, RunError};
 use app::model::run::{Run, RunKind};
 use app::model::Identity;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -50,7 +50,7 @@ struct NewRun {
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path(env): Path<String>,
+    ApiPath(env): ApiPath<String>,
     ApiJson(body): ApiJson<NewRun>,
 ) -> Result<(StatusCode, Json<Run>), ApiError> {
     let kind: RunKind = body
@@ -69,7 +69,7 @@ struct Page {
     before: Option<i64>,
 }
 
-async fn list(State(state): State<AppState>, Path(env): Path<String>, Query(page): Query<Page>) -> Result<Json<Value>, ApiError> {
+async fn list(State(state): State<AppState>, ApiPath(env): ApiPath<String>, ApiQuery(page): ApiQuery<Page>) -> Result<Json<Value>, ApiError> {
     let limit = page.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 500".into()));
@@ -77,7 +77,7 @@ async fn list(State(state): State<AppState>, Path(env): Path<String>, Query(page
     Ok(Json(json!({ "runs": state.runs.list(&env, limit, page.before).await? })))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Run>, ApiError> {
+async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Json<Run>, ApiError> {
     Ok(Json(state.runs.get(parse_id(&id, "run")?).await?))
 }
 
@@ -87,7 +87,7 @@ struct LogQuery {
 }
 
 /// The log from byte `offset`, streamed from the database (never held whole in memory).
-async fn log_text(State(state): State<AppState>, Path(id): Path<String>, Query(q): Query<LogQuery>) -> Result<Response, ApiError> {
+async fn log_text(State(state): State<AppState>, ApiPath(id): ApiPath<String>, ApiQuery(q): ApiQuery<LogQuery>) -> Result<Response, ApiError> {
     let run = state.runs.get(parse_id(&id, "run")?).await?;
     let offset = q.offset.unwrap_or(0);
     if offset < 0 {
@@ -108,8 +108,8 @@ async fn log_text(State(state): State<AppState>, Path(id): Path<String>, Query(q
 /// Live log: resumes from `Last-Event-ID` (the byte offset the client has) or `?offset=`.
 async fn log_stream(
     State(state): State<AppState>,
-    Path(id): Path<String>,
-    Query(q): Query<LogQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LogQuery>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     let run = state.runs.get(parse_id(&id, "run")?).await?;
@@ -134,7 +134,7 @@ struct Decision {
 async fn approve(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Decision>,
 ) -> Result<Json<Run>, ApiError> {
     let id = parse_id(&id, "run")?;
@@ -144,7 +144,7 @@ async fn approve(
 async fn reject(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Decision>,
 ) -> Result<Json<Run>, ApiError> {
     Ok(Json(state.runs.reject(&who, parse_id(&id, "run")?, &body.comment).await?))
@@ -160,7 +160,7 @@ struct CancelBody {
 async fn cancel(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<CancelBody>,
 ) -> Result<Json<Run>, ApiError> {
     Ok(Json(state.runs.cancel(&who, parse_id(&id, "run")?, body.force).await?))

@@ -3,14 +3,14 @@
 //! error message can quote a value back (serde's would).
 
 use super::error::ApiError;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiPath};
 use super::AppState;
 use crate::environments::deploy::DeployError;
 use crate::secrets::document::{Change, Sensitive};
 use crate::secrets::SecretError;
 use app::model::secret::{Alphabet, RotationOptions, WriteOutcome};
 use app::model::Identity;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -60,7 +60,7 @@ impl From<DeployError> for ApiError {
     }
 }
 
-async fn list(State(state): State<AppState>, Path(env): Path<String>) -> Result<Response, ApiError> {
+async fn list(State(state): State<AppState>, ApiPath(env): ApiPath<String>) -> Result<Response, ApiError> {
     Ok(Json(state.secrets.list(&env).await?).into_response())
 }
 
@@ -71,7 +71,7 @@ async fn parity(State(state): State<AppState>) -> Response {
 async fn show(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path((env, name)): Path<(String, String)>,
+    ApiPath((env, name)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     Ok(Json(state.secrets.detail(&who, &env, &name).await?).into_response())
 }
@@ -86,7 +86,7 @@ struct RevealBody {
 async fn reveal(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path((env, name)): Path<(String, String)>,
+    ApiPath((env, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<RevealBody>,
 ) -> Result<Response, ApiError> {
     let key = body.key.ok_or_else(|| ApiError::Unprocessable("\"key\" is required".into()))?;
@@ -98,7 +98,7 @@ async fn reveal(
 async fn edit(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path((env, name)): Path<(String, String)>,
+    ApiPath((env, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<WriteOutcome>, ApiError> {
     let (version_id, change) = edit_request(body)?;
@@ -163,7 +163,7 @@ struct RotateBody {
 async fn rotate(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path((env, name)): Path<(String, String)>,
+    ApiPath((env, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<WriteOutcome>, ApiError> {
     let alphabet = body.alphabet.as_deref().map(str::parse::<Alphabet>).transpose().map_err(ApiError::Unprocessable)?;
@@ -194,13 +194,13 @@ struct RollbackBody {
 async fn rollback(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path((env, name)): Path<(String, String)>,
+    ApiPath((env, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<RollbackBody>,
 ) -> Result<Json<WriteOutcome>, ApiError> {
     Ok(Json(state.secrets.rollback(&who, &env, &name, body.expected_version_id.as_deref(), body.version_id).await?))
 }
 
-async fn service(State(state): State<AppState>, Path((env, service)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn service(State(state): State<AppState>, ApiPath((env, service)): ApiPath<(String, String)>) -> Result<Response, ApiError> {
     Ok(Json(state.live.service_now(&env, &service).await?).into_response())
 }
 
@@ -214,7 +214,7 @@ struct RedeployBody {
 async fn redeploy(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
-    Path((env, service)): Path<(String, String)>,
+    ApiPath((env, service)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<RedeployBody>,
 ) -> Result<Response, ApiError> {
     let status = state.live.redeploy(&state.db, &who, &env, &service, &body.reason).await?;
