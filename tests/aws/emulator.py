@@ -3,7 +3,7 @@
 
     emulator.py [--seed] [--port PORT]
 
-Starts moto on a free loopback port and the proxy on PORT (default: a free one), optionally seeds
+Starts moto (one per region of the estate) on free loopback ports and the proxy on PORT (default: a free one), optionally seeds
 the Zelly estate in both regions (see seed.py), prints `AWS emulator at http://127.0.0.1:PORT`
 and runs until it is stopped (SIGTERM/SIGINT), stopping moto with it.
 
@@ -99,7 +99,9 @@ class State:
         return None
 
 
-def make_handler(moto_port, state):
+def make_handler(moto_ports, state):
+    """`moto_ports` maps a region to the moto serving it; None is the one for other regions and
+    for requests that name no region."""
     class Proxy(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         # The handler writes status, headers and body separately: with Nagle's algorithm on, a
@@ -185,6 +187,13 @@ def make_handler(moto_port, state):
                 return self.reply(status, json.dumps(error).encode(), "application/x-amz-json-1.1",
                                   [("x-amzn-ErrorType", error["__type"])])
 
+            if self.path.startswith("/moto-api/reset"):
+                for other in set(moto_ports.values()):
+                    reset = http.client.HTTPConnection("127.0.0.1", other, timeout=60)
+                    reset.request(self.command, path, body=body, headers=headers)
+                    reset.getresponse().read()
+                    reset.close()
+            moto_port = moto_ports.get(region, moto_ports[None])
             conn = http.client.HTTPConnection("127.0.0.1", moto_port, timeout=60)
             conn.request(self.command, path, body=body, headers=headers)
             res = conn.getresponse()
@@ -219,30 +228,44 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
 
-    moto_port = free_port()
+    # One moto per region of the estate, as AWS regions are independent services: one moto
+    # process evaluates requests one at a time (Python), which would make two regions' calls
+    # wait for each other. Other regions share a default one.
+    regions = [None, "ap-south-1", "ap-southeast-1"]
+    moto_ports = {region: free_port() for region in regions}
     env = dict(os.environ, MOTO_ECS_SERVICE_RUNNING="1")
-    moto = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1",
-                             "-p", str(moto_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    motos = [subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "moto_server"), "-H", "127.0.0.1",
+                               "-p", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for port in moto_ports.values()]
+
+    def stop_motos():
+        for moto in motos:
+            moto.terminate()
 
     def stop(*_):
-        moto.terminate()
+        stop_motos()
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        wait_for(moto_port)
+        for port in moto_ports.values():
+            wait_for(port)
         state = State()
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port or free_port()), make_handler(moto_port, state))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port or free_port()), make_handler(moto_ports, state))
         port = server.server_address[1]
+        threading.Thread(target=server.serve_forever, daemon=True).start()
         if args.seed:
+            # Through the proxy, so each region's data lands in that region's moto.
             sys.path.insert(0, HERE)
             import seed
-            seed.seed(f"http://127.0.0.1:{moto_port}")
+            seed.seed(f"http://127.0.0.1:{port}")
+            with state.lock:
+                state.calls.clear()
         print(f"AWS emulator at http://127.0.0.1:{port}", flush=True)
-        server.serve_forever()
+        threading.Event().wait()
     finally:
-        moto.terminate()
+        stop_motos()
 
 
 if __name__ == "__main__":
