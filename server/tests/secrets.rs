@@ -234,6 +234,9 @@ async fn bad_edits_are_clear_4xx_and_write_nothing() {
     let (status, answer) = send(&app, "PUT", &api("staging", "zelly/legacy/plain", ""), &token, Some(body)).await;
     assert_eq!(status, 422, "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("cannot be changed here"));
+    let html = page(&app, &token, "/environments/staging/secrets/zelly/legacy/plain").await;
+    assert!(html.contains("shown read-only") && !html.contains("Save as new version") && !html.contains("Rotate selected keys"));
+    assert!(!html.contains("plain-text-credential"));
     assert!(audit(&app).await.iter().all(|r| r.action == "secret.view"), "refused writes leave no write rows");
     app.stop().await;
 }

@@ -175,6 +175,15 @@ fn invalid_values_are_rejected_by_key() {
         assert!(error_of(jail, None).contains("auth.mode"));
         jail.clear_env();
 
+        for prefix in ["", "../", "zelly/../other/"] {
+            jail.set_env("ZELLY_SECRETS__PREFIX", prefix);
+            assert!(error_of(jail, None).contains("secrets.prefix"), "{prefix:?}");
+            jail.clear_env();
+        }
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__SECRET_REVEAL_ROLE", "root");
+        assert!(error_of(jail, None).contains("environments.staging.secret_reveal_role"));
+        jail.clear_env();
+
         let message = error_of(jail, Some("[[auth.dev_users]]\nname = \"Bad Name\"\nrole = \"admin\"\n"));
         assert!(message.contains("auth.dev_users[0].name"), "{message}");
 
