@@ -156,7 +156,10 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
                         <span data-queued=a.queued.to_string()>{if a.queued == 0 { "empty".to_string() } else { format!("{} waiting", a.queued) }}</span>
                     </div>
                 })}
-                <a class="button small" href=format!("/environments/{}/runs", env.name)>"Runs →"</a>
+                <div class="row">
+                    <a class="button small" href=format!("/environments/{}/runs", env.name)>"Runs →"</a>
+                    <a class="button small" href=format!("/secrets#{}", env.name)>"Secrets →"</a>
+                </div>
             </div>
         </article>
     }

@@ -45,7 +45,7 @@ fn Overview(o: SecretsOverview) -> impl IntoView {
 #[component]
 fn EnvironmentSecrets(env: Environment, list: Result<SecretList, String>) -> impl IntoView {
     view! {
-        <section class="secret-column" data-environment=env.name.clone()>
+        <section class="secret-column" id=env.name.clone() data-environment=env.name.clone()>
             <h2>{env.display_name.clone()}" "<span class="region">{env.region.clone()}</span></h2>
             {match list {
                 Err(e) => view! { <div class="notice notice-error" role="status">{format!("Secrets unavailable: {e}")}</div> }.into_any(),
