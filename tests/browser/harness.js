@@ -123,3 +123,12 @@ export function consoleErrors(page) {
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   return errors;
 }
+
+/** A fresh browser context signed in as `name`: { context, page, errors }. */
+export async function signedInAs(shared, name) {
+  const context = await shared.browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  const errors = consoleErrors(page);
+  await signIn(page, shared.server.url, name);
+  return { context, page, errors };
+}

@@ -3,17 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { serverAndBrowser, signIn, consoleErrors, screenshots } from './harness.js';
+import { serverAndBrowser, signIn, signedInAs, screenshots } from './harness.js';
 
 const shared = serverAndBrowser();
 
-async function signedIn(name) {
-  const context = await shared.browser.newContext({ viewport: { width: 1400, height: 1000 } });
-  const page = await context.newPage();
-  const errors = consoleErrors(page);
-  await signIn(page, shared.server.url, name);
-  return { context, page, errors };
-}
+const signedIn = (name) => signedInAs(shared, name);
 
 test('plan, approval by a second user, apply: live', async () => {
   const { server } = shared;
