@@ -260,6 +260,11 @@ async fn reveal_edit_and_redeploy_follow_the_roles_of_each_environment() {
         let version = detail(&app, token, env, REDIS).await["version_id"].clone();
         let edit = json!({ "version_id": version, "set": { "REDIS_PORT": "6390" } });
         assert_eq!(send(&app, "PUT", &api(env, REDIS, ""), token, Some(edit)).await.0, status, "edit in {env}");
+        if status == 403 {
+            let rotate = json!({ "keys": ["REDIS_PASSWORD"] });
+            assert_eq!(send(&app, "POST", &api(env, REDIS, "/rotate"), token, Some(rotate)).await.0, 403, "rotate in {env}");
+            assert_eq!(send(&app, "POST", &api(env, REDIS, "/rollback"), token, None).await.0, 403, "rollback in {env}");
+        }
         let path = format!("/api/v1/environments/{env}/services/events-consumer/redeploy");
         let expected = if status == 200 { 202 } else { 403 };
         assert_eq!(send(&app, "POST", &path, token, None).await.0, expected, "redeploy in {env}");
