@@ -74,7 +74,6 @@ export async function startServer(extraEnv = {}) {
   });
   return {
     url,
-    output: () => output,
     stop: async () => {
       await new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
       await aws.stop();

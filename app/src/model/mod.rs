@@ -90,6 +90,12 @@ impl Environment {
     pub fn secret_reveal_role(&self) -> Role {
         self.secret_reveal_role.unwrap_or_else(|| self.secret_write_role())
     }
+
+    /// Browser writes to this environment's secrets wait for a confirmation that lists the keys
+    /// (where applies need approval: production).
+    pub fn confirms_secret_writes(&self) -> bool {
+        self.approvals_required > 0
+    }
 }
 
 impl TerraformRoot {

@@ -1,7 +1,7 @@
 //! Redeploying an ECS service (`UpdateService` with `forceNewDeployment`, so new tasks read
 //! their secrets again) and watching its rollout with fresh reads rather than the shared cache.
 
-use super::status::{service_status, LiveStatus};
+use super::status::{ecs_call, service_status, LiveStatus};
 use crate::db::audit::NewAuditEvent;
 use crate::db::{Db, DbError};
 use app::model::status::ServiceStatus;
@@ -42,23 +42,11 @@ impl LiveStatus {
         Ok((environment, ecs))
     }
 
-    async fn within<T, E: std::error::Error>(
-        &self,
-        operation: &str,
-        call: impl std::future::Future<Output = Result<T, E>>,
-    ) -> Result<T, DeployError> {
-        match tokio::time::timeout(self.inner.timeout, call).await {
-            Err(_) => Err(DeployError::Aws(format!("ECS did not answer within {} s", self.inner.timeout.as_secs()))),
-            Ok(Err(e)) => Err(DeployError::Aws(format!("ECS {operation} failed: {}", aws_sdk_ecs::error::DisplayErrorContext(&e)))),
-            Ok(Ok(out)) => Ok(out),
-        }
-    }
-
     /// The service as ECS sees it right now (not cached): for following a rollout.
     pub async fn service_now(&self, env: &str, service: &str) -> Result<ServiceStatus, DeployError> {
         let (environment, ecs) = self.service(env, service)?;
         let call = ecs.describe_services().cluster(&environment.ecs_cluster).services(service).send();
-        let out = self.within("DescribeServices", call).await?;
+        let out = ecs_call(self.inner.timeout, "DescribeServices", call).await.map_err(DeployError::Aws)?;
         let found = out.services().first().ok_or_else(|| DeployError::UnknownService(format!("{service} is not in {}", environment.ecs_cluster)))?;
         Ok(ServiceStatus { name: service.to_string(), ..service_status(found) })
     }
@@ -80,7 +68,7 @@ impl LiveStatus {
         })
         .await?;
         let call = ecs.update_service().cluster(&environment.ecs_cluster).service(service).force_new_deployment(true).send();
-        let out = self.within("UpdateService", call).await?;
+        let out = ecs_call(self.inner.timeout, "UpdateService", call).await.map_err(DeployError::Aws)?;
         // Everyone's dashboard should show the new deployment on its next look.
         self.inner.cache.expire(env);
         let svc = out.service().ok_or_else(|| DeployError::Aws("ECS UpdateService answered without the service".into()))?;

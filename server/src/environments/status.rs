@@ -86,11 +86,7 @@ async fn fetch(ecs: &aws_sdk_ecs::Client, env: &Environment, timeout: Duration) 
     let mut services = Vec::new();
     for chunk in names.chunks(10) {
         let call = ecs.describe_services().cluster(&env.ecs_cluster).set_services(Some(chunk.to_vec())).send();
-        let out = match tokio::time::timeout(timeout, call).await {
-            Err(_) => return Err(format!("ECS did not answer within {} s", timeout.as_secs())),
-            Ok(Err(e)) => return Err(format!("ECS DescribeServices failed: {}", aws_sdk_ecs::error::DisplayErrorContext(&e))),
-            Ok(Ok(out)) => out,
-        };
+        let out = ecs_call(timeout, "DescribeServices", call).await?;
         for svc in out.services() {
             services.push(service_status(svc));
         }
@@ -137,6 +133,19 @@ fn short_task_definition(arn: Option<&str>) -> String {
 
 fn time(t: Option<&aws_sdk_ecs::primitives::DateTime>) -> Option<DateTime<Utc>> {
     t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+/// One ECS call under `timeout`, its failure as a message naming the operation.
+pub(super) async fn ecs_call<T, E: std::error::Error>(
+    timeout: Duration,
+    operation: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, call).await {
+        Err(_) => Err(format!("ECS did not answer within {} s", timeout.as_secs())),
+        Ok(Err(e)) => Err(format!("ECS {operation} failed: {}", aws_sdk_ecs::error::DisplayErrorContext(&e))),
+        Ok(Ok(out)) => Ok(out),
+    }
 }
 
 pub(super) fn service_status(svc: &aws_sdk_ecs::types::Service) -> ServiceStatus {

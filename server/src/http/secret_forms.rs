@@ -5,10 +5,10 @@
 //! page that answers an explicit reveal.
 
 use super::error::ApiError;
-use super::secrets::rotation_plan;
 use super::AppState;
 use crate::auth::middleware::urlencode;
 use crate::secrets::document::{Change, Sensitive};
+use crate::secrets::generate;
 use crate::secrets::pending::Write;
 use crate::secrets::SecretError;
 use app::model::secret::{secret_path, Alphabet, WriteOutcome};
@@ -50,7 +50,7 @@ async fn secret_action(
     let page = secret_path(&env, &name);
     let version = fields.one("version_id").unwrap_or_default().to_string();
     let secrets = &state.secrets;
-    let confirm_writes = state.environments.get(&env).is_some_and(|e| e.approvals_required > 0);
+    let confirm_writes = state.environments.get(&env).is_some_and(|e| e.confirms_secret_writes());
     let write = match action.as_str() {
         "reveal" => return reveal(&state, &who, &env, &name, fields.one("key").unwrap_or_default()).await,
         "confirm" => {
@@ -73,7 +73,7 @@ async fn secret_action(
                     Err(e) => return outcome(&page, Err(SecretError::Invalid(e))),
                 },
             };
-            Write::Rotate(rotation_plan(fields.all("rotate"), length, alphabet))
+            Write::Rotate(generate::plan(fields.all("rotate"), length, alphabet))
         }
         "rollback" => Write::Rollback(fields.one("to").filter(|t| !t.is_empty()).map(str::to_string)),
         other => return Err(ApiError::NotFound(format!("no secret action {other:?}"))),

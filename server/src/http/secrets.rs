@@ -7,8 +7,9 @@ use super::extract::{ApiJson, ApiPath};
 use super::AppState;
 use crate::environments::deploy::DeployError;
 use crate::secrets::document::{Change, Sensitive};
+use crate::secrets::generate;
 use crate::secrets::SecretError;
-use app::model::secret::{Alphabet, RotationOptions, WriteOutcome};
+use app::model::secret::{Alphabet, WriteOutcome};
 use app::model::Identity;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -167,19 +168,8 @@ async fn rotate(
     ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<Json<WriteOutcome>, ApiError> {
     let alphabet = body.alphabet.as_deref().map(str::parse::<Alphabet>).transpose().map_err(ApiError::Unprocessable)?;
-    let keys = rotation_plan(body.keys, body.length, alphabet);
+    let keys = generate::plan(body.keys, body.length, alphabet);
     Ok(Json(state.secrets.rotate(&who, &env, &name, body.version_id.as_deref(), keys).await?))
-}
-
-/// Each key with its options: what was asked for, else the key's defaults.
-pub fn rotation_plan(keys: Vec<String>, length: Option<usize>, alphabet: Option<Alphabet>) -> Vec<(String, RotationOptions)> {
-    keys.into_iter()
-        .map(|key| {
-            let default = RotationOptions::for_key(&key);
-            let options = RotationOptions { length: length.unwrap_or(default.length), alphabet: alphabet.unwrap_or(default.alphabet) };
-            (key, options)
-        })
-        .collect()
 }
 
 #[derive(Deserialize, Default)]

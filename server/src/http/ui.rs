@@ -40,7 +40,7 @@ impl Backend for UiBackend {
     async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {
         let runs = &self.state.runs;
         let list = runs.list(environment, 100, None).await.map_err(|e| e.to_string())?;
-        let environment = self.state.environments.get(environment).cloned().ok_or("no such environment")?;
+        let environment = self.environment(environment)?;
         Ok(RunsPage {
             environment,
             runs: list,

@@ -1,6 +1,6 @@
 //! New values for rotated keys, drawn from the operating system's CSPRNG.
 
-use app::model::secret::{RotationOptions, MAX_GENERATED_LENGTH, MIN_GENERATED_LENGTH};
+use app::model::secret::{Alphabet, RotationOptions, MAX_GENERATED_LENGTH, MIN_GENERATED_LENGTH};
 use rand::{Rng, TryRngCore};
 
 use super::document::Sensitive;
@@ -10,6 +10,17 @@ pub fn check(options: &RotationOptions) -> Result<(), String> {
         return Err(format!("length must be between {MIN_GENERATED_LENGTH} and {MAX_GENERATED_LENGTH}"));
     }
     Ok(())
+}
+
+/// Each key with its options: the length and alphabet asked for, else the key's defaults.
+pub fn plan(keys: Vec<String>, length: Option<usize>, alphabet: Option<Alphabet>) -> Vec<(String, RotationOptions)> {
+    keys.into_iter()
+        .map(|key| {
+            let default = RotationOptions::for_key(&key);
+            let options = RotationOptions { length: length.unwrap_or(default.length), alphabet: alphabet.unwrap_or(default.alphabet) };
+            (key, options)
+        })
+        .collect()
 }
 
 /// A value of `options.length` characters, each drawn uniformly from the alphabet (`random_range`
@@ -24,7 +35,6 @@ pub fn value(options: &RotationOptions) -> Sensitive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::model::secret::Alphabet;
 
     #[test]
     fn values_use_only_the_alphabet_and_the_length() {

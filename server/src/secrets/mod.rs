@@ -191,7 +191,7 @@ impl Secrets {
             reveal_role,
             can_write: who.can(write_role),
             can_reveal: who.can(reveal_role),
-            confirm_writes: env.approvals_required > 0,
+            confirm_writes: env.confirms_secret_writes(),
         }
     }
 

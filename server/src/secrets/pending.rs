@@ -37,6 +37,13 @@ pub struct Pending {
     seq: u64,
 }
 
+impl Pending {
+    /// Still waiting, and for this user's confirmation.
+    fn waits_for(&self, user_id: i64) -> bool {
+        self.user_id == user_id && self.created.elapsed() < LIFETIME
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct PendingChanges(Arc<Mutex<HashMap<String, Pending>>>, Arc<std::sync::atomic::AtomicU64>);
 
@@ -77,7 +84,7 @@ impl PendingChanges {
     /// The change `id`, if it is this user's and still waiting.
     pub fn get(&self, id: &str, user_id: i64) -> Option<Pending> {
         let all = self.0.lock().expect("pending lock");
-        all.get(id).filter(|p| p.user_id == user_id && p.created.elapsed() < LIFETIME).cloned()
+        all.get(id).filter(|p| p.waits_for(user_id)).cloned()
     }
 
     pub fn summary(&self, id: &str, user_id: i64) -> Option<PendingSummary> {
@@ -87,7 +94,7 @@ impl PendingChanges {
     /// Takes the change out: a confirmation is used once.
     pub fn take(&self, id: &str, user_id: i64) -> Option<Pending> {
         let mut all = self.0.lock().expect("pending lock");
-        let found = all.get(id).is_some_and(|p| p.user_id == user_id && p.created.elapsed() < LIFETIME);
+        let found = all.get(id).is_some_and(|p| p.waits_for(user_id));
         found.then(|| all.remove(id)).flatten()
     }
 }

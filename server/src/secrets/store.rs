@@ -1,7 +1,7 @@
 //! The Secrets Manager calls of one environment. Reads always ask for a version explicitly
 //! (`AWSCURRENT` or an id): after a stage moves, a plain read may still see the old value.
 
-use super::document::{Document, Sensitive};
+use super::document::Document;
 use super::SecretError;
 use app::model::secret::SecretVersion;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -141,12 +141,11 @@ impl Store {
     /// the call names the version the call creates); it becomes AWSCURRENT and the version it
     /// replaces AWSPREVIOUS.
     pub async fn put(&self, name: &str, version_id: &str, document: &Document) -> Result<(), SecretError> {
-        let body = Sensitive::new(document.to_json());
         self.client
             .put_secret_value()
             .secret_id(name)
             .client_request_token(version_id)
-            .secret_string(body.expose())
+            .secret_string(document.to_json())
             .send()
             .await
             .map_err(|e| aws_error("PutSecretValue", name, e))?;
