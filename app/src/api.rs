@@ -128,6 +128,12 @@ pub async fn reveal_secret_value(environment: String, name: String, key: String)
 }
 
 #[server(prefix = "/app")]
+pub async fn load_costs() -> Result<crate::model::cost::CostOverview, ServerFnError> {
+    backend::require(crate::model::Role::Viewer)?;
+    Ok(backend::get()?.costs().await)
+}
+
+#[server(prefix = "/app")]
 pub async fn load_rollout(environment: String, services: Vec<String>) -> Result<Vec<Rollout>, ServerFnError> {
     backend::require(crate::model::Role::Viewer)?;
     Ok(backend::get()?.rollout(&environment, &services).await)
@@ -155,6 +161,7 @@ pub mod backend {
         async fn secret_page(&self, who: &Identity, environment: &str, name: &str, confirm: Option<&str>) -> Result<SecretPage, String>;
         async fn reveal(&self, who: &Identity, environment: &str, name: &str, key: &str) -> Result<String, String>;
         async fn rollout(&self, environment: &str, services: &[String]) -> Vec<Rollout>;
+        async fn costs(&self) -> crate::model::cost::CostOverview;
     }
 
     pub type SharedBackend = Arc<dyn Backend>;

@@ -216,6 +216,7 @@ fn data_stores(envs: &[Environment]) -> Vec<Row> {
             })
         }),
         row(envs, "EFS", |e| e.efs.as_ref().map(|f| format!("mounted at {} in {}", f.mount_path, f.service))),
+        row(envs, "Bastion", |e| e.bastion.as_ref().map(|b| format!("{} · WireGuard VPN", b.instance_type))),
     ]
 }
 

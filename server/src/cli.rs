@@ -1,4 +1,5 @@
-//! Command line: `serve` (the default), `migrate`, `token create|list|revoke`, `config`.
+//! Command line: `serve` (the default), `worker`, `migrate`, `token create|list|revoke`,
+//! `prices refresh`, `config`.
 
 use crate::auth::tokens;
 use crate::config::{validate, Config, Overrides};
@@ -48,6 +49,23 @@ pub enum Command {
     Token(TokenCommand),
     /// Print the effective configuration (defaults, file, environment and flags combined).
     Config,
+    /// The price catalog the cost estimates use.
+    #[command(subcommand)]
+    Prices(PricesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PricesCommand {
+    /// Rebuild the catalog from the AWS Price List API (needs pricing:GetProducts). The file is
+    /// written only when every price was found; point costs.catalog_file at it to use it.
+    Refresh {
+        /// Where to write the catalog [default: costs.catalog_file].
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Regions to price (repeatable) [default: the regions the current catalog lists].
+        #[arg(long = "region")]
+        regions: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -108,7 +126,41 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token(command) => token(config, command).await,
+        Command::Prices(PricesCommand::Refresh { output, regions }) => refresh_prices(config, output, regions).await,
     }
+}
+
+async fn refresh_prices(config: Config, output: Option<PathBuf>, regions: Vec<String>) -> anyhow::Result<()> {
+    use crate::costs::pricelist;
+    let Some(output) = output.or_else(|| config.costs.catalog_file.clone()) else {
+        anyhow::bail!("say where to write the catalog: --output FILE (or set costs.catalog_file)");
+    };
+    let catalog = config.costs.catalog().map_err(|e| anyhow::anyhow!("costs.catalog_file: {e}"))?;
+    // The Price List API answers in us-east-1 for every region's prices.
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new("us-east-1"));
+    if let Some(url) = &config.aws.endpoint_url {
+        loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
+    }
+    let client = aws_sdk_pricing::Client::new(&loader.load().await);
+    let today = chrono::Utc::now().date_naive().to_string();
+    eprintln!("Reading {} prices from the AWS Price List API…", catalog.file().prices.len());
+    let file = match pricelist::refresh(&client, &catalog, &regions, &today).await {
+        Ok(file) => file,
+        Err(problems) => {
+            anyhow::bail!("prices could not be read, so {} is unchanged:\n  {}", output.display(), problems.join("\n  "))
+        }
+    };
+    // What is written must load: the same checks as at start.
+    crate::costs::catalog::Catalog::from_file(file.clone()).map_err(|e| anyhow::anyhow!("the refreshed catalog is not valid, {} is unchanged: {e}", output.display()))?;
+    let header = "# Unit prices per region in USD, on-demand, from the AWS Price List API.\n\
+                  # Written by `zelly-control prices refresh`; see prices/catalog.toml for the format.\n\n";
+    let text = format!("{header}{}", toml::to_string_pretty(&file)?);
+    // Written beside the target and renamed over it: readers never see half a catalog.
+    let partial = output.with_extension("toml.partial");
+    std::fs::write(&partial, &text).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", partial.display()))?;
+    std::fs::rename(&partial, &output).map_err(|e| anyhow::anyhow!("cannot replace {}: {e}", output.display()))?;
+    eprintln!("Wrote {} ({} prices, as of {today}).", output.display(), file.prices.iter().map(|p| p.regions.len()).sum::<usize>());
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod aws;
 pub mod cli;
 pub mod config;
+pub mod costs;
 pub mod db;
 pub mod environments;
 pub mod http;

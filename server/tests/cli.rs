@@ -123,3 +123,26 @@ async fn config_prints_the_effective_configuration() {
     assert_eq!(parsed["environments"]["staging"]["ecs_cluster"].as_str(), Some("stg"));
     assert_eq!(parsed["environments"]["production"]["region"].as_str(), Some("ap-south-1"));
 }
+
+#[tokio::test]
+async fn prices_refresh_says_where_to_write_and_leaves_the_file_alone_when_it_cannot_read_prices() {
+    let db = common::TestDatabase::new(common::Backend::Sqlite).await;
+    let (code, _, err) = run(zelly(&db).args(["prices", "refresh"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("say where to write the catalog: --output FILE"), "{err}");
+
+    let target = db.dir.path().join("prices.toml");
+    std::fs::write(&target, "kept").unwrap();
+    // Nothing listens on port 9: the API cannot be reached.
+    let (code, _, err) = run(zelly(&db)
+        .args(["prices", "refresh", "--output", "prices.toml", "--region", "ap-south-1"])
+        .env("ZELLY_AWS__ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .env("AWS_EC2_METADATA_DISABLED", "true"));
+    assert_eq!(code, 2);
+    assert!(err.contains("the Price List API cannot be read (fargate.vcpu, ap-south-1)"), "{err}");
+    assert!(err.contains("prices.toml is unchanged"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept");
+    assert!(!db.dir.path().join("prices.toml.partial").exists());
+}

@@ -30,7 +30,7 @@ async function startEmulator() {
   return { url, stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); }) };
 }
 
-/** Starts `zelly-control serve` (with the AWS emulator) and resolves to { url, stop } once it
+/** Starts `zelly-control serve` (with the AWS emulator) and resolves to { url, awsUrl, stop } once it
  * prints its address. */
 export async function startServer(extraEnv = {}) {
   const aws = await startEmulator();
@@ -74,6 +74,7 @@ export async function startServer(extraEnv = {}) {
   });
   return {
     url,
+    awsUrl: aws.url,
     stop: async () => {
       await new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); });
       await aws.stop();

@@ -37,6 +37,11 @@ test('plan, approval by a second user, apply: live', async () => {
   const actions = await page.locator('.actions').innerText();
   assert.match(actions, /1 approval by someone other than meera/);
   assert.match(actions, /You cannot approve: approving Production runs needs the approver role/);
+  // The approval view says what the plan costs: one more fastify-nova task (1 vCPU, 2 GB) for
+  // 730 hours at Mumbai's Fargate prices; the new alarm is not in the catalog.
+  assert.match(actions, /Monthly cost: \+\$37\.89\/month · 1 resource not priced/);
+  assert.match(await page.locator('.plan-cost tr[data-address="aws_ecs_service.fastify_nova"]').innerText(), /1 task[\s\S]*2 tasks[\s\S]*\+\$37\.89/);
+  assert.match(await page.locator('.plan-cost .unpriced').innerText(), /aws_cloudwatch_metric_alarm\.nova_5xx/);
   await page.reload();
   await page.waitForSelector('.plan-diff');
   await page.click('details.resource:has-text("aws_secretsmanager_secret_version.nova_env") summary');

@@ -16,6 +16,7 @@ pub fn TopBar() -> impl IntoView {
             <nav class="nav">
                 <a href="/" class="nav-link">"Environments"</a>
                 <a href="/secrets" class="nav-link">"Secrets"</a>
+                <a href="/costs" class="nav-link">"Cost"</a>
             </nav>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {

@@ -1,4 +1,6 @@
 pub mod charts;
+pub mod cost_chart;
+pub mod cost_diff;
 pub mod layout;
 pub mod live_status;
 pub mod log_view;

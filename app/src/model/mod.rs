@@ -3,6 +3,7 @@
 //! These types are shared by the server (which loads them from configuration and serves them as
 //! JSON) and the UI (which renders them on both sides of hydration), so they are plain data.
 
+pub mod cost;
 pub mod metrics;
 pub mod run;
 pub mod secret;
@@ -54,12 +55,20 @@ pub struct Environment {
     pub clickhouse: Option<ClickHouse>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub efs: Option<Efs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bastion: Option<Bastion>,
     #[serde(default)]
     pub services: Vec<Service>,
     #[serde(default)]
     pub load_balancers: Vec<LoadBalancer>,
     #[serde(default)]
     pub secrets: Vec<Secret>,
+    /// The usage its cost estimate assumes.
+    #[serde(default)]
+    pub cost_assumptions: cost::CostAssumptions,
+    /// Its value of the cost allocation tag, when actual spend is read by tag (default: its name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_tag_value: Option<String>,
 }
 
 /// Whether this environment's Terraform root creates the ECR repositories or reads them.
@@ -152,6 +161,13 @@ pub struct ClickHouse {
 pub struct Efs {
     pub mount_path: String,
     pub service: String,
+}
+
+/// The VPN host (WireGuard) in a public subnet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bastion {
+    pub instance_type: String,
 }
 
 /// An ECS (Fargate) service.

@@ -233,6 +233,9 @@ pub struct Run {
     pub apply_started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub plan: Option<PlanSummary>,
+    /// What the plan does to the monthly cost; `null` until the plan exists (or if it could
+    /// not be priced).
+    pub cost_diff: Option<super::cost::CostDiff>,
     pub approvals: Vec<Approval>,
     pub error: Option<String>,
     pub log_bytes: i64,

@@ -140,7 +140,7 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
             <dl class="facts">
                 <div><dt>"ECS cluster"</dt><dd>{env.ecs_cluster.clone()}</dd></div>
                 <div><dt>"Services"</dt><dd>{format!("{services} · {tasks_min}–{tasks_max} tasks")}</dd></div>
-                <div><dt>"Estimated cost"</dt><dd>{format!("{}/month", usd(env.estimated_monthly_cost_usd))}</dd></div>
+                <div><dt>"Estimated cost"</dt><dd>{format!("about {}/month ", usd(env.estimated_monthly_cost_usd))}<a href=format!("/costs#{}", env.name) class="small">"breakdown"</a></dd></div>
             </dl>
             {env.deletion_protection.then(|| view! {
                 <p class="badge badge-protected" title="Destroying plans need the environment's name typed to approve">

@@ -1,3 +1,4 @@
+pub mod costs;
 pub mod environments;
 pub mod not_found;
 pub mod run;

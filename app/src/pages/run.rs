@@ -3,6 +3,7 @@
 //! itself while the run is active); with JavaScript the log and status update live.
 
 use crate::api::{load_run_log_tail, load_run_view};
+use crate::components::cost_diff::{CostDelta, CostDiffSection};
 use crate::components::log_view::LogView;
 use crate::components::plan_diff::PlanDiff;
 use crate::components::run_bits::{took, when, PlanCounts, StatusBadge};
@@ -83,6 +84,7 @@ fn RunDetails(v: RunView, error: Option<String>) -> impl IntoView {
             <Actions v=v.clone()/>
         </div>
         <PlanSection run=run.clone()/>
+        {run.cost_diff.clone().map(|diff| view! { <CostDiffSection diff/> })}
         {(!run.approvals.is_empty()).then(|| view! {
             <section class="approvals">
                 <h2>"Decisions"</h2>
@@ -177,6 +179,9 @@ fn Actions(v: RunView) -> impl IntoView {
                         format!("This plan waits for {} approval{} by someone other than {}.", v.approvals_required, if v.approvals_required == 1 { "" } else { "s" }, v.run.requested_by)
                     }}
                 </p>
+            })}
+            {v.run.cost_diff.clone().filter(|_| v.run.status == RunStatus::Planned).map(|diff| view! {
+                <p class="gate-cost">"Monthly cost: " <CostDelta diff/>" "<a href="#cost" class="small">"details"</a></p>
             })}
             {a.approve.then(|| view! {
                 <form method="post" action=format!("/runs/{id}/approve") class="stack">

@@ -29,7 +29,48 @@ pub struct Config {
     pub aws: AwsConfig,
     pub metrics: MetricsConfig,
     pub secrets: SecretsConfig,
+    pub costs: CostsConfig,
     pub environments: BTreeMap<String, Environment>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostsConfig {
+    /// A price catalog file (as `zelly-control prices refresh` writes) instead of the built-in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_file: Option<PathBuf>,
+    pub hours_per_month: f64,
+    /// How Cost Explorer's actual spend is attributed to environments.
+    pub actual_spend: ActualSpendScope,
+    /// The cost allocation tag when `actual_spend = "tag"`; each environment's value is its
+    /// `cost_tag_value` (default: its name).
+    pub tag_key: String,
+    /// Cost Explorer bills every request: answers are kept this long.
+    pub actual_cache_minutes: u64,
+}
+
+impl CostsConfig {
+    /// The price catalog in effect: the configured file, or the built-in one.
+    pub fn catalog(&self) -> Result<crate::costs::catalog::Catalog, String> {
+        use crate::costs::catalog::Catalog;
+        match &self.catalog_file {
+            None => Ok(Catalog::built_in()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Catalog::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActualSpendScope {
+    /// Everything billed in the environment's region.
+    Region,
+    /// Everything carrying the environment's cost allocation tag.
+    Tag,
+    Off,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

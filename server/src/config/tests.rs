@@ -184,6 +184,23 @@ fn invalid_values_are_rejected_by_key() {
         assert!(error_of(jail, None).contains("environments.staging.secret_reveal_role"));
         jail.clear_env();
 
+        jail.set_env("ZELLY_ENVIRONMENTS__PRODUCTION__COST_ASSUMPTIONS__AURORA_UTILISATION", "1.5");
+        let message = error_of(jail, None);
+        assert!(message.contains("environments.production.cost_assumptions.aurora_utilisation is a share between 0 and 1"), "{message}");
+        jail.clear_env();
+
+        jail.set_env("ZELLY_COSTS__HOURS_PER_MONTH", "0");
+        assert!(error_of(jail, None).contains("costs.hours_per_month"));
+        jail.clear_env();
+
+        jail.create_file("broken-prices.toml", "currency = \"USD\"\n[[price]]\nkey = \"x\"\n")?;
+        jail.set_env("ZELLY_COSTS__CATALOG_FILE", "broken-prices.toml");
+        let message = error_of(jail, None);
+        assert!(message.contains("costs.catalog_file: broken-prices.toml: price catalog") && message.contains("missing field `unit`"), "{message}");
+        jail.set_env("ZELLY_COSTS__CATALOG_FILE", "no-such-prices.toml");
+        assert!(error_of(jail, None).contains("costs.catalog_file: cannot read no-such-prices.toml"));
+        jail.clear_env();
+
         let message = error_of(jail, Some("[[auth.dev_users]]\nname = \"Bad Name\"\nrole = \"admin\"\n"));
         assert!(message.contains("auth.dev_users[0].name"), "{message}");
 

@@ -57,11 +57,21 @@ pub fn check(config: &Config) -> Result<(), String> {
         problems.push("runs.lease_seconds: must be at least 2".to_string());
     }
     check_panels(&config.metrics.panels, &mut problems);
+    let hours = config.costs.hours_per_month;
+    if !(hours.is_finite() && hours > 0.0 && hours <= 744.0) {
+        problems.push(format!("costs.hours_per_month: {hours} is not a month's hours (0 < hours ≤ 744; AWS uses 730)"));
+    }
+    if let Err(e) = config.costs.catalog() {
+        problems.push(format!("costs.catalog_file: {e}"));
+    }
     if config.environments.is_empty() {
         problems.push("environments: at least one environment must be configured".to_string());
     }
     for (name, env) in &config.environments {
         check_environment(name, env, &mut problems);
+        if let Err(e) = env.cost_assumptions.check() {
+            problems.push(format!("environments.{name}.cost_assumptions.{e}"));
+        }
     }
     if problems.is_empty() {
         Ok(())

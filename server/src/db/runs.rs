@@ -4,6 +4,7 @@
 
 use super::audit::{insert_audit, NewAuditEvent};
 use super::{on_backend, BeginWrite, Db, DbResult};
+use app::model::cost::CostDiff;
 use app::model::run::{Approval, PlanSummary, Run, RunKind, RunStatus};
 use chrono::{DateTime, Utc};
 
@@ -22,6 +23,7 @@ pub struct RunRow {
     pub plan_change: Option<i64>,
     pub plan_destroy: Option<i64>,
     pub plan_summary: Option<String>,
+    pub cost_diff: Option<String>,
     pub error: Option<String>,
     pub attempts: i64,
     pub worker_id: Option<String>,
@@ -44,6 +46,7 @@ impl RunRow {
     pub fn into_run(self, approvals: Vec<Approval>) -> Run {
         Run {
             plan: self.plan(),
+            cost_diff: self.cost_diff.as_deref().and_then(|json| serde_json::from_str(json).ok()),
             id: self.id,
             environment: self.environment,
             kind: self.kind,
@@ -76,6 +79,8 @@ struct ApprovalRow {
 pub struct PlanOutcome<'a> {
     pub status: RunStatus,
     pub summary: Option<&'a PlanSummary>,
+    /// What the plan does to the monthly cost, when it could be priced.
+    pub cost_diff: Option<&'a CostDiff>,
     pub error: Option<&'a str>,
     pub artifacts: Vec<(&'static str, Vec<u8>)>,
 }
@@ -106,7 +111,7 @@ macro_rules! update_audited {
 }
 
 const RUN_COLUMNS: &str = "id, environment, kind, status, requested_by, message, infra_commit, plan_add, \
-    plan_change, plan_destroy, plan_summary, error, attempts, worker_id, lease_expires_at, cancel_requested, \
+    plan_change, plan_destroy, plan_summary, cost_diff, error, attempts, worker_id, lease_expires_at, cancel_requested, \
     canceled_by, created_at, started_at, planned_at, apply_started_at, finished_at, log_bytes";
 
 const ACTIVE: &str = "('planning', 'planned', 'applying')";
@@ -282,6 +287,7 @@ impl Db {
     pub async fn finish_plan(&self, run: &RunRow, worker: &str, outcome: PlanOutcome<'_>) -> DbResult<Transition> {
         let now = Utc::now();
         let summary_json = outcome.summary.map(|s| serde_json::to_string(s).expect("a plan summary serializes"));
+        let cost_json = outcome.cost_diff.map(|c| serde_json::to_string(c).expect("a cost diff serializes"));
         let (add, change, destroy) = outcome.summary.map(|s| (s.add, s.change, s.destroy)).unzip3();
         let finished = outcome.status.is_terminal().then_some(now);
         let action = match outcome.status {
@@ -296,8 +302,8 @@ impl Db {
             let mut tx = pool.begin_write().await?;
             let updated = sqlx::query(
                 "UPDATE runs SET status = $1, plan_add = $2, plan_change = $3, plan_destroy = $4, plan_summary = $5, \
-                 error = $6, planned_at = $7, finished_at = $8, worker_id = NULL, lease_expires_at = NULL \
-                 WHERE id = $9 AND status = 'planning' AND worker_id = $10",
+                 error = $6, planned_at = $7, finished_at = $8, worker_id = NULL, lease_expires_at = NULL, \
+                 cost_diff = $11 WHERE id = $9 AND status = 'planning' AND worker_id = $10",
             )
             .bind(outcome.status.as_str())
             .bind(add)
@@ -309,6 +315,7 @@ impl Db {
             .bind(finished)
             .bind(run.id)
             .bind(worker)
+            .bind(&cost_json)
             .execute(&mut *tx)
             .await?
             .rows_affected();

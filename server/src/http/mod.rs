@@ -1,6 +1,7 @@
 //! The HTTP server: one router per concern, assembled here, behind the authentication layer.
 
 pub mod api;
+pub mod costs;
 pub mod error;
 pub mod extract;
 pub mod health;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub live: LiveStatus,
     pub metrics: crate::metrics::MetricsService,
     pub secrets: crate::secrets::Secrets,
+    pub costs: crate::costs::Costs,
     pub leptos: LeptosOptions,
     pub recent_activity: RecentActivity,
 }
@@ -62,7 +64,8 @@ impl AppState {
         }
         let config = Arc::new(config);
         let environments = Environments::from_config(&config);
-        let runs = Runs::new(db.clone(), config.clone(), environments.clone()).await;
+        let costs = crate::costs::Costs::new(&config).await?;
+        let runs = Runs::new(db.clone(), config.clone(), environments.clone(), costs.clone()).await;
         if runs.simulated {
             tracing::warn!("terraform.bin is the simulated terraform of the test fixtures: runs change nothing real");
         }
@@ -71,6 +74,7 @@ impl AppState {
         let secrets = crate::secrets::Secrets::new(&config, db.clone(), environments.clone(), live.clone()).await;
         Ok(AppState {
             secrets,
+            costs,
             environments,
             runs,
             live,
@@ -86,7 +90,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
-        .nest("/api/v1", api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router())))
+        .nest(
+            "/api/v1",
+            api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router())),
+        )
         .route("/login", get(auth::dev_login::page))
         .route("/auth/dev/login", post(auth::dev_login::sign_in))
         .route("/auth/logout", post(auth::dev_login::sign_out))

@@ -78,6 +78,10 @@ impl Backend for UiBackend {
         Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from), finished })
     }
 
+    async fn costs(&self) -> app::model::cost::CostOverview {
+        self.state.costs.overview().await
+    }
+
     async fn secrets_overview(&self) -> SecretsOverview {
         let lists = self.state.secrets.lists().await;
         let parity = crate::secrets::parity_of(&lists);

@@ -132,21 +132,22 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
         },
         (Phase::Apply, Outcome::Canceled) if shut_down => runs.db.finish_canceled(&run, worker, Some(APPLY_SHUT_DOWN)).await,
         (_, Outcome::Canceled) => runs.db.finish_canceled(&run, worker, None).await,
-        (Phase::Plan, Outcome::Planned { summary, plan_file, show_json }) => {
+        (Phase::Plan, Outcome::Planned { summary, cost_diff, plan_file, show_json }) => {
             let status = match (summary.add + summary.change + summary.destroy, run.kind) {
                 (0, _) => RunStatus::NoChanges,
                 (_, RunKind::Apply) => RunStatus::Planned,
                 (_, RunKind::Plan) => RunStatus::PlannedAndFinished,
             };
             let artifacts = vec![("plan.tfplan", plan_file.clone()), ("plan.json", show_json.clone())];
-            runs.db.finish_plan(&run, worker, PlanOutcome { status, summary: Some(summary), error: None, artifacts }).await
+            let outcome = PlanOutcome { status, summary: Some(summary), cost_diff: cost_diff.as_ref(), error: None, artifacts };
+            runs.db.finish_plan(&run, worker, outcome).await
         }
         (Phase::Plan, Outcome::NoChanges) => {
-            let outcome = PlanOutcome { status: RunStatus::NoChanges, summary: None, error: None, artifacts: vec![] };
+            let outcome = PlanOutcome { status: RunStatus::NoChanges, summary: None, cost_diff: None, error: None, artifacts: vec![] };
             runs.db.finish_plan(&run, worker, outcome).await
         }
         (Phase::Plan, Outcome::Failed(why)) => {
-            let outcome = PlanOutcome { status: RunStatus::Errored, summary: None, error: Some(why), artifacts: vec![] };
+            let outcome = PlanOutcome { status: RunStatus::Errored, summary: None, cost_diff: None, error: Some(why), artifacts: vec![] };
             runs.db.finish_plan(&run, worker, outcome).await
         }
         (Phase::Apply, Outcome::Applied) => runs.db.finish_apply(&run, worker, None).await,
@@ -164,7 +165,12 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
 }
 
 enum Outcome {
-    Planned { summary: app::model::run::PlanSummary, plan_file: Vec<u8>, show_json: Vec<u8> },
+    Planned {
+        summary: app::model::run::PlanSummary,
+        cost_diff: Option<app::model::cost::CostDiff>,
+        plan_file: Vec<u8>,
+        show_json: Vec<u8>,
+    },
     NoChanges,
     Applied,
     Canceled,
@@ -277,7 +283,23 @@ async fn plan_phase(runs: &Runs, run: &RunRow, env: &Environment, log: &LogWrite
         Err(e) => return Outcome::Failed(format!("terraform plan wrote no plan file at {}: {e}", path.display())),
     };
     log.note(&format!("Plan: {} to add, {} to change, {} to destroy.", summary.add, summary.change, summary.destroy)).await;
-    Outcome::Planned { summary, plan_file, show_json }
+    // A plan that cannot be priced is still a plan: the run goes on and says why there is no cost.
+    let cost_diff = match runs.costs.price_plan(env, &show_json) {
+        Ok(diff) => {
+            let unpriced = match diff.unpriced.len() {
+                0 => String::new(),
+                1 => " (1 changed resource not priced)".to_string(),
+                n => format!(" ({n} changed resources not priced)"),
+            };
+            log.note(&format!("Cost: {}/month{unpriced}.", app::model::cost::signed_usd(diff.monthly_delta))).await;
+            Some(diff)
+        }
+        Err(e) => {
+            log.note(&format!("No cost estimate: {e}")).await;
+            None
+        }
+    };
+    Outcome::Planned { summary, cost_diff, plan_file, show_json }
 }
 
 async fn apply_phase(runs: &Runs, run: &RunRow, env: &Environment, log: &LogWriter, mut stop: watch::Receiver<Stop>) -> Outcome {

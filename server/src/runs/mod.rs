@@ -52,6 +52,8 @@ pub struct Runs {
     pub environments: Environments,
     pub wakeup: Wakeup,
     pub terraform: Terraform,
+    /// Prices each plan.
+    pub costs: crate::costs::Costs,
     /// The configured binary is the test fixture, not terraform (the UI says so).
     pub simulated: bool,
     /// Set once when the process shuts down: workers stop taking work and interrupt terraform.
@@ -59,7 +61,7 @@ pub struct Runs {
 }
 
 impl Runs {
-    pub async fn new(db: Db, config: Arc<Config>, environments: Environments) -> Runs {
+    pub async fn new(db: Db, config: Arc<Config>, environments: Environments, costs: crate::costs::Costs) -> Runs {
         let terraform = Terraform {
             bin: config.terraform.bin.clone(),
             infra_dir: config.terraform.infra_dir.clone(),
@@ -67,7 +69,7 @@ impl Runs {
         };
         let simulated = terraform.is_simulated().await;
         let shutdown = Arc::new(tokio::sync::watch::channel(false).0);
-        Runs { wakeup: Wakeup::new(db.clone()), db, config, environments, terraform, simulated, shutdown }
+        Runs { wakeup: Wakeup::new(db.clone()), db, config, environments, terraform, costs, simulated, shutdown }
     }
 
     /// Stops the workers: no new work, and running terraform gets SIGINT (its clean way out).

@@ -42,6 +42,20 @@ struct RawChange {
 #[error("terraform show -json output is not a plan: {0}")]
 pub struct PlanParseError(String);
 
+/// A resource change's `actions` as one action; `None` for those that change nothing (`no-op`,
+/// `read`).
+pub fn action_of(actions: &[String], address: &str) -> Result<Option<ChangeAction>, String> {
+    let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
+    Ok(Some(match actions.as_slice() {
+        ["create"] => ChangeAction::Create,
+        ["update"] => ChangeAction::Update,
+        ["delete"] => ChangeAction::Delete,
+        ["delete", "create"] | ["create", "delete"] => ChangeAction::Replace,
+        ["no-op"] | ["read"] | [] => return Ok(None),
+        other => return Err(format!("unknown actions {other:?} for {address}")),
+    }))
+}
+
 pub fn summarize(show_json: &[u8]) -> Result<PlanSummary, PlanParseError> {
     let show: ShowJson = serde_json::from_slice(show_json).map_err(|e| PlanParseError(e.to_string()))?;
     let mut summary = PlanSummary::default();
@@ -49,14 +63,8 @@ pub fn summarize(show_json: &[u8]) -> Result<PlanSummary, PlanParseError> {
         if rc.mode.as_deref() == Some("data") {
             continue;
         }
-        let actions: Vec<&str> = rc.change.actions.iter().map(String::as_str).collect();
-        let action = match actions.as_slice() {
-            ["create"] => ChangeAction::Create,
-            ["update"] => ChangeAction::Update,
-            ["delete"] => ChangeAction::Delete,
-            ["delete", "create"] | ["create", "delete"] => ChangeAction::Replace,
-            ["no-op"] | ["read"] | [] => continue,
-            other => return Err(PlanParseError(format!("unknown actions {other:?} for {}", rc.address))),
+        let Some(action) = action_of(&rc.change.actions, &rc.address).map_err(PlanParseError)? else {
+            continue;
         };
         match action {
             ChangeAction::Create => summary.add += 1,

@@ -118,6 +118,7 @@ mod tests {
             apply_started_at: None,
             finished_at: None,
             plan: Some(PlanSummary { destroy, ..Default::default() }),
+            cost_diff: None,
             approvals: vec![],
             error: None,
             log_bytes: 0,

@@ -1,0 +1,216 @@
+//! Cost through the API: the estimate per environment with its assumptions, the CSV export,
+//! actual spend from Cost Explorer (the AWS emulator), and the cost diff of every plan.
+
+mod common;
+
+use app::model::Role;
+use common::{use_emulator, Emulator, TestApp};
+use serde_json::{json, Value};
+use zelly_control::config::ActualSpendScope;
+use zelly_control::costs::actual::Periods;
+
+async fn get_costs(app: &TestApp, token: &str) -> Value {
+    let res = app.get("/api/v1/costs", Some(token)).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+fn environment<'a>(costs: &'a Value, name: &str) -> &'a Value {
+    costs["environments"].as_array().unwrap().iter().find(|e| e["name"] == name).unwrap()
+}
+
+#[tokio::test]
+async fn every_environment_has_line_items_a_total_and_the_assumptions_behind_it() {
+    let app = TestApp::start(common::Backend::Sqlite).await;
+    let vikram = app.token("vikram", Role::Viewer).await;
+    assert_eq!(app.get("/api/v1/costs", None).await.status(), 401);
+    let costs = get_costs(&app, &vikram).await;
+
+    let names: Vec<&str> = costs["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["production", "staging"], "in display order");
+    for (name, figure) in [("production", 460.0), ("staging", 320.0)] {
+        let env = environment(&costs, name);
+        let total = env["monthly_total"].as_f64().unwrap();
+        let items = env["items"].as_array().unwrap();
+        let sum: f64 = items.iter().map(|i| i["monthly"].as_f64().unwrap()).sum();
+        assert!((total - sum).abs() < 1e-3, "the total is the sum of the items");
+        assert!((total - figure).abs() <= 0.15 * figure, "{name}: {total}");
+        assert_eq!(env["currency"], "USD");
+        assert_eq!(env["actual"], Value::Null, "AWS is off in this test");
+        for item in items {
+            for field in ["category", "resource", "description", "quantity", "unit", "unit_price", "monthly"] {
+                assert!(!item[field].is_null(), "{field} in {item}");
+            }
+        }
+        let assumptions = env["assumptions"].as_array().unwrap();
+        assert!(assumptions.iter().any(|a| a["key"] == "aurora_utilisation" && a["unit"] == "% of range"));
+        assert!(assumptions.iter().any(|a| a["key"] == "nat_processed_gb"));
+    }
+    // Staging's tasks are assumed on Spot; production's on-demand.
+    let keys = |env: &str| -> Vec<String> {
+        environment(&costs, env)["items"].as_array().unwrap().iter().map(|i| i["price_key"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(keys("production").contains(&"fargate.vcpu".to_string()) && !keys("production").contains(&"fargate_spot.vcpu".to_string()));
+    assert!(keys("staging").contains(&"fargate_spot.vcpu".to_string()) && !keys("staging").contains(&"fargate.vcpu".to_string()));
+    assert_eq!(costs["prices_as_of"], "2025-06-01");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn assumptions_are_configuration_and_change_the_estimate_as_they_say() {
+    let base = TestApp::start(common::Backend::Sqlite).await;
+    let token = base.token("vikram", Role::Viewer).await;
+    let before = environment(&get_costs(&base, &token).await, "production")["monthly_total"].as_f64().unwrap();
+    base.stop().await;
+
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| {
+        let prod = c.environments.get_mut("production").unwrap();
+        prod.cost_assumptions.nat_processed_gb += 1000.0;
+    })
+    .await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let costs = get_costs(&app, &token).await;
+    let prod = environment(&costs, "production");
+    // 1,000 GB more through NAT at Mumbai's $0.056/GB.
+    assert!((prod["monthly_total"].as_f64().unwrap() - before - 56.0).abs() < 1e-6);
+    let shown = prod["assumptions"].as_array().unwrap().iter().find(|a| a["key"] == "nat_processed_gb").unwrap();
+    assert_eq!(shown["value"], 1100.0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_csv_export_has_a_row_per_line_item() {
+    let app = TestApp::start(common::Backend::Sqlite).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let costs = get_costs(&app, &token).await;
+    let res = app.get("/api/v1/costs.csv", Some(&token)).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"zelly-costs-"));
+    let text = res.text().await.unwrap();
+    let rows: Vec<&str> = text.split("\r\n").filter(|r| !r.is_empty()).collect();
+    assert_eq!(rows[0], "environment,region,category,resource,description,quantity,unit,unit_price_usd,monthly_usd,price_key");
+    let items: usize = costs["environments"].as_array().unwrap().iter().map(|e| e["items"].as_array().unwrap().len()).sum();
+    assert_eq!(rows.len() - 1, items);
+    let nat = rows.iter().find(|r| r.starts_with("production,") && r.ends_with(",nat.hour")).unwrap();
+    assert_eq!(*nat, "production,ap-south-1,\"Network (NAT, public IPv4)\",NAT gateway,Gateway hours,730,hour,0.056,40.88,nat.hour");
+    app.stop().await;
+}
+
+/// Seeds Cost Explorer's answers in the order the server asks: per environment (display order),
+/// this month so far (unless today is the 1st) and last month.
+async fn seed_cost_explorer(aws: &Emulator, amounts: &[(f64, f64)]) -> Periods {
+    let periods = Periods::of(chrono::Utc::now().date_naive());
+    let result = |amount: f64| json!({ "ResultsByTime": [{
+        "TimePeriod": { "Start": "2026-01-01", "End": "2026-01-31" },
+        "Total": { "UnblendedCost": { "Amount": format!("{amount}"), "Unit": "USD" } },
+        "Groups": [], "Estimated": false }] });
+    let mut results = Vec::new();
+    for (month_to_date, last_month) in amounts {
+        if periods.days_elapsed > 0 {
+            results.push(result(*month_to_date));
+        }
+        results.push(result(*last_month));
+    }
+    let res = reqwest::Client::new()
+        .post(format!("{}/moto-api/static/ce/cost-and-usage-results", aws.url))
+        .json(&json!({ "results": results }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    periods
+}
+
+#[tokio::test]
+async fn actual_spend_comes_from_cost_explorer_beside_the_estimate_and_is_asked_once() {
+    let aws = Emulator::start();
+    let periods = seed_cost_explorer(&aws, &[(230.0, 471.25), (160.5, 298.0)]).await;
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let costs = get_costs(&app, &token).await;
+
+    let prod = &environment(&costs, "production")["actual"];
+    assert_eq!(prod["scope"], "region ap-south-1");
+    assert_eq!(prod["last_month"], 471.25);
+    let staging = &environment(&costs, "staging")["actual"];
+    assert_eq!(staging["scope"], "region ap-southeast-1");
+    assert_eq!(staging["last_month"], 298.0);
+    if periods.days_elapsed > 0 {
+        assert_eq!(prod["month_to_date"], 230.0);
+        let forecast = 230.0 / periods.days_elapsed as f64 * periods.days_in_month as f64;
+        assert!((prod["forecast"].as_f64().unwrap() - forecast).abs() < 1e-9);
+        assert_eq!(staging["month_to_date"], 160.5);
+    }
+    assert_eq!(prod["period_start"], periods.month_start.to_string());
+
+    // Every request to Cost Explorer is billed: a second viewer reads the kept answer.
+    let calls = aws.calls("GetCostAndUsage").await.len();
+    assert_eq!(calls, if periods.days_elapsed > 0 { 4 } else { 2 });
+    let again = get_costs(&app, &token).await;
+    assert_eq!(environment(&again, "production")["actual"], *prod);
+    assert_eq!(aws.calls("GetCostAndUsage").await.len(), calls);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn actual_spend_by_cost_allocation_tag_names_the_tag_and_a_failure_leaves_the_estimate() {
+    let aws = Emulator::start();
+    seed_cost_explorer(&aws, &[(10.0, 20.0), (1.0, 2.0)]).await;
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| {
+        use_emulator(c, &aws);
+        c.costs.actual_spend = ActualSpendScope::Tag;
+        c.costs.tag_key = "team-env".into();
+        c.environments.get_mut("staging").unwrap().cost_tag_value = Some("stage".into());
+    })
+    .await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let costs = get_costs(&app, &token).await;
+    assert_eq!(environment(&costs, "production")["actual"]["scope"], "tag team-env=production");
+    assert_eq!(environment(&costs, "staging")["actual"]["scope"], "tag team-env=stage");
+    app.stop().await;
+
+    let failing = Emulator::start();
+    failing.fault(json!({ "operation": "GetCostAndUsage", "error": "500" })).await;
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &failing)).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let costs = get_costs(&app, &token).await;
+    let prod = environment(&costs, "production");
+    assert_eq!(prod["actual"], Value::Null);
+    assert_eq!(prod["actual_error"], "Cost Explorer could not be read; see the server log.");
+    assert!(prod["monthly_total"].as_f64().unwrap() > 0.0, "the estimate stands without actual spend");
+    app.stop().await;
+}
+
+on_both_backends! {
+    async fn every_plan_carries_its_cost_diff_with_unpriced_resources_listed(app) {
+        let meera = app.token("meera", Role::Operator).await;
+        let scaling = |max: f64| json!({ "cluster_identifier": "zelly-production-aurora",
+            "serverlessv2_scaling_configuration": [{ "min_capacity": 0.5, "max_capacity": max }] });
+        app.scenario("production", json!({ "plan_seconds": 0.3, "changes": [
+            { "address": "aws_rds_cluster.aurora", "type": "aws_rds_cluster",
+              "change": { "actions": ["update"], "before": scaling(8.0), "after": scaling(16.0) } },
+            { "address": "aws_cloudfront_distribution.cdn", "type": "aws_cloudfront_distribution",
+              "change": { "actions": ["create"], "before": null, "after": { "enabled": true } } },
+            { "address": "aws_security_group.x", "type": "aws_security_group",
+              "change": { "actions": ["create"], "before": null, "after": {} } }
+        ] }));
+        let id = app.start_run("production", &meera, "apply").await;
+        let queued = app.run(id).await;
+        assert_eq!(queued["cost_diff"], Value::Null, "no plan yet, no cost");
+
+        let run = app.wait_for(id, "planned").await;
+        let diff = &run["cost_diff"];
+        // Max ACU 8 → 16: 5% of the 8 ACU added, every hour, at $0.14 an ACU-hour.
+        let expected = 0.05 * 8.0 * 730.0 * 0.14;
+        assert!((diff["monthly_delta"].as_f64().unwrap() - expected).abs() < 1e-6, "{diff:#}");
+        assert!((diff["monthly_after"].as_f64().unwrap() - diff["monthly_before"].as_f64().unwrap() - expected).abs() < 1e-6);
+        assert_eq!(diff["currency"], "USD");
+        assert_eq!(diff["items"].as_array().unwrap().len(), 1);
+        assert_eq!(diff["items"][0]["address"], "aws_rds_cluster.aurora");
+        assert_eq!(diff["unpriced"], json!([{ "address": "aws_cloudfront_distribution.cdn",
+            "type": "aws_cloudfront_distribution", "reason": "this resource type is not in the price catalog" }]));
+        let log = app.log(id).await;
+        assert!(log.contains("Cost: +$40.88/month (1 changed resource not priced)."), "{log}");
+    }
+}
