@@ -155,3 +155,20 @@ async fn secure_cookies_behind_https() {
     let res = app.client.post(app.url("/auth/dev/login")).form(&[("user", "asha")]).send().await.unwrap();
     assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Secure"));
 }
+
+#[tokio::test]
+async fn the_cost_page_renders_in_full_on_the_server() {
+    let app = common::TestApp::start(common::Backend::Sqlite).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let html = page(&app, "/costs", &token).await;
+    let costs: serde_json::Value = app.get("/api/v1/costs", Some(&token)).await.json().await.unwrap();
+    for env in costs["environments"].as_array().unwrap() {
+        let total = app::model::cost::usd(env["monthly_total"].as_f64().unwrap());
+        assert!(html.contains(&total), "the page shows {total} like the API");
+    }
+    for text in ["Containers (ECS Fargate)", "Serverless v2 capacity", "Fargate task-hours on Spot", "Download CSV",
+                 "Actual spend: Cost Explorer is not read", "Monthly cost by category and environment"] {
+        assert!(html.contains(text), "page shows {text:?}");
+    }
+    app.stop().await;
+}

@@ -1,6 +1,7 @@
 //! `/environments/{env}/runs`: an environment's runs, newest first, and the form to start one.
 
 use crate::api::load_runs_page;
+use crate::components::cost_diff::CostDelta;
 use crate::components::run_bits::{when, PlanCounts, StatusBadge};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -54,9 +55,9 @@ pub fn RunsPage() -> impl IntoView {
                             })}
                             <div class="table-wrap">
                                 <table class="runs">
-                                    <thead><tr><th>"Run"</th><th>"Status"</th><th>"Kind"</th><th>"Message"</th><th>"Changes"</th><th>"Requested"</th></tr></thead>
+                                    <thead><tr><th>"Run"</th><th>"Status"</th><th>"Kind"</th><th>"Message"</th><th>"Changes"</th><th>"Cost"</th><th>"Requested"</th></tr></thead>
                                     <tbody>
-                                        {page.runs.is_empty().then(|| view! { <tr><td colspan="6" class="muted empty">"No runs yet."</td></tr> })}
+                                        {page.runs.is_empty().then(|| view! { <tr><td colspan="7" class="muted empty">"No runs yet."</td></tr> })}
                                         {page.runs.into_iter().map(|r| view! {
                                             <tr data-run=r.id.to_string()>
                                                 <td><a href=format!("/runs/{}", r.id)>{format!("#{}", r.id)}</a></td>
@@ -64,6 +65,7 @@ pub fn RunsPage() -> impl IntoView {
                                                 <td>{r.kind.as_str()}</td>
                                                 <td class="message">{r.message.clone()}</td>
                                                 <td><PlanCounts plan=r.plan.clone()/></td>
+                                                <td class="nowrap">{r.cost_diff.clone().map(|diff| view! { <CostDelta diff/> })}</td>
                                                 <td class="muted">{format!("{} · {}", r.requested_by, when(&r.created_at))}</td>
                                             </tr>
                                         }).collect_view()}
