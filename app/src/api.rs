@@ -53,7 +53,8 @@ pub async fn load_environment_activity() -> Result<Vec<EnvironmentActivity>, Ser
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub statuses: Vec<EnvironmentStatus>,
-    pub metrics: Vec<Metrics>,
+    /// Shared with the server's cache: answering does not copy thousands of points.
+    pub metrics: Vec<std::sync::Arc<Metrics>>,
     /// How often the server refreshes this from AWS: the page refreshes on the same beat.
     pub refresh_seconds: u64,
 }

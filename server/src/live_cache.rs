@@ -17,6 +17,17 @@ pub trait Live: Clone + Send + Sync + 'static {
     fn has_data(&self) -> bool;
 }
 
+/// Large values are kept behind an `Arc`: a cache hit then costs a reference count, not a copy.
+impl<T: Live> Live for Arc<T> {
+    fn with_error(self, error: String) -> Self {
+        Arc::new(Arc::unwrap_or_clone(self).with_error(error))
+    }
+
+    fn has_data(&self) -> bool {
+        (**self).has_data()
+    }
+}
+
 /// Reads a fresh value from AWS.
 pub type Fetch<T> = Arc<dyn Fn() -> BoxFuture<'static, Result<T, String>> + Send + Sync>;
 /// The value to show when there has never been good data, from the error.

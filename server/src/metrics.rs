@@ -31,7 +31,10 @@ pub struct MetricsService {
 struct Inner {
     environments: Vec<(Environment, Option<aws_sdk_cloudwatch::Client>)>,
     panels: Vec<MetricPanel>,
-    cache: LiveCache<Metrics>,
+    cache: LiveCache<Arc<Metrics>>,
+    /// Each cached value as JSON, made once per refresh (the dashboard's API is read by every
+    /// open page every few seconds; serializing thousands of points each time was most of its cost).
+    json: std::sync::Mutex<HashMap<String, (Arc<Metrics>, bytes::Bytes)>>,
     timeout: Duration,
 }
 
@@ -43,18 +46,33 @@ impl MetricsService {
                 environments,
                 panels: config.metrics.panels.clone(),
                 cache: LiveCache::new(Duration::from_secs(config.aws.cache_ttl_seconds)),
+                json: Default::default(),
                 timeout: Duration::from_secs(config.aws.timeout_seconds),
             }),
         }
     }
 
     /// Every environment's metrics for `range`, fetched in parallel.
-    pub async fn all(&self, range: Range) -> Vec<Metrics> {
+    pub async fn all(&self, range: Range) -> Vec<Arc<Metrics>> {
         let names: Vec<String> = self.inner.environments.iter().map(|(e, _)| e.name.clone()).collect();
         futures_util::future::join_all(names.iter().map(|n| self.get(n, range))).await.into_iter().flatten().collect()
     }
 
-    pub async fn get(&self, environment: &str, range: Range) -> Option<Metrics> {
+    /// `get`, as the JSON the API answers with.
+    pub async fn get_json(&self, environment: &str, range: Range) -> Option<bytes::Bytes> {
+        let metrics = self.get(environment, range).await?;
+        let key = format!("{environment}/{}", range.as_str());
+        if let Some((made_from, json)) = self.inner.json.lock().expect("metrics json lock").get(&key) {
+            if Arc::ptr_eq(made_from, &metrics) {
+                return Some(json.clone());
+            }
+        }
+        let json = bytes::Bytes::from(serde_json::to_vec(&*metrics).expect("metrics serialize"));
+        self.inner.json.lock().expect("metrics json lock").insert(key, (metrics, json.clone()));
+        Some(json)
+    }
+
+    pub async fn get(&self, environment: &str, range: Range) -> Option<Arc<Metrics>> {
         let (env, cw) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?;
         let key = format!("{environment}/{}", range.as_str());
         Some(self.inner.cache.get(&key, || self.refresher(env, cw, range)).await)
@@ -65,26 +83,28 @@ impl MetricsService {
         env: &Environment,
         cw: &Option<aws_sdk_cloudwatch::Client>,
         range: Range,
-    ) -> (Fetch<Metrics>, Unavailable<Metrics>) {
+    ) -> (Fetch<Arc<Metrics>>, Unavailable<Arc<Metrics>>) {
         let (env, cw) = (env.clone(), cw.clone());
         let (panels, timeout) = (self.inner.panels.clone(), self.inner.timeout);
         let name = env.name.clone();
-        let fetch: Fetch<Metrics> = Arc::new(move || {
+        let fetch: Fetch<Arc<Metrics>> = Arc::new(move || {
             let (env, cw, panels) = (env.clone(), cw.clone(), panels.clone());
             Box::pin(async move {
                 match cw {
-                    Some(cw) => fetch(&cw, &env, &panels, range, timeout).await,
+                    Some(cw) => fetch(&cw, &env, &panels, range, timeout).await.map(Arc::new),
                     None => Err("Metrics are turned off (aws.enabled = false).".to_string()),
                 }
             })
         });
-        let unavailable: Unavailable<Metrics> = Arc::new(move |error| Metrics {
-            environment: name.clone(),
-            range,
-            period_seconds: range.period_seconds(),
-            panels: Vec::new(),
-            fetched_at: None,
-            error: Some(error),
+        let unavailable: Unavailable<Arc<Metrics>> = Arc::new(move |error| {
+            Arc::new(Metrics {
+                environment: name.clone(),
+                range,
+                period_seconds: range.period_seconds(),
+                panels: Vec::new(),
+                fetched_at: None,
+                error: Some(error),
+            })
         });
         (fetch, unavailable)
     }

@@ -6,6 +6,7 @@ use crate::api::{load_dashboard, Dashboard};
 use crate::model::metrics::{Metrics, Panel, Range, Series};
 use crate::model::Environment;
 use leptos::prelude::*;
+use std::sync::Arc;
 use leptos_router::hooks::use_query_map;
 use leptos::server_fn::error::ServerFnError;
 
@@ -61,8 +62,8 @@ pub fn MetricsSection(envs: Vec<Environment>, data: DashboardResource, range: Me
 }
 
 #[component]
-fn Charts(envs: Vec<Environment>, all: Vec<Metrics>) -> impl IntoView {
-    let columns: Vec<Option<Metrics>> = envs.iter().map(|e| all.iter().find(|m| m.environment == e.name).cloned()).collect();
+fn Charts(envs: Vec<Environment>, all: Vec<Arc<Metrics>>) -> impl IntoView {
+    let columns: Vec<Option<Arc<Metrics>>> = envs.iter().map(|e| all.iter().find(|m| m.environment == e.name).cloned()).collect();
     let panel_ids: Vec<(String, String, String)> = columns
         .iter()
         .flatten()
@@ -80,12 +81,12 @@ fn Charts(envs: Vec<Environment>, all: Vec<Metrics>) -> impl IntoView {
             {envs.iter().zip(columns.iter()).map(|(e, m)| view! {
                 <div class="chart-col-head">
                     <strong>{e.display_name.clone()}</strong>
-                    {m.clone().map(|m| view! { <MetricsFreshness m/> })}
+                    {m.as_deref().cloned().map(|m| view! { <MetricsFreshness m/> })}
                 </div>
             }).collect_view()}
             {panel_ids.into_iter().map(|(id, title, unit)| {
                 let panels: Vec<Option<Panel>> = columns.iter().map(|m| m.as_ref().and_then(|m| m.panels.iter().find(|p| p.id == id).cloned())).collect();
-                let scale = Scale::of(&panels, columns.iter().flatten().next());
+                let scale = Scale::of(&panels, columns.iter().flatten().next().map(|m| &**m));
                 view! {
                     <div class="chart-title" data-panel=id.clone()>
                         <strong>{title}</strong>

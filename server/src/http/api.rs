@@ -109,8 +109,9 @@ async fn environment_metrics(
     Extension(who): Extension<Identity>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(q): ApiQuery<MetricsQuery>,
-) -> Result<Json<app::model::metrics::Metrics>, ApiError> {
+) -> Result<Response, ApiError> {
     require(&who, Role::Viewer)?;
     let range = q.range.as_deref().unwrap_or("3h").parse().map_err(ApiError::BadRequest)?;
-    state.metrics.get(&name, range).await.map(Json).ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))
+    let json = state.metrics.get_json(&name, range).await.ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))?;
+    Ok(([(http::header::CONTENT_TYPE, "application/json")], json).into_response())
 }
