@@ -56,6 +56,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/runs/:id") view=pages::run::RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/secrets") view=pages::secrets::SecretsPage ssr=SsrMode::Async/>
                     <Route path=path!("/costs") view=pages::costs::CostsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view=pages::audit::AuditLogPage ssr=SsrMode::Async/>
                     <Route path=path!("/environments/:env/secrets/*name") view=pages::secret::SecretDetailPage ssr=SsrMode::Async/>
                 </Routes>
             </main>

@@ -1,11 +1,13 @@
 //! The Zelly control plane server: configuration, storage, authentication, the HTTP API and the
 //! server side of the UI. `main.rs` only parses the command line and calls `cli::run`.
 
+pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod costs;
+pub mod csv;
 pub mod db;
 pub mod environments;
 pub mod http;

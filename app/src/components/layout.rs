@@ -17,6 +17,12 @@ pub fn TopBar() -> impl IntoView {
                 <a href="/" class="nav-link">"Environments"</a>
                 <a href="/secrets" class="nav-link">"Secrets"</a>
                 <a href="/costs" class="nav-link">"Cost"</a>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let admin = me.await.ok().flatten().is_some_and(|who| who.can(crate::model::Role::Admin));
+                        admin.then(|| view! { <a href="/audit" class="nav-link">"Audit"</a> })
+                    })}
+                </Suspense>
             </nav>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {

@@ -3,6 +3,7 @@
 //! These types are shared by the server (which loads them from configuration and serves them as
 //! JSON) and the UI (which renders them on both sides of hydration), so they are plain data.
 
+pub mod audit;
 pub mod cost;
 pub mod metrics;
 pub mod run;

@@ -1,3 +1,4 @@
+pub mod audit;
 pub mod costs;
 pub mod environments;
 pub mod not_found;

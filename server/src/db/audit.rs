@@ -27,6 +27,25 @@ pub struct AuditRecord {
     pub details: String,
 }
 
+/// What to look for in the audit log; `None` matches anything.
+#[derive(Clone, Debug, Default)]
+pub struct AuditSearch<'a> {
+    pub before: Option<i64>,
+    pub actor: Option<&'a str>,
+    pub environment: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub action_prefix: Option<&'a str>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl AuditRecord {
+    pub fn into_event(self) -> app::model::audit::AuditEvent {
+        let AuditRecord { id, at, actor, action, environment, target, details } = self;
+        app::model::audit::AuditEvent { id, at, actor, action, environment, target, details }
+    }
+}
+
 /// Writes `$event` (a `&NewAuditEvent`) through `$conn`, typically `&mut *tx`.
 macro_rules! insert_audit {
     ($conn:expr, $event:expr) => {{
@@ -57,12 +76,26 @@ impl Db {
 
     /// Newest first; `before` is an event id for paging.
     pub async fn list_audit(&self, limit: i64, before: Option<i64>) -> DbResult<Vec<AuditRecord>> {
+        self.search_audit(&AuditSearch { before, ..Default::default() }, limit).await
+    }
+
+    /// Newest first, matching every filter given.
+    pub async fn search_audit(&self, search: &AuditSearch<'_>, limit: i64) -> DbResult<Vec<AuditRecord>> {
         let rows = on_backend!(self, pool => {
             sqlx::query_as::<_, AuditRecord>(
                 "SELECT id, at, actor, action, environment, target, details FROM audit_events \
-                 WHERE ($1 IS NULL OR id < $1) ORDER BY id DESC LIMIT $2",
+                 WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR environment = $3) \
+                 AND ($4 IS NULL OR action = $4) AND ($5 IS NULL OR substr(action, 1, length($5)) = $5) \
+                 AND ($6 IS NULL OR at >= $6) AND ($7 IS NULL OR at < $7) \
+                 ORDER BY id DESC LIMIT $8",
             )
-            .bind(before)
+            .bind(search.before)
+            .bind(search.actor)
+            .bind(search.environment)
+            .bind(search.action)
+            .bind(search.action_prefix)
+            .bind(search.since)
+            .bind(search.until)
             .bind(limit)
             .fetch_all(pool)
             .await

@@ -3,13 +3,15 @@
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
+use crate::audit;
+use app::model::audit::{AuditPage, AuditQuery};
 use app::model::status::EnvironmentStatus;
 use app::model::{Environment, Identity, Role};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
-use serde_json::{json, Value};
+use serde_json::json;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -17,6 +19,7 @@ pub fn router() -> Router<AppState> {
         .route("/environments/{env}", get(get_environment))
         .route("/environments/{env}/metrics", get(environment_metrics))
         .route("/audit", get(list_audit))
+        .route("/audit.csv", get(export_audit))
 }
 
 /// JSON answers for paths and methods the API does not have.
@@ -76,25 +79,35 @@ async fn get_environment(
     Ok(Json(EnvironmentView { config, status: status.as_ref() }).into_response())
 }
 
-#[derive(serde::Deserialize)]
-struct AuditQuery {
-    limit: Option<i64>,
-    before: Option<i64>,
-}
-
-/// Newest first; page with `before=<id of the last event seen>`.
+/// Newest first, filtered by `actor`, `environment`, `action` (or a prefix ending in `.`),
+/// `since`, `until`; page with `before=<next_before>`.
 async fn list_audit(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     require(&who, Role::Admin)?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
-    }
-    let events = state.db.list_audit(limit, q.before).await?;
-    Ok(Json(json!({ "events": events })))
+    Ok(Json(audit::search(&state.db, &q, audit::MAX_PAGE).await?))
+}
+
+/// The same filters, every matching event (up to 50,000) as CSV.
+async fn export_audit(
+    State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
+    ApiQuery(mut q): ApiQuery<AuditQuery>,
+) -> Result<Response, ApiError> {
+    require(&who, Role::Admin)?;
+    q.limit = Some(q.limit.unwrap_or(audit::MAX_EXPORT));
+    let page = audit::search(&state.db, &q, audit::MAX_EXPORT).await?;
+    let filename = format!("zelly-audit-{}.csv", chrono::Utc::now().format("%Y-%m-%d"));
+    Ok((
+        [
+            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        audit::to_csv(&page.events),
+    )
+        .into_response())
 }
 
 #[derive(serde::Deserialize)]

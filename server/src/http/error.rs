@@ -38,6 +38,15 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        match e {
+            crate::audit::AuditError::BadQuery(m) => ApiError::BadRequest(m),
+            crate::audit::AuditError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {

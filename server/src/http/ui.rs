@@ -78,6 +78,16 @@ impl Backend for UiBackend {
         Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from), finished })
     }
 
+    async fn audit(&self, query: &app::model::audit::AuditQuery) -> Result<app::model::audit::AuditPage, String> {
+        crate::audit::search(&self.state.db, query, crate::audit::MAX_PAGE).await.map_err(|e| match e {
+            crate::audit::AuditError::BadQuery(m) => m,
+            crate::audit::AuditError::Db(e) => {
+                tracing::error!("audit log: {e}");
+                "The audit log could not be read; see the server log.".to_string()
+            }
+        })
+    }
+
     async fn costs(&self) -> app::model::cost::CostOverview {
         self.state.costs.overview().await
     }

@@ -1,0 +1,146 @@
+//! The audit log as the API and the audit page show it, and the filters a reviewer uses.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub environment: Option<String>,
+    pub target: Option<String>,
+    /// JSON text: names and ids, never secret values.
+    pub details: String,
+}
+
+/// Filters of the audit log, as query parameters (`?actor=&environment=&action=&since=&until=`).
+/// Empty strings mean "any", so a plain GET form can send every field.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    pub actor: Option<String>,
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// An action (`secret.reveal`), or every action under a prefix ending in `.` (`secret.`).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// From this time or day (UTC), inclusive: RFC 3339 or `YYYY-MM-DD`.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Before this time, or to the end of this day (UTC).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Events older than this id (paging).
+    #[serde(default)]
+    pub before: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+impl AuditQuery {
+    fn text(v: &Option<String>) -> Option<&str> {
+        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    }
+
+    pub fn actor(&self) -> Option<&str> {
+        Self::text(&self.actor)
+    }
+
+    pub fn environment(&self) -> Option<&str> {
+        Self::text(&self.environment)
+    }
+
+    /// (exact action, action prefix): one of them at most.
+    pub fn action(&self) -> (Option<&str>, Option<&str>) {
+        match Self::text(&self.action) {
+            Some(a) if a.ends_with('.') => (None, Some(a)),
+            other => (other, None),
+        }
+    }
+
+    /// The time range, checked: `since` ≤ times < `until`.
+    pub fn range(&self) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), String> {
+        let since = Self::text(&self.since).map(|s| parse_time(s, false).map_err(|e| format!("since: {e}"))).transpose()?;
+        let until = Self::text(&self.until).map(|s| parse_time(s, true).map_err(|e| format!("until: {e}"))).transpose()?;
+        if let (Some(a), Some(b)) = (since, until) {
+            if a >= b {
+                return Err("since must be before until".into());
+            }
+        }
+        Ok((since, until))
+    }
+
+    /// The same filters as a query string (without `before`), for links to more pages and to CSV.
+    pub fn to_query_string(&self) -> String {
+        let pairs = [
+            ("actor", Self::text(&self.actor)),
+            ("environment", Self::text(&self.environment)),
+            ("action", Self::text(&self.action)),
+            ("since", Self::text(&self.since)),
+            ("until", Self::text(&self.until)),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(v))))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// RFC 3339, or a day: its start (or, for an end, the start of the next day).
+fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
+    let day = if end_of_day { day.succ_opt().ok_or("date out of range")? } else { day };
+    Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One page of the audit log, newest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AuditPage {
+    pub events: Vec<AuditEvent>,
+    /// `before=` for the next (older) page, when there is one.
+    pub next_before: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_times_make_a_half_open_range() {
+        let q = AuditQuery { since: Some("2026-11-01".into()), until: Some("2026-11-24".into()), ..Default::default() };
+        let (since, until) = q.range().unwrap();
+        assert_eq!(since.unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(until.unwrap().to_rfc3339(), "2026-11-25T00:00:00+00:00", "the whole last day");
+        let q = AuditQuery { since: Some("2026-11-24T10:00:00+05:30".into()), ..Default::default() };
+        assert_eq!(q.range().unwrap().0.unwrap().to_rfc3339(), "2026-11-24T04:30:00+00:00");
+        assert!(AuditQuery { since: Some("yesterday".into()), ..Default::default() }.range().unwrap_err().contains("since"));
+        let backwards = AuditQuery { since: Some("2026-11-02".into()), until: Some("2026-11-01".into()), ..Default::default() };
+        assert!(backwards.range().is_err());
+    }
+
+    #[test]
+    fn an_action_ending_in_a_dot_is_a_prefix_and_blanks_mean_any() {
+        let q = AuditQuery { action: Some("secret.".into()), actor: Some("  ".into()), ..Default::default() };
+        assert_eq!(q.action(), (None, Some("secret.")));
+        assert_eq!(q.actor(), None);
+        let q = AuditQuery { action: Some("run.approved".into()), actor: Some("ravi & co".into()), ..Default::default() };
+        assert_eq!(q.action(), (Some("run.approved"), None));
+        assert_eq!(q.to_query_string(), "actor=ravi%20%26%20co&action=run.approved");
+    }
+}
