@@ -128,6 +128,13 @@ pub async fn reveal_secret_value(environment: String, name: String, key: String)
     backend::get()?.reveal(&who, &environment, &name, &key).await.map_err(ServerFnError::new)
 }
 
+/// Every user with their API tokens, for admins.
+#[server(prefix = "/app")]
+pub async fn load_users() -> Result<Vec<crate::model::users::UserSummary>, ServerFnError> {
+    backend::require(crate::model::Role::Admin)?;
+    backend::get()?.users().await.map_err(ServerFnError::new)
+}
+
 /// The audit log, for admins.
 #[server(prefix = "/app")]
 pub async fn load_audit(query: crate::model::audit::AuditQuery) -> Result<crate::model::audit::AuditPage, ServerFnError> {
@@ -170,6 +177,7 @@ pub mod backend {
         async fn reveal(&self, who: &Identity, environment: &str, name: &str, key: &str) -> Result<String, String>;
         async fn rollout(&self, environment: &str, services: &[String]) -> Vec<Rollout>;
         async fn costs(&self) -> crate::model::cost::CostOverview;
+        async fn users(&self) -> Result<Vec<crate::model::users::UserSummary>, String>;
         async fn audit(&self, query: &crate::model::audit::AuditQuery) -> Result<crate::model::audit::AuditPage, String>;
     }
 

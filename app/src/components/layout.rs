@@ -20,7 +20,10 @@ pub fn TopBar() -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let admin = me.await.ok().flatten().is_some_and(|who| who.can(crate::model::Role::Admin));
-                        admin.then(|| view! { <a href="/audit" class="nav-link">"Audit"</a> })
+                        admin.then(|| view! {
+                            <a href="/audit" class="nav-link">"Audit"</a>
+                            <a href="/users" class="nav-link">"Users"</a>
+                        })
                     })}
                 </Suspense>
             </nav>

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod run;
 pub mod secret;
 pub mod status;
+pub mod users;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

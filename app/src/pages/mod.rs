@@ -6,3 +6,4 @@ pub mod run;
 pub mod runs;
 pub mod secret;
 pub mod secrets;
+pub mod users;

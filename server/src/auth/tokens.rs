@@ -51,3 +51,32 @@ pub async fn create(
         .await?;
     Ok((token, record))
 }
+
+/// Every user with their tokens (live and revoked), for the admins' users page.
+pub async fn users_with_tokens(db: &Db) -> crate::db::DbResult<Vec<app::model::users::UserSummary>> {
+    use app::model::users::{TokenSummary, UserSummary};
+    let (users, tokens) = tokio::try_join!(db.list_users(), db.list_tokens(None))?;
+    Ok(users
+        .into_iter()
+        .map(|u| UserSummary {
+            tokens: tokens
+                .iter()
+                .filter(|t| t.user_name == u.name)
+                .map(|t| TokenSummary {
+                    id: t.id,
+                    prefix: t.prefix.clone(),
+                    label: t.label.clone(),
+                    role: t.role,
+                    created_at: t.created_at,
+                    last_used_at: t.last_used_at,
+                    revoked_at: t.revoked_at,
+                })
+                .collect(),
+            name: u.name,
+            display_name: u.display_name,
+            role: u.role,
+            created_at: u.created_at,
+            last_seen_at: u.last_seen_at,
+        })
+        .collect())
+}

@@ -10,6 +10,7 @@ pub mod runs;
 pub mod secret_forms;
 pub mod secrets;
 pub mod ui;
+pub mod users;
 
 use crate::auth;
 use crate::config::Config;
@@ -92,13 +93,14 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .nest(
             "/api/v1",
-            api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router())),
+            api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router()).merge(users::api_router())),
         )
         .route("/login", get(auth::dev_login::page))
         .route("/auth/dev/login", post(auth::dev_login::sign_in))
         .route("/auth/logout", post(auth::dev_login::sign_out))
         .merge(run_forms::router())
         .merge(secret_forms::router())
+        .merge(users::form_router())
         .merge(ui::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
         // Bodies over 1 MiB are refused by the extractors (a JSON 413, see `ApiJson`).

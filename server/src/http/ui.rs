@@ -78,6 +78,13 @@ impl Backend for UiBackend {
         Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from), finished })
     }
 
+    async fn users(&self) -> Result<Vec<app::model::users::UserSummary>, String> {
+        crate::auth::tokens::users_with_tokens(&self.state.db).await.map_err(|e| {
+            tracing::error!("users: {e}");
+            "The users could not be read; see the server log.".to_string()
+        })
+    }
+
     async fn audit(&self, query: &app::model::audit::AuditQuery) -> Result<app::model::audit::AuditPage, String> {
         crate::audit::search(&self.state.db, query, crate::audit::MAX_PAGE).await.map_err(|e| match e {
             crate::audit::AuditError::BadQuery(m) => m,

@@ -1,0 +1,27 @@
+//! People and their API tokens, as the admins' users page shows them (never a token itself).
+
+use super::Role;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserSummary {
+    pub name: String,
+    pub display_name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub tokens: Vec<TokenSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenSummary {
+    pub id: i64,
+    /// The first characters of the token: enough to recognise it, useless to use it.
+    pub prefix: String,
+    pub label: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}

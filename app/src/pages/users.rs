@@ -1,0 +1,86 @@
+//! `/users`: for admins, everyone who has signed in or holds a token, with their role, when they
+//! were last seen, and their API tokens (prefix, label, role, last use), each revocable with a
+//! plain form post.
+
+use crate::api::load_users;
+use crate::components::run_bits::when;
+use crate::model::users::{TokenSummary, UserSummary};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let users = Resource::new(|| (), |_| load_users());
+    let query = use_query_map();
+    let revoked = move || query.read().get("revoked");
+    let error = move || query.read().get("error");
+    view! {
+        <Title text="Users"/>
+        <div class="page-head">
+            <div>
+                <p class="crumbs"><a href="/">"Environments"</a>" / Users"</p>
+                <h1>"Users"</h1>
+                <p class="muted">"People appear here when they first sign in or get a token. Tokens are created with "<code>"zelly-control token create"</code>"; the token itself is never stored, only its prefix."</p>
+            </div>
+        </div>
+        {move || revoked().map(|p| view! { <div class="notice notice-ok" role="status">{format!("Revoked token {p}. Requests with it are refused from now on.")}</div> })}
+        {move || error().map(|e| view! { <div class="notice notice-error" role="alert">{e}</div> })}
+        <Suspense fallback=|| view! { <p class="muted">"Reading users…"</p> }>
+            {move || Suspend::new(async move {
+                match users.await {
+                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Ok(list) => view! { <UserTable list/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn UserTable(list: Vec<UserSummary>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="users">
+                <thead><tr><th>"User"</th><th>"Role"</th><th>"Last seen"</th><th>"API tokens"</th></tr></thead>
+                <tbody>
+                    {list.into_iter().map(|u| view! {
+                        <tr data-user=u.name.clone()>
+                            <td>
+                                <strong>{if u.display_name.is_empty() { u.name.clone() } else { u.display_name.clone() }}</strong>
+                                <span class="muted small mono">{format!(" {}", u.name)}</span>
+                                <p class="muted small">{format!("since {}", when(&u.created_at))}</p>
+                            </td>
+                            <td><span class=format!("role role-{}", u.role)>{u.role.to_string()}</span></td>
+                            <td class="nowrap">{u.last_seen_at.map(|t| when(&t)).unwrap_or_else(|| "never".into())}</td>
+                            <td>
+                                {u.tokens.is_empty().then(|| view! { <span class="muted">"none"</span> })}
+                                <ul class="tokens">{u.tokens.into_iter().map(|t| view! { <Token t/> }).collect_view()}</ul>
+                            </td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn Token(t: TokenSummary) -> impl IntoView {
+    let used = t.last_used_at.map(|x| format!("last used {}", when(&x))).unwrap_or_else(|| "never used".into());
+    let label = if t.label.is_empty() { String::new() } else { format!(" · {}", t.label) };
+    view! {
+        <li data-token=t.prefix.clone() class:revoked=t.revoked_at.is_some()>
+            <code>{t.prefix.clone()}"…"</code>
+            <span class="muted small">{format!(" {}{label} · {used}", t.role)}</span>
+            {match t.revoked_at {
+                Some(at) => view! { <span class="pill">{format!("revoked {}", when(&at))}</span> }.into_any(),
+                None => view! {
+                    <form method="post" action=format!("/users/tokens/{}/revoke", t.id) class="inline">
+                        <button type="submit" class="button small danger" data-revoke=t.prefix.clone()>"Revoke"</button>
+                    </form>
+                }.into_any(),
+            }}
+        </li>
+    }
+}

@@ -1,0 +1,69 @@
+//! The admins' view of users and tokens: list, revoke (API and form), and who may.
+
+mod common;
+
+use app::model::Role;
+use serde_json::Value;
+
+on_both_backends! {
+    async fn admins_list_users_with_their_tokens_and_never_the_tokens_themselves(app) {
+        let admin = app.token("asha", Role::Admin).await;
+        let ci = app.token("ci-bot", Role::Viewer).await;
+        assert_eq!(app.get("/api/v1/users", Some(&ci)).await.status(), 403);
+        let res = app.get("/api/v1/users", Some(&admin)).await;
+        assert_eq!(res.status(), 200);
+        let text = res.text().await.unwrap();
+        assert!(!text.contains(&ci) && !text.contains(&admin), "no token in the answer");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        let bot = body["users"].as_array().unwrap().iter().find(|u| u["name"] == "ci-bot").unwrap();
+        assert_eq!(bot["role"], "viewer");
+        assert_eq!(bot["tokens"][0]["prefix"], &ci[..10]);
+        assert_eq!(bot["tokens"][0]["revoked_at"], Value::Null);
+    }
+
+    async fn an_admin_revokes_a_token_and_it_stops_working_at_once(app) {
+        let admin = app.token("asha", Role::Admin).await;
+        let ci = app.token("ci-bot", Role::Viewer).await;
+        let operator = app.token("meera", Role::Operator).await;
+        let id = {
+            let body: Value = app.get("/api/v1/users", Some(&admin)).await.json().await.unwrap();
+            let bot = body["users"].as_array().unwrap().iter().find(|u| u["name"] == "ci-bot").unwrap().clone();
+            bot["tokens"][0]["id"].as_i64().unwrap()
+        };
+        let revoke = format!("/api/v1/tokens/{id}/revoke");
+        assert_eq!(app.post_json(&revoke, &operator, serde_json::json!({})).await.status(), 403);
+        assert_eq!(app.get("/api/v1/environments", Some(&ci)).await.status(), 200, "still works");
+        let res = app.post_json(&revoke, &admin, serde_json::json!({})).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.json::<Value>().await.unwrap()["prefix"], &ci[..10]);
+        assert_eq!(app.get("/api/v1/environments", Some(&ci)).await.status(), 401);
+        assert_eq!(app.post_json(&revoke, &admin, serde_json::json!({})).await.status(), 404, "already revoked");
+        assert_eq!(app.post_json("/api/v1/tokens/x/revoke", &admin, serde_json::json!({})).await.status(), 404);
+        let audit = app.db.list_audit(1, None).await.unwrap();
+        assert_eq!((audit[0].action.as_str(), audit[0].actor.as_str()), ("token.revoked", "asha"));
+    }
+
+    async fn the_users_page_revokes_with_a_plain_form(app) {
+        let ci = app.token("ci-bot", Role::Viewer).await;
+        let cookie = app.dev_sign_in("asha").await;
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let html = client.get(app.url("/users")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains(&format!(r#"data-token="{}""#, &ci[..10])));
+        let action = {
+            let at = html.find("/users/tokens/").unwrap();
+            html[at..].split('"').next().unwrap().to_string()
+        };
+        let res = client.post(app.url(&action)).header("cookie", &cookie).header("origin", app.url("")).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], format!("/users?revoked={}", &ci[..10]));
+        assert_eq!(app.get("/api/v1/environments", Some(&ci)).await.status(), 401);
+
+        // A viewer's session may not.
+        let viewer = app.dev_sign_in("vikram").await;
+        let html = client.get(app.url("/users")).header("cookie", &viewer).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("this needs the admin role"));
+        let res = client.post(app.url(&action)).header("cookie", &viewer).header("origin", app.url("")).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(res.headers()["location"].to_str().unwrap().starts_with("/users?error="));
+    }
+}
