@@ -172,3 +172,51 @@ async fn the_cost_page_renders_in_full_on_the_server() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn pages_allow_only_their_own_scripts_and_cannot_be_framed() {
+    let app = common::TestApp::start(common::Backend::Sqlite).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let res = app.get("/", Some(&token)).await;
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert_eq!(res.headers()["referrer-policy"], "same-origin");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"), "{csp}");
+    let nonce = csp.split("'nonce-").nth(1).and_then(|rest| rest.split('\'').next()).expect("a script nonce").to_string();
+    assert!(nonce.len() >= 32, "a fresh random nonce");
+
+    // Every script of the page carries this response's nonce: nothing else inline may run.
+    let html = res.text().await.unwrap();
+    let scripts: Vec<&str> = html.match_indices("<script").map(|(at, _)| &html[at..at + html[at..].find('>').unwrap()]).collect();
+    assert!(!scripts.is_empty());
+    for tag in scripts {
+        assert!(tag.contains(&format!(r#"nonce="{nonce}""#)), "{tag}");
+    }
+    // A new response, a new nonce; the API and the sign-in page have the headers too.
+    let again = app.get("/", Some(&token)).await.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert_ne!(again, csp);
+    for path in ["/api/v1/environments", "/login"] {
+        let res = app.get(path, Some(&token)).await;
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
+        assert!(res.headers().contains_key("content-security-policy"), "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_rate_limited_per_address() {
+    let app = common::TestApp::start_with(common::Backend::Sqlite, |c| c.auth.login_attempts_per_minute = 3).await;
+    let attempt = || app.client.post(app.url("/auth/dev/login")).form(&[("user", "nobody"), ("next", "/")]).send();
+    for _ in 0..3 {
+        assert_eq!(attempt().await.unwrap().status(), 400, "an unknown user, answered");
+    }
+    let res = attempt().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.text().await.unwrap().contains("Too many sign-in attempts from this address"));
+    // Even a right user is refused until the bucket refills: the limit is on attempts.
+    let res = app.client.post(app.url("/auth/dev/login")).form(&[("user", "asha"), ("next", "/")]).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().get("set-cookie").is_none());
+    app.stop().await;
+}

@@ -658,3 +658,40 @@ async fn seeded_values_reach_no_log_line_audit_row_or_page_except_an_explicit_re
         assert!(!seen.contains(value.as_str()), "{value} leaked into a page or an answer");
     }
 }
+
+#[tokio::test]
+async fn reveals_are_rate_limited_per_user_and_a_refused_one_reads_and_audits_nothing() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        use_emulator(c, &aws);
+        c.secrets.reveals_per_minute = 2;
+    })
+    .await;
+    let meera = app.token("meera", Role::Operator).await;
+    let other = app.token("priya", Role::Operator).await;
+    let body = json!({ "key": "REDIS_PASSWORD" });
+    for _ in 0..2 {
+        assert_eq!(send(&app, "POST", &api("staging", REDIS, "/reveal"), &meera, Some(body.clone())).await.0, 200);
+    }
+    let reads = aws.calls("GetSecretValue").await.len();
+    let audited = app.db.list_audit(1000, None).await.unwrap().len();
+    let res = app
+        .client
+        .post(app.url(&api("staging", REDIS, "/reveal")))
+        .bearer_auth(&meera)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    let error: Value = res.json().await.unwrap();
+    assert_eq!(error["error"], "too_many_requests");
+    assert!(!error.to_string().contains("seeded-"), "no value in the refusal");
+    assert_eq!(aws.calls("GetSecretValue").await.len(), reads, "nothing read");
+    assert_eq!(app.db.list_audit(1000, None).await.unwrap().len(), audited, "nothing audited");
+    // Another user has their own allowance.
+    assert_eq!(send(&app, "POST", &api("staging", REDIS, "/reveal"), &other, Some(body)).await.0, 200);
+    app.stop().await;
+}

@@ -56,8 +56,17 @@ pub async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) ->
     render(&state, safe_next(q.next.as_deref()), None, StatusCode::OK)
 }
 
-pub async fn sign_in(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Result<Response, ApiError> {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    client: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
     let next = safe_next(form.next.as_deref());
+    let address = client.map(|c| c.0 .0.ip().to_string()).unwrap_or_default();
+    if let Err(wait) = state.login_limit.check(&address) {
+        let message = format!("Too many sign-in attempts from this address. Try again in {} seconds.", wait.as_secs().max(1));
+        return render(&state, next, Some(message), StatusCode::TOO_MANY_REQUESTS);
+    }
     if state.config.auth.mode != AuthMode::Dev {
         return render(&state, next, Some("The development sign-in is turned off.".into()), StatusCode::FORBIDDEN);
     }

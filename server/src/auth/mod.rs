@@ -3,6 +3,7 @@
 
 pub mod dev_login;
 pub mod middleware;
+pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
 

@@ -82,6 +82,8 @@ pub struct SecretsConfig {
     pub rotation_warning_days: u32,
     /// How long a write waits for another write to the same secret to finish before giving up.
     pub lock_wait_seconds: u64,
+    /// Values one user may reveal per minute (0: no limit).
+    pub reveals_per_minute: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -208,6 +210,8 @@ pub struct AuthConfig {
     pub mode: AuthMode,
     /// How long a browser session lasts after sign-in.
     pub session_hours: u32,
+    /// Sign-in attempts allowed per client address per minute (0: no limit).
+    pub login_attempts_per_minute: u32,
     #[serde(default)]
     pub dev_users: Vec<DevUser>,
 }

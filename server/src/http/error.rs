@@ -26,6 +26,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// Slow down: try again after this many seconds.
+    #[error("{0}")]
+    TooManyRequests(String, u64),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error(transparent)]
@@ -57,6 +60,7 @@ impl ApiError {
             Self::Conflict(_) | Self::ConflictWith(..) => (StatusCode::CONFLICT, "conflict"),
             Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::TooManyRequests(..) => (StatusCode::TOO_MANY_REQUESTS, "too_many_requests"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -82,6 +86,9 @@ impl IntoResponse for ApiError {
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             // The rest of the body was never read: this connection cannot carry another request.
             response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        }
+        if let Self::TooManyRequests(_, seconds) = &self {
+            response.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(*seconds));
         }
         if status == StatusCode::UNAUTHORIZED {
             response

@@ -9,6 +9,7 @@ pub mod run_forms;
 pub mod runs;
 pub mod secret_forms;
 pub mod secrets;
+pub mod security;
 pub mod ui;
 pub mod users;
 
@@ -40,6 +41,8 @@ pub struct AppState {
     pub costs: crate::costs::Costs,
     pub leptos: LeptosOptions,
     pub recent_activity: RecentActivity,
+    /// Sign-in attempts per client address.
+    pub login_limit: Arc<crate::auth::rate_limit::RateLimit>,
 }
 
 /// When this process last recorded activity of a (user, token), to write it once a minute.
@@ -73,7 +76,9 @@ impl AppState {
         let live = LiveStatus::new(&config).await;
         let metrics = crate::metrics::MetricsService::new(&config).await;
         let secrets = crate::secrets::Secrets::new(&config, db.clone(), environments.clone(), live.clone()).await;
+        let login_limit = Arc::new(crate::auth::rate_limit::RateLimit::new(config.auth.login_attempts_per_minute));
         Ok(AppState {
+            login_limit,
             secrets,
             costs,
             environments,
@@ -103,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(users::form_router())
         .merge(ui::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
+        .layer(middleware::from_fn(security::headers))
         // Bodies over 1 MiB are refused by the extractors (a JSON 413, see `ApiJson`).
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(CompressionLayer::new())
@@ -119,7 +125,9 @@ pub async fn launch_with_listener(
     spawn_housekeeping(state.db.clone());
     let workers = crate::runs::engine::spawn(state.runs.clone(), state.config.runs.workers);
     let runs = state.runs.clone();
-    let served = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await;
+    // The client's address is kept for the sign-in rate limit.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     crate::runs::engine::stop(&runs, workers).await;
     served
 }

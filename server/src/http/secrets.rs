@@ -44,6 +44,7 @@ impl From<SecretError> for ApiError {
                 json!({ "current_version_id": current_version, "changed_keys": changed_keys }),
             ),
             SecretError::Busy(m) => ApiError::Conflict(m),
+            SecretError::RateLimited(seconds) => ApiError::TooManyRequests(e.to_string(), seconds),
             SecretError::Aws(m) => ApiError::Unavailable(m),
             SecretError::Db(e) => e.into(),
         }

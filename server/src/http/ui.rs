@@ -143,7 +143,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(backend.clone()),
+            move || {
+                provide_context(backend.clone());
+                // The hydration scripts carry the nonce the Content-Security-Policy names.
+                let nonce = use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<super::security::CspNonce>().cloned());
+                if let Some(nonce) = nonce {
+                    provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+                }
+            },
             move || app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))

@@ -58,6 +58,9 @@ pub enum SecretError {
     Stale { message: String, current_version: String, changed_keys: Option<Vec<String>> },
     #[error("{0}")]
     Busy(String),
+    /// Too many reveals: the seconds until the next is allowed.
+    #[error("too many reveals: try again in {0} s")]
+    RateLimited(u64),
     #[error("{0}")]
     Aws(String),
     #[error(transparent)]
@@ -92,6 +95,7 @@ struct Inner {
     prefix: String,
     warning_days: u32,
     lock_wait: Duration,
+    reveal_limit: crate::auth::rate_limit::RateLimit,
 }
 
 /// A write to one secret, as the caller asked for it.
@@ -119,6 +123,7 @@ impl Secrets {
                 prefix: config.secrets.prefix.clone(),
                 warning_days: config.secrets.rotation_warning_days,
                 lock_wait: Duration::from_secs(config.secrets.lock_wait_seconds),
+                reveal_limit: crate::auth::rate_limit::RateLimit::new(config.secrets.reveals_per_minute),
             }),
         }
     }
@@ -250,6 +255,7 @@ impl Secrets {
             return Err(SecretError::Forbidden(format!("revealing a secret in {} needs the {role} role", environment.name)));
         }
         let name = self.name(raw_name)?;
+        self.inner.reveal_limit.check(&who.name).map_err(|wait| SecretError::RateLimited(wait.as_secs().max(1)))?;
         let current = store.current(name.as_str()).await?;
         let doc = current.document.map_err(SecretError::ReadOnly)?;
         let value = doc.get(key).cloned().ok_or_else(|| SecretError::NotFound(format!("{name} has no key {key:?}")))?;
