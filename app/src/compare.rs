@@ -67,17 +67,10 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// Whole dollars: `$1,234` (the cost page shows cents with `model::cost::usd`).
 pub fn usd(x: f64) -> String {
     let whole = x.round() as i64;
-    let digits = whole.abs().to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!("{}${grouped}", if whole < 0 { "-" } else { "" })
+    format!("{}${}", if whole < 0 { "-" } else { "" }, crate::model::cost::thousands(whole.unsigned_abs()))
 }
 
 fn overview(envs: &[Environment]) -> Vec<Row> {

@@ -36,10 +36,9 @@ pub async fn search(db: &Db, query: &AuditQuery, max: i64) -> Result<AuditPage, 
         until,
     };
     // One more than asked says whether there is an older page.
-    let mut rows = db.search_audit(&search, limit + 1).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let events: Vec<AuditEvent> = rows.into_iter().map(|r| r.into_event()).collect();
+    let mut events = db.search_audit(&search, limit + 1).await?;
+    let more = events.len() as i64 > limit;
+    events.truncate(limit as usize);
     let next_before = if more { events.last().map(|e| e.id) } else { None };
     Ok(AuditPage { events, next_before })
 }

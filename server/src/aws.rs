@@ -8,10 +8,11 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::time::Duration;
 
-pub async fn sdk_config(aws: &AwsConfig, env: &Environment) -> SdkConfig {
+/// The settings every AWS client shares, for one region: timeouts, retries, the emulator.
+pub fn loader(aws: &AwsConfig, region: &str) -> aws_config::ConfigLoader {
     let timeout = Duration::from_secs(aws.timeout_seconds);
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(env.region.clone()))
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(2).min(timeout))
@@ -20,11 +21,16 @@ pub async fn sdk_config(aws: &AwsConfig, env: &Environment) -> SdkConfig {
         )
         // Standard mode retries throttling and transient errors with exponential backoff.
         .retry_config(RetryConfig::standard().with_max_attempts(3));
+    match &aws.endpoint_url {
+        Some(url) => loader.endpoint_url(url.as_str().trim_end_matches('/')),
+        None => loader,
+    }
+}
+
+pub async fn sdk_config(aws: &AwsConfig, env: &Environment) -> SdkConfig {
+    let mut loader = loader(aws, &env.region);
     if let Some(profile) = &env.aws_profile {
         loader = loader.profile_name(profile);
-    }
-    if let Some(url) = &aws.endpoint_url {
-        loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
     }
     let base = loader.load().await;
     match &env.aws_role_arn {

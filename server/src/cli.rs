@@ -137,11 +137,7 @@ async fn refresh_prices(config: Config, output: Option<PathBuf>, regions: Vec<St
     };
     let catalog = config.costs.catalog().map_err(|e| anyhow::anyhow!("costs.catalog_file: {e}"))?;
     // The Price List API answers in us-east-1 for every region's prices.
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).region(aws_config::Region::new("us-east-1"));
-    if let Some(url) = &config.aws.endpoint_url {
-        loader = loader.endpoint_url(url.as_str().trim_end_matches('/'));
-    }
-    let client = aws_sdk_pricing::Client::new(&loader.load().await);
+    let client = aws_sdk_pricing::Client::new(&crate::aws::loader(&config.aws, "us-east-1").load().await);
     let today = chrono::Utc::now().date_naive().to_string();
     eprintln!("Reading {} prices from the AWS Price List API…", catalog.file().prices.len());
     let file = match pricelist::refresh(&client, &catalog, &regions, &today).await {

@@ -60,8 +60,8 @@ impl MetricsService {
 
     /// `get`, as the JSON the API answers with.
     pub async fn get_json(&self, environment: &str, range: Range) -> Option<bytes::Bytes> {
-        let metrics = self.get(environment, range).await?;
-        let key = format!("{environment}/{}", range.as_str());
+        let key = cache_key(environment, range);
+        let metrics = self.get_keyed(environment, range, &key).await?;
         if let Some((made_from, json)) = self.inner.json.lock().expect("metrics json lock").get(&key) {
             if Arc::ptr_eq(made_from, &metrics) {
                 return Some(json.clone());
@@ -73,9 +73,12 @@ impl MetricsService {
     }
 
     pub async fn get(&self, environment: &str, range: Range) -> Option<Arc<Metrics>> {
+        self.get_keyed(environment, range, &cache_key(environment, range)).await
+    }
+
+    async fn get_keyed(&self, environment: &str, range: Range, key: &str) -> Option<Arc<Metrics>> {
         let (env, cw) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?;
-        let key = format!("{environment}/{}", range.as_str());
-        Some(self.inner.cache.get(&key, || self.refresher(env, cw, range)).await)
+        Some(self.inner.cache.get(key, || self.refresher(env, cw, range)).await)
     }
 
     fn refresher(
@@ -108,6 +111,11 @@ impl MetricsService {
         });
         (fetch, unavailable)
     }
+}
+
+/// One cache slot (and one JSON) per environment and range.
+fn cache_key(environment: &str, range: Range) -> String {
+    format!("{environment}/{}", range.as_str())
 }
 
 /// The targets a panel reads for an environment: (series label, placeholder values).

@@ -59,7 +59,7 @@ fn stages_of<'a>(detail: &'a Value, version: &str) -> Vec<&'a str> {
 }
 
 /// The audit rows about secrets and services (token creation is audited too).
-async fn audit(app: &TestApp) -> Vec<zelly_control::db::AuditRecord> {
+async fn audit(app: &TestApp) -> Vec<app::model::audit::AuditEvent> {
     let rows = app.db.list_audit(1000, None).await.unwrap();
     rows.into_iter().filter(|r| r.action.starts_with("secret.") || r.action.starts_with("service.")).collect()
 }

@@ -55,13 +55,12 @@ fn bar_chart(label: &str, groups: Vec<(String, Vec<Bar>)>) -> impl IntoView {
     }
 }
 
-fn legend(envs: &[EnvironmentCost], extra: Option<&'static str>) -> impl IntoView {
+fn legend(envs: &[EnvironmentCost]) -> impl IntoView {
     view! {
         <p class="chart-legend">
             {envs.iter().enumerate().map(|(i, e)| view! {
                 <span><i style=format!("background: {}", ENV_COLORS[i % ENV_COLORS.len()])></i>{e.display_name.clone()}</span>
             }).collect_view()}
-            {extra.map(|t| view! { <span><i class="dashed"></i>{t}</span> })}
         </p>
     }
 }
@@ -85,7 +84,7 @@ pub fn CategoryChart(envs: Vec<EnvironmentCost>) -> impl IntoView {
         })
         .collect();
     view! {
-        {legend(&envs, None)}
+        {legend(&envs)}
         {bar_chart("Monthly cost by category and environment", groups)}
     }
 }

@@ -2,7 +2,7 @@
 //! disks, load balancers, NAT, secrets…) priced with the catalog, plus the usage its assumptions
 //! state. Each line item says what it multiplies.
 
-use super::catalog::Catalog;
+use super::catalog::{Catalog, CatalogError};
 use app::model::cost::{CostAssumptions, CostCategory, LineItem};
 use app::model::{Environment, LoadBalancerKind, Service};
 
@@ -10,7 +10,20 @@ use app::model::{Environment, LoadBalancerKind, Service};
 #[derive(Debug, Default)]
 pub struct Estimate {
     pub items: Vec<LineItem>,
-    pub unpriced: Vec<String>,
+    pub unpriced: Vec<Unpriced>,
+}
+
+/// A quantity the catalog has no price for: what it was for, and which price is missing.
+#[derive(Debug, PartialEq)]
+pub struct Unpriced {
+    pub what: String,
+    pub error: CatalogError,
+}
+
+impl std::fmt::Display for Unpriced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.error)
+    }
 }
 
 impl Estimate {
@@ -49,7 +62,7 @@ impl<'a> Lines<'a> {
                 monthly: quantity * price.usd,
                 price_key: key.to_string(),
             }),
-            Err(e) => self.estimate.unpriced.push(format!("{resource} ({description}): {e}")),
+            Err(error) => self.estimate.unpriced.push(Unpriced { what: format!("{resource} ({description})"), error }),
         }
     }
 
@@ -178,7 +191,7 @@ mod tests {
 
     fn total(env: &Environment) -> f64 {
         let e = estimate(&Catalog::built_in(), env, 730.0);
-        assert_eq!(e.unpriced, Vec::<String>::new());
+        assert_eq!(e.unpriced, Vec::<Unpriced>::new());
         e.total()
     }
 
@@ -241,7 +254,7 @@ mod tests {
         let mut e = env("staging");
         e.region = "eu-north-1".into();
         let estimate = estimate(&Catalog::built_in(), &e, 730.0);
-        assert!(estimate.unpriced.iter().any(|u| u.contains("fastify-nova") && u.contains("eu-north-1")));
+        assert!(estimate.unpriced.iter().map(Unpriced::to_string).any(|u| u.contains("fastify-nova") && u.contains("eu-north-1")));
         // The state backend stays in ap-south-1, which the catalog lists.
         assert!(estimate.items.iter().all(|i| i.category == CostCategory::TerraformState));
     }

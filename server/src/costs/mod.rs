@@ -19,40 +19,23 @@ use std::sync::Arc;
 pub struct Costs {
     catalog: Arc<Catalog>,
     hours: f64,
-    environments: Arc<Vec<Environment>>,
+    /// Every environment's estimate, in display order: configuration and catalog do not change
+    /// while the process runs, so each is made once, at start.
+    estimates: Arc<Vec<EnvironmentCost>>,
     actual: ActualSpendReader,
 }
 
 impl Costs {
     pub async fn new(config: &Config) -> anyhow::Result<Costs> {
         let catalog = config.costs.catalog().map_err(|e| anyhow::anyhow!("costs.catalog_file: {e}"))?;
+        let hours = config.costs.hours_per_month;
+        let estimates = config.environments().iter().map(|env| environment_cost(&catalog, env, hours)).collect();
         Ok(Costs {
             catalog: Arc::new(catalog),
-            hours: config.costs.hours_per_month,
-            environments: Arc::new(config.environments()),
+            hours,
+            estimates: Arc::new(estimates),
             actual: ActualSpendReader::new(config).await,
         })
-    }
-
-    /// An environment's estimate, without actual spend.
-    pub fn estimate(&self, env: &Environment) -> EnvironmentCost {
-        let estimate = estimate::estimate(&self.catalog, env, self.hours);
-        if !estimate.unpriced.is_empty() {
-            tracing::warn!(environment = %env.name, "not priced: {}", estimate.unpriced.join("; "));
-        }
-        EnvironmentCost {
-            name: env.name.clone(),
-            display_name: env.display_name.clone(),
-            region: env.region.clone(),
-            monthly_total: estimate.total(),
-            currency: "USD".into(),
-            items: estimate.items,
-            unpriced: estimate.unpriced,
-            assumptions: env.cost_assumptions.describe(),
-            actual: None,
-            actual_error: None,
-            configured_estimate: env.estimated_monthly_cost_usd,
-        }
     }
 
     /// Every environment's estimate with Cost Explorer's figures beside it.
@@ -62,11 +45,11 @@ impl Costs {
             false => None,
         };
         let environments = self
-            .environments
+            .estimates
             .iter()
-            .map(|env| {
-                let mut cost = self.estimate(env);
-                match actual.as_ref().and_then(|a| a.get(&env.name)) {
+            .map(|estimate| {
+                let mut cost = estimate.clone();
+                match actual.as_ref().and_then(|a| a.get(&cost.name)) {
                     Some(Ok(spend)) => cost.actual = Some(spend.clone()),
                     Some(Err(e)) => cost.actual_error = Some(e.clone()),
                     None => {}
@@ -80,5 +63,27 @@ impl Costs {
     /// What the plan in `show_json` does to `env`'s monthly cost.
     pub fn price_plan(&self, env: &Environment, show_json: &[u8]) -> Result<CostDiff, plan::PlanCostError> {
         plan::price_plan(&self.catalog, env, self.hours, show_json)
+    }
+}
+
+/// An environment's estimate, without actual spend. A price the catalog lacks is said once, here.
+fn environment_cost(catalog: &Catalog, env: &Environment, hours: f64) -> EnvironmentCost {
+    let estimate = estimate::estimate(catalog, env, hours);
+    let unpriced: Vec<String> = estimate.unpriced.iter().map(ToString::to_string).collect();
+    if !unpriced.is_empty() {
+        tracing::warn!(environment = %env.name, "not priced: {}", unpriced.join("; "));
+    }
+    EnvironmentCost {
+        name: env.name.clone(),
+        display_name: env.display_name.clone(),
+        region: env.region.clone(),
+        monthly_total: estimate.total(),
+        currency: "USD".into(),
+        items: estimate.items,
+        unpriced,
+        assumptions: env.cost_assumptions.describe(),
+        actual: None,
+        actual_error: None,
+        configured_estimate: env.estimated_monthly_cost_usd,
     }
 }

@@ -274,7 +274,7 @@ fn price(ctx: &Context, resource_type: &str, v: &Value, side: Side) -> Priced {
     };
     let estimate = lines.finish();
     if let Some(missing) = estimate.unpriced.first() {
-        return Priced::Unpriced(missing.trim_start_matches(" (): ").to_string());
+        return Priced::Unpriced(missing.error.to_string());
     }
     Priced::Cost { monthly: estimate.total(), detail }
 }

@@ -3,8 +3,8 @@
 //! its row, or a row for a change that did not happen.
 
 use super::{on_backend, Db, DbResult};
+use app::model::audit::AuditEvent;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 /// An audit event about to be written. `details` carries names and ids, never secret values.
 #[derive(Clone, Debug)]
@@ -14,17 +14,6 @@ pub struct NewAuditEvent {
     pub environment: Option<String>,
     pub target: Option<String>,
     pub details: serde_json::Value,
-}
-
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub at: DateTime<Utc>,
-    pub actor: String,
-    pub action: String,
-    pub environment: Option<String>,
-    pub target: Option<String>,
-    pub details: String,
 }
 
 /// What to look for in the audit log; `None` matches anything.
@@ -39,12 +28,8 @@ pub struct AuditSearch<'a> {
     pub until: Option<DateTime<Utc>>,
 }
 
-impl AuditRecord {
-    pub fn into_event(self) -> app::model::audit::AuditEvent {
-        let AuditRecord { id, at, actor, action, environment, target, details } = self;
-        app::model::audit::AuditEvent { id, at, actor, action, environment, target, details }
-    }
-}
+/// A row as read: (id, at, actor, action, environment, target, details).
+type AuditRow = (i64, DateTime<Utc>, String, String, Option<String>, Option<String>, String);
 
 /// Writes `$event` (a `&NewAuditEvent`) through `$conn`, typically `&mut *tx`.
 macro_rules! insert_audit {
@@ -75,14 +60,14 @@ impl Db {
     }
 
     /// Newest first; `before` is an event id for paging.
-    pub async fn list_audit(&self, limit: i64, before: Option<i64>) -> DbResult<Vec<AuditRecord>> {
+    pub async fn list_audit(&self, limit: i64, before: Option<i64>) -> DbResult<Vec<AuditEvent>> {
         self.search_audit(&AuditSearch { before, ..Default::default() }, limit).await
     }
 
     /// Newest first, matching every filter given.
-    pub async fn search_audit(&self, search: &AuditSearch<'_>, limit: i64) -> DbResult<Vec<AuditRecord>> {
+    pub async fn search_audit(&self, search: &AuditSearch<'_>, limit: i64) -> DbResult<Vec<AuditEvent>> {
         let rows = on_backend!(self, pool => {
-            sqlx::query_as::<_, AuditRecord>(
+            sqlx::query_as::<_, AuditRow>(
                 "SELECT id, at, actor, action, environment, target, details FROM audit_events \
                  WHERE ($1 IS NULL OR id < $1) AND ($2 IS NULL OR actor = $2) AND ($3 IS NULL OR environment = $3) \
                  AND ($4 IS NULL OR action = $4) AND ($5 IS NULL OR substr(action, 1, length($5)) = $5) \
@@ -100,6 +85,9 @@ impl Db {
             .fetch_all(pool)
             .await
         })?;
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|(id, at, actor, action, environment, target, details)| AuditEvent { id, at, actor, action, environment, target, details })
+            .collect())
     }
 }

@@ -13,7 +13,6 @@ mod sessions;
 pub mod tokens;
 mod users;
 
-pub use audit::AuditRecord;
 pub use tokens::TokenRecord;
 pub use users::UserRecord;
 

@@ -99,15 +99,7 @@ async fn export_audit(
     require(&who, Role::Admin)?;
     q.limit = Some(q.limit.unwrap_or(audit::MAX_EXPORT));
     let page = audit::search(&state.db, &q, audit::MAX_EXPORT).await?;
-    let filename = format!("zelly-audit-{}.csv", chrono::Utc::now().format("%Y-%m-%d"));
-    Ok((
-        [
-            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
-        ],
-        audit::to_csv(&page.events),
-    )
-        .into_response())
+    Ok(super::csv_download("zelly-audit", "%Y-%m-%d", audit::to_csv(&page.events)))
 }
 
 #[derive(serde::Deserialize)]

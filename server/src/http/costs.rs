@@ -7,8 +7,7 @@ use super::AppState;
 use app::model::cost::CostOverview;
 use app::model::{Identity, Role};
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 
@@ -24,13 +23,5 @@ async fn overview(State(state): State<AppState>, Extension(who): Extension<Ident
 async fn csv(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Response, ApiError> {
     require(&who, Role::Viewer)?;
     let overview = state.costs.overview().await;
-    let filename = format!("zelly-costs-{}.csv", chrono::Utc::now().format("%Y-%m"));
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
-        ],
-        crate::costs::export::to_csv(&overview),
-    )
-        .into_response())
+    Ok(super::csv_download("zelly-costs", "%Y-%m", crate::costs::export::to_csv(&overview)))
 }

@@ -29,6 +29,20 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tower_http::{compression::CompressionLayer, trace::TraceLayer};
 
+/// A CSV body as a download named `<stem>-<date>.csv`.
+pub fn csv_download(stem: &str, date_format: &str, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let filename = format!("{stem}-{}.csv", chrono::Utc::now().format(date_format));
+    (
+        [
+            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,

@@ -79,19 +79,13 @@ impl Backend for UiBackend {
     }
 
     async fn users(&self) -> Result<Vec<app::model::users::UserSummary>, String> {
-        crate::auth::tokens::users_with_tokens(&self.state.db).await.map_err(|e| {
-            tracing::error!("users: {e}");
-            "The users could not be read; see the server log.".to_string()
-        })
+        crate::auth::tokens::users_with_tokens(&self.state.db).await.map_err(|e| unreadable("The users", e))
     }
 
     async fn audit(&self, query: &app::model::audit::AuditQuery) -> Result<app::model::audit::AuditPage, String> {
         crate::audit::search(&self.state.db, query, crate::audit::MAX_PAGE).await.map_err(|e| match e {
             crate::audit::AuditError::BadQuery(m) => m,
-            crate::audit::AuditError::Db(e) => {
-                tracing::error!("audit log: {e}");
-                "The audit log could not be read; see the server log.".to_string()
-            }
+            crate::audit::AuditError::Db(e) => unreadable("The audit log", e),
         })
     }
 
@@ -127,6 +121,12 @@ impl Backend for UiBackend {
         });
         futures_util::future::join_all(reads).await
     }
+}
+
+/// A database failure as the page shows it; the cause goes to the log only.
+fn unreadable(what: &str, cause: crate::db::DbError) -> String {
+    tracing::error!("{what} could not be read: {cause}");
+    format!("{what} could not be read; see the server log.")
 }
 
 impl UiBackend {
