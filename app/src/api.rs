@@ -121,9 +121,11 @@ pub async fn load_secret_page(environment: String, name: String, confirm: Option
     backend::get()?.secret_page(&who, &environment, &name, confirm.as_deref()).await.map_err(ServerFnError::new)
 }
 
-/// One value, for a user allowed to see it; audited. Only this call's answer carries it.
+/// One value, for a user allowed to see it; audited. Only this call's answer carries it. It
+/// changes something (the audit log), so it carries the page's CSRF token like a form would.
 #[server(prefix = "/app")]
-pub async fn reveal_secret_value(environment: String, name: String, key: String) -> Result<String, ServerFnError> {
+pub async fn reveal_secret_value(environment: String, name: String, key: String, csrf: String) -> Result<String, ServerFnError> {
+    backend::check_csrf(&csrf)?;
     let who = backend::require(crate::model::Role::Viewer)?;
     backend::get()?.reveal(&who, &environment, &name, &key).await.map_err(ServerFnError::new)
 }
@@ -190,6 +192,19 @@ pub mod backend {
     /// The caller, as the server's authentication middleware put it into the request.
     pub fn identity() -> Option<Identity> {
         use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Identity>().cloned())
+    }
+
+    /// The CSRF token of the caller's browser session (none for API tokens).
+    pub fn csrf_token() -> Option<String> {
+        use_context::<http::request::Parts>().and_then(|parts| parts.extensions.get::<crate::model::CsrfToken>().map(|t| t.0.clone()))
+    }
+
+    /// Fails unless `given` is the session's CSRF token (calls with an API token have none).
+    pub fn check_csrf(given: &str) -> Result<(), ServerFnError> {
+        match csrf_token() {
+            Some(expected) if expected != given => Err(ServerFnError::new("this page has expired: reload it and try again")),
+            _ => Ok(()),
+        }
     }
 
     /// Fails unless the caller has at least `role`. The middleware already turned away anonymous

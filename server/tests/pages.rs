@@ -85,9 +85,11 @@ on_both_backends! {
         let user = app.db.find_user("ravi").await.unwrap().expect("user created at first sign-in");
         assert_eq!(user.role, Role::Approver);
 
-        let res = app.client.post(app.url("/auth/logout")).header("cookie", &cookie).send().await.unwrap();
+        let res = app.post_form("/auth/logout", &cookie, &[]).await;
         assert_eq!(res.status(), 303);
         assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+        let last = &app.db.list_audit(1, None).await.unwrap()[0];
+        assert_eq!((last.action.as_str(), last.actor.as_str()), ("auth.signed_out", "ravi"));
         let res = app.client.get(app.url("/")).header("cookie", &cookie).send().await.unwrap();
         assert_eq!(res.status(), 303, "the ended session no longer works");
         assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"), "the stale cookie is cleared");
@@ -143,7 +145,7 @@ async fn expired_sessions_are_refused() {
     app.db.create_session(&zelly_control::auth::hash_secret(id), user.id, past).await.unwrap();
     let res = app.client.get(app.url("/")).header("cookie", format!("zelly_session={id}")).send().await.unwrap();
     assert_eq!(res.status(), 303);
-    assert_eq!(app.db.purge_expired_sessions().await.unwrap(), 1);
+    assert_eq!(app.db.purge_expired_sessions(zelly_control::auth::sessions::idle_since(&app.config.auth)).await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -53,7 +53,8 @@ on_both_backends! {
             let at = html.find("/users/tokens/").unwrap();
             html[at..].split('"').next().unwrap().to_string()
         };
-        let res = client.post(app.url(&action)).header("cookie", &cookie).header("origin", app.url("")).send().await.unwrap();
+        assert!(html.contains(r#"name="_csrf""#), "the form carries its CSRF token");
+        let res = app.post_form(&action, &cookie, &[]).await;
         assert_eq!(res.status(), 303);
         assert_eq!(res.headers()["location"], format!("/users?revoked={}", &ci[..10]));
         assert_eq!(app.get("/api/v1/environments", Some(&ci)).await.status(), 401);
@@ -62,7 +63,7 @@ on_both_backends! {
         let viewer = app.dev_sign_in("vikram").await;
         let html = client.get(app.url("/users")).header("cookie", &viewer).send().await.unwrap().text().await.unwrap();
         assert!(html.contains("this needs the admin role"));
-        let res = client.post(app.url(&action)).header("cookie", &viewer).header("origin", app.url("")).send().await.unwrap();
+        let res = app.post_form(&action, &viewer, &[]).await;
         assert_eq!(res.status(), 303);
         assert!(res.headers()["location"].to_str().unwrap().starts_with("/users?error="));
     }

@@ -31,8 +31,8 @@ async function startEmulator() {
 }
 
 /** Starts `zelly-control serve` (with the AWS emulator) and resolves to { url, awsUrl, stop } once it
- * prints its address. */
-export async function startServer(extraEnv = {}) {
+ * prints its address. `listen` is a free port unless the test must know it beforehand. */
+export async function startServer(extraEnv = {}, { listen = '127.0.0.1:0' } = {}) {
   const aws = await startEmulator();
   if (!existsSync(binary)) throw new Error(`${binary} not found: build it with \`cargo leptos build\` first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'zelly-browser-'));
@@ -40,7 +40,7 @@ export async function startServer(extraEnv = {}) {
   const fixtures = join(here, '..', 'fixtures');
   cpSync(join(fixtures, 'infra'), join(dataDir, 'infra'), { recursive: true });
   // Run from the data directory: the binary must find its assets on its own, not via the cwd.
-  const child = spawn(binary, ['serve', '--listen', '127.0.0.1:0'], {
+  const child = spawn(binary, ['serve', '--listen', listen], {
     cwd: dataDir,
     env: {
       PATH: process.env.PATH,

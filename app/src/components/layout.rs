@@ -2,6 +2,7 @@
 
 use crate::api::whoami;
 use leptos::prelude::*;
+use crate::components::csrf::CsrfField;
 
 #[component]
 pub fn TopBar() -> impl IntoView {
@@ -35,6 +36,7 @@ pub fn TopBar() -> impl IntoView {
                             <span class=format!("role role-{}", who.role)>{who.role.to_string()}</span>
                             // A plain form: signing out works without JavaScript.
                             <form method="post" action="/auth/logout" class="inline">
+                                <CsrfField/>
                                 <button type="submit" class="link-button">"Sign out"</button>
                             </form>
                         </div>

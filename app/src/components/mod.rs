@@ -1,6 +1,7 @@
 pub mod charts;
 pub mod cost_chart;
 pub mod cost_diff;
+pub mod csrf;
 pub mod layout;
 pub mod live_status;
 pub mod log_view;

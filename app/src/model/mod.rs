@@ -228,6 +228,11 @@ pub struct Secret {
     pub keys: Vec<String>,
 }
 
+/// The signed-in browser session's CSRF token, which every form it posts carries (`_csrf`).
+/// The server puts it into the request for the page and its server functions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsrfToken(pub String);
+
 /// What a user may do. Ordered: each role can do everything the roles before it can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,6 +10,7 @@ use crate::components::run_bits::{took, when, PlanCounts, StatusBadge};
 use crate::model::run::{Run, RunKind, RunStatus, RunView};
 use crate::pages::runs::SimulatedNotice;
 use leptos::prelude::*;
+use crate::components::csrf::CsrfField;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -185,6 +186,7 @@ fn Actions(v: RunView) -> impl IntoView {
             })}
             {a.approve.then(|| view! {
                 <form method="post" action=format!("/runs/{id}/approve") class="stack">
+                    <CsrfField/>
                     <label class="field"><span>"Comment (optional)"</span><input type="text" name="comment" maxlength="2000"/></label>
                     {a.confirm_name.clone().map(|name| view! {
                         <label class="field danger">
@@ -198,6 +200,7 @@ fn Actions(v: RunView) -> impl IntoView {
             {a.approve_blocked.clone().map(|why| view! { <p class="muted blocked">{format!("You cannot approve: {why}.")}</p> })}
             {a.reject.then(|| view! {
                 <form method="post" action=format!("/runs/{id}/reject") class="stack">
+                    <CsrfField/>
                     <label class="field"><span>"Reason for discarding"</span><input type="text" name="comment" maxlength="2000"/></label>
                     <button type="submit" class="button" data-action="reject">"Discard plan"</button>
                 </form>
@@ -206,11 +209,13 @@ fn Actions(v: RunView) -> impl IntoView {
                 <div class="row">
                     {a.cancel.then(|| view! {
                         <form method="post" action=format!("/runs/{id}/cancel")>
+                            <CsrfField/>
                             <button type="submit" class="button" data-action="cancel">"Cancel run"</button>
                         </form>
                     })}
                     {a.force_cancel.then(|| view! {
                         <form method="post" action=format!("/runs/{id}/cancel")>
+                            <CsrfField/>
                             <input type="hidden" name="force" value="true"/>
                             <button type="submit" class="button danger" data-action="force-cancel" title="Ends the run at once and kills terraform">"Force cancel"</button>
                         </form>

@@ -4,6 +4,7 @@ use crate::api::load_runs_page;
 use crate::components::cost_diff::CostDelta;
 use crate::components::run_bits::{when, PlanCounts, StatusBadge};
 use leptos::prelude::*;
+use crate::components::csrf::CsrfField;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -40,6 +41,7 @@ pub fn RunsPage() -> impl IntoView {
                             {error.map(|e| view! { <div class="notice notice-error" role="alert">{e}</div> })}
                             {page.can_start.then(|| view! {
                                 <form method="post" action=action class="card new-run">
+                                    <CsrfField/>
                                     <h2>"Start a run"</h2>
                                     <fieldset class="kinds">
                                         <legend class="visually-hidden">"Kind"</legend>

@@ -11,6 +11,7 @@ use crate::components::live_status::HealthBadge;
 use crate::components::run_bits::when;
 use crate::model::secret::{secret_path, Alphabet, PendingSummary, SecretDetail, MAX_GENERATED_LENGTH, MIN_GENERATED_LENGTH};
 use leptos::prelude::*;
+use crate::components::csrf::CsrfField;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
@@ -128,7 +129,7 @@ fn KeysSection(d: SecretDetail) -> impl IntoView {
                             ev.prevent_default();
                             let (env, name, key) = (env.clone(), name.clone(), submit_key.clone());
                             leptos::task::spawn_local(async move {
-                                match reveal_secret_value(env, name, key.clone()).await {
+                                match reveal_secret_value(env, name, key.clone(), crate::components::csrf::csrf_token()).await {
                                     Ok(v) => {
                                         failed.set(None);
                                         revealed.set(Some((key, v)));
@@ -154,6 +155,7 @@ fn KeysSection(d: SecretDetail) -> impl IntoView {
                                 <td class="nowrap">
                                     {can_reveal.then(|| view! {
                                         <form method="post" action=action(&d.environment, "reveal") class="inline" on:submit=on_reveal>
+                                            <CsrfField/>
                                             <input type="hidden" name="name" value=d.name.clone()/>
                                             <input type="hidden" name="key" value=k.name.clone()/>
                                             {move || if shown_again().is_some() {
@@ -179,6 +181,7 @@ fn EditForm(d: SecretDetail) -> impl IntoView {
     let confirm = d.permissions.confirm_writes;
     view! {
         <form method="post" action=action(&d.environment, "edit") class="card stack" aria-labelledby="edit-title" autocomplete="off">
+            <CsrfField/>
             <h2 id="edit-title">"Edit"</h2>
             <p class="muted small">"Type a new value to change a key; leave it empty to keep it. All changes are written together as one new version; the current one becomes AWSPREVIOUS."</p>
             <ReadAt d=&d/>
@@ -213,6 +216,7 @@ fn RotateForm(d: SecretDetail) -> impl IntoView {
     let confirm = d.permissions.confirm_writes;
     view! {
         <form method="post" action=action(&d.environment, "rotate") class="card stack" aria-labelledby="rotate-title">
+            <CsrfField/>
             <h2 id="rotate-title">"Rotate"</h2>
             <p class="muted small">"Chosen keys get new random values from the server's secure random generator, in one new version. This changes what the services will read; it does not change a password inside the database or cache itself."</p>
             <ReadAt d=&d/>
@@ -273,6 +277,7 @@ fn VersionsSection(d: SecretDetail) -> impl IntoView {
                             <td>
                                 {(can_write && !v.is_current()).then(|| view! {
                                     <form method="post" action=action(&d.environment, "rollback") class="inline">
+                                        <CsrfField/>
                                         <input type="hidden" name="name" value=d.name.clone()/>
                                         <input type="hidden" name="version_id" value=d.version_id.clone()/>
                                         <input type="hidden" name="to" value=v.version_id.clone()/>
@@ -314,6 +319,7 @@ fn ConsumersSection(d: SecretDetail) -> impl IntoView {
 fn RedeployButton(env: String, name: String, services: Vec<String>, label: &'static str) -> impl IntoView {
     view! {
         <form method="post" action=format!("/environments/{env}/redeploy") class="inline">
+            <CsrfField/>
             <input type="hidden" name="return_to" value=name.clone()/>
             <input type="hidden" name="reason" value=format!("read the new version of {name}")/>
             {services.iter().map(|s| view! { <input type="hidden" name="service" value=s.clone()/> }).collect_view()}
@@ -352,6 +358,7 @@ fn Confirmation(pending: PendingSummary, env_name: String, name: String) -> impl
     };
     view! {
         <form method="post" action=action(&pending.environment, "confirm") class="card confirm" aria-labelledby="confirm-title">
+            <CsrfField/>
             <h2 id="confirm-title">{format!("Confirm: write to {env_name}")}</h2>
             <p>{format!("{} in {}:", pending.description, pending.secret)}</p>
             <ul>

@@ -6,6 +6,7 @@ use crate::api::load_users;
 use crate::components::run_bits::when;
 use crate::model::users::{TokenSummary, UserSummary};
 use leptos::prelude::*;
+use crate::components::csrf::CsrfField;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -77,6 +78,7 @@ fn Token(t: TokenSummary) -> impl IntoView {
                 Some(at) => view! { <span class="pill">{format!("revoked {}", when(&at))}</span> }.into_any(),
                 None => view! {
                     <form method="post" action=format!("/users/tokens/{}/revoke", t.id) class="inline">
+                        <CsrfField/>
                         <button type="submit" class="button small danger" data-revoke=t.prefix.clone()>"Revoke"</button>
                     </form>
                 }.into_any(),

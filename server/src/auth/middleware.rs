@@ -2,7 +2,7 @@
 //! `Identity` in the request's extensions. Anonymous callers get a 401 on the API and are sent to
 //! the sign-in page from pages. Health checks, the sign-in itself and static assets are public.
 
-use super::{hash_secret, sessions};
+use super::{csrf, hash_secret, sessions};
 use crate::http::{error::ApiError, AppState};
 use app::model::Identity;
 use axum::extract::{Request, State};
@@ -11,12 +11,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use http::{header, HeaderMap, Method};
 
 enum Caller {
-    Known(Identity),
+    /// With the session's CSRF token when signed in by cookie.
+    Known(Identity, Option<String>),
     Anonymous { stale_cookie: bool },
 }
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path();
+    let path = req.uri().path().to_string();
+    let path = path.as_str();
     let public = is_public(path);
     let caller = match identify(&state, req.headers()).await {
         Ok(caller) => caller,
@@ -29,9 +31,23 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
 
     match caller {
-        Caller::Known(identity) => {
+        Caller::Known(identity, csrf_token) => {
             if !cross_site_write_allowed(&req) {
                 return ApiError::Forbidden("cross-site request refused".into()).into_response();
+            }
+            if let Some(token) = csrf_token {
+                if csrf::needs_token(req.method()) && !csrf_exempt(path) {
+                    req = match csrf::verify(req, &token).await {
+                        Ok(req) => req,
+                        Err(()) => {
+                            return ApiError::Forbidden(
+                                "this form is missing its security token or it has expired; reload the page and try again".into(),
+                            )
+                            .into_response()
+                        }
+                    };
+                }
+                req.extensions_mut().insert(app::model::CsrfToken(token));
             }
             req.extensions_mut().insert(identity);
             next.run(req).await
@@ -68,14 +84,15 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiEr
             .token_identity(&hash_secret(token))
             .await?
             .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API token".into()))?;
-        record_activity(state, identity.user_id, Some(token_id));
-        return Ok(Caller::Known(identity));
+        record_activity(state, identity.user_id, Activity::Token(token_id));
+        return Ok(Caller::Known(identity, None));
     }
     if let Some(id) = sessions::id_from_headers(headers) {
-        return Ok(match state.db.session_identity(&hash_secret(&id)).await? {
+        let id_hash = hash_secret(&id);
+        return Ok(match state.db.session_identity(&id_hash, sessions::idle_since(&state.config.auth)).await? {
             Some(identity) => {
-                record_activity(state, identity.user_id, None);
-                Caller::Known(identity)
+                record_activity(state, identity.user_id, Activity::Session(id_hash));
+                Caller::Known(identity, Some(csrf::token_for(&id)))
             }
             None => Caller::Anonymous { stale_cookie: true },
         });
@@ -83,27 +100,35 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiEr
     Ok(Caller::Anonymous { stale_cookie: false })
 }
 
+/// What a request was authenticated with, for last-seen bookkeeping.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Activity {
+    Token(i64),
+    /// The session's id hash: an active session does not go idle.
+    Session(String),
+}
+
 /// Last-seen bookkeeping happens off the request path: a slow write must not slow a page. The
 /// database keeps it to a minute's precision, so this process writes at most once a minute per
-/// user and token (an UPDATE that changes nothing still takes SQLite's write lock).
-fn record_activity(state: &AppState, user_id: i64, token_id: Option<i64>) {
+/// token or session (an UPDATE that changes nothing still takes SQLite's write lock).
+fn record_activity(state: &AppState, user_id: i64, activity: Activity) {
     use std::time::{Duration, Instant};
     {
         let mut recent = state.recent_activity.lock().expect("activity lock");
         let now = Instant::now();
-        if recent.get(&(user_id, token_id)).is_some_and(|at| now.duration_since(*at) < Duration::from_secs(60)) {
+        if recent.get(&activity).is_some_and(|at| now.duration_since(*at) < Duration::from_secs(60)) {
             return;
         }
         if recent.len() > 10_000 {
             recent.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
         }
-        recent.insert((user_id, token_id), now);
+        recent.insert(activity.clone(), now);
     }
     let db = state.db.clone();
     tokio::spawn(async move {
-        let result = match token_id {
-            Some(id) => db.touch_token(id).await.and(db.touch_user(user_id).await),
-            None => db.touch_user(user_id).await,
+        let result = match &activity {
+            Activity::Token(id) => db.touch_token(*id).await.and(db.touch_user(user_id).await),
+            Activity::Session(id_hash) => db.touch_session(id_hash).await.and(db.touch_user(user_id).await),
         };
         if let Err(e) = result {
             tracing::warn!("could not record activity: {e}");
@@ -115,6 +140,14 @@ fn is_public(path: &str) -> bool {
     matches!(path, "/healthz" | "/readyz" | "/login" | "/favicon.ico" | "/favicon.svg")
         || path.starts_with("/auth/")
         || path.starts_with("/pkg/")
+}
+
+/// Server functions (`/app/…`) are the pages' own fetches, kept same-site by the Origin check
+/// and the SameSite cookie; the one that changes something (a reveal) takes the token as an
+/// argument. Signing in replaces the session, so it cannot need that session's token (the
+/// sign-in page is the same for everyone).
+fn csrf_exempt(path: &str) -> bool {
+    path.starts_with("/app/") || path == "/auth/dev/login"
 }
 
 /// The JSON API and the UI's server functions answer 401; pages redirect to the sign-in page.

@@ -1,8 +1,11 @@
-//! Who is calling: API tokens (`Authorization: Bearer`), browser sessions (a cookie), the
-//! development sign-in, and the role checks handlers use.
+//! Who is calling: API tokens (`Authorization: Bearer`), browser sessions (a cookie) started by
+//! single sign-on (`oidc`) or the development sign-in, and CSRF protection for sessions.
 
+pub mod csrf;
 pub mod dev_login;
+pub mod login;
 pub mod middleware;
+pub mod oidc;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;

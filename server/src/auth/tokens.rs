@@ -11,7 +11,7 @@ const SHOWN_PREFIX_LEN: usize = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
-    #[error("{0:?} is not a user name (lowercase letters, digits, . _ -; at most 64)")]
+    #[error("{0:?} is not a user name ({rule})", rule = crate::config::validate::USER_NAME_RULE)]
     BadUserName(String),
     #[error("user {user} has the {user_role} role, so a token for them cannot have the higher {token_role} role")]
     RoleAboveUser { user: String, user_role: Role, token_role: Role },

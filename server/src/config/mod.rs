@@ -3,9 +3,12 @@
 //!
 //! Unknown keys and invalid values stop the server at start with a message that names the key.
 
+pub mod auth;
 pub mod validate;
 
-use app::model::{Environment, Role};
+pub use auth::{AuthConfig, AuthMode, DevUser, OidcConfig, Redacted, RoleRule};
+
+use app::model::Environment;
 use figment::{
     providers::{Env, Format, Serialized, Toml},
     Figment,
@@ -193,36 +196,6 @@ pub struct DatabaseConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     pub max_connections: u32,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// Pick a configured user from a list: for local use, refused unless listening on loopback.
-    Dev,
-    /// API tokens only; the browser sign-in page says how to get access.
-    Tokens,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthConfig {
-    pub mode: AuthMode,
-    /// How long a browser session lasts after sign-in.
-    pub session_hours: u32,
-    /// Sign-in attempts allowed per client address per minute (0: no limit).
-    pub login_attempts_per_minute: u32,
-    #[serde(default)]
-    pub dev_users: Vec<DevUser>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DevUser {
-    pub name: String,
-    #[serde(default)]
-    pub display_name: String,
-    pub role: Role,
 }
 
 /// Values given as command-line flags (or their dedicated environment variables such as

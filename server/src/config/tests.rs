@@ -232,3 +232,41 @@ fn dev_sign_in_is_refused_off_loopback() {
     config.auth.mode = AuthMode::Tokens;
     assert!(validate::check_serve(&config).is_ok());
 }
+
+#[test]
+fn single_sign_on_is_checked_at_start_and_its_secret_never_printed() {
+    Jail::expect_with(|jail| {
+        jail.set_env("ZELLY_AUTH__MODE", "oidc");
+        let message = error_of(jail, None);
+        assert!(message.contains("auth.oidc: auth.mode = \"oidc\" needs an [auth.oidc] section"), "{message}");
+
+        let sso = |issuer: &str, public_url: &str, rules: &str| {
+            format!(
+                "[server]\npublic_url = \"{public_url}\"\n[auth.oidc]\nissuer_url = \"{issuer}\"\nclient_id = \"zelly\"\n\
+                 client_secret = \"very-secret-value\"\n{rules}"
+            )
+        };
+        let message = error_of(jail, Some(&sso("http://login.example.com", "https://zelly.example.com", "")));
+        assert!(message.contains("auth.oidc.issuer_url: http://login.example.com/ must be https://"), "{message}");
+        let message = error_of(jail, Some(&sso("https://login.example.com", "http://zelly.example.com", "")));
+        assert!(message.contains("server.public_url: http://zelly.example.com/ must be https://"), "{message}");
+        let message = error_of(jail, Some(&sso("https://login.example.com", "https://zelly.example.com", "[[auth.oidc.roles]]\nrole = \"admin\"\n")));
+        assert!(message.contains("auth.oidc.roles[0]: names no emails, domains or groups"), "{message}");
+        let message = error_of(jail, Some(&sso("https://login.example.com", "https://zelly.example.com", "[[auth.oidc.roles]]\nrole = \"admin\"\ndomains = [\"@example.com\"]\n")));
+        assert!(message.contains("auth.oidc.roles[0].domains: \"@example.com\" is not a domain"), "{message}");
+
+        let good = sso("https://login.example.com", "https://zelly.example.com", "[[auth.oidc.roles]]\nrole = \"admin\"\ngroups = [\"ops\"]\n");
+        let config = load_in(jail, Some(&good), Overrides::default()).unwrap();
+        let oidc = config.auth.oidc.as_ref().unwrap();
+        assert_eq!(oidc.issuer_url, "https://login.example.com", "the issuer is kept exactly as written");
+        assert_eq!(oidc.client_secret.expose(), "very-secret-value");
+        let printed = toml::to_string_pretty(&config).unwrap();
+        assert!(printed.contains("client_secret = \"<redacted>\"") && !printed.contains("very-secret-value"), "{printed}");
+        assert!(!format!("{config:?}").contains("very-secret-value"));
+
+        jail.set_env("ZELLY_AUTH__OIDC__CLIENT_SECRET", "from-the-environment");
+        let config = load_in(jail, Some(&good), Overrides::default()).unwrap();
+        assert_eq!(config.auth.oidc.unwrap().client_secret.expose(), "from-the-environment");
+        Ok(())
+    });
+}

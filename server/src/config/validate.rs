@@ -16,6 +16,10 @@ pub fn check(config: &Config) -> Result<(), String> {
     if config.auth.session_hours == 0 {
         problems.push("auth.session_hours: must be at least 1".to_string());
     }
+    if config.auth.session_idle_minutes == 0 {
+        problems.push("auth.session_idle_minutes: must be at least 1".to_string());
+    }
+    check_oidc(config, &mut problems);
     if config.auth.mode == AuthMode::Dev && config.auth.dev_users.is_empty() {
         problems.push("auth.dev_users: the dev sign-in needs at least one user".to_string());
     }
@@ -23,7 +27,7 @@ pub fn check(config: &Config) -> Result<(), String> {
     for (i, user) in config.auth.dev_users.iter().enumerate() {
         if !is_user_name(&user.name) {
             problems.push(format!(
-                "auth.dev_users[{i}].name: {:?} is not a user name (lowercase letters, digits, . _ -; at most 64)",
+                "auth.dev_users[{i}].name: {:?} is not a user name ({USER_NAME_RULE})",
                 user.name
             ));
         }
@@ -80,6 +84,64 @@ pub fn check(config: &Config) -> Result<(), String> {
     }
 }
 
+fn check_oidc(config: &Config, problems: &mut Vec<String>) {
+    let Some(oidc) = &config.auth.oidc else {
+        if config.auth.mode == AuthMode::Oidc {
+            problems.push("auth.oidc: auth.mode = \"oidc\" needs an [auth.oidc] section with issuer_url, client_id and client_secret".into());
+        }
+        return;
+    };
+    match url::Url::parse(&oidc.issuer_url) {
+        Err(e) => problems.push(format!("auth.oidc.issuer_url: {:?} is not a URL ({e})", oidc.issuer_url)),
+        Ok(issuer) if issuer.scheme() != "https" && !is_loopback_url(&issuer) => problems.push(format!(
+            "auth.oidc.issuer_url: {issuer} must be https:// (plain http only on a loopback address, for testing)"
+        )),
+        Ok(_) => {}
+    }
+    if oidc.client_id.trim().is_empty() {
+        problems.push("auth.oidc.client_id: must be set to the client id registered with the provider".into());
+    }
+    if oidc.client_secret.expose().is_empty() {
+        problems.push("auth.oidc.client_secret: must be set (best as ZELLY_AUTH__OIDC__CLIENT_SECRET)".into());
+    }
+    if !oidc.scopes.iter().any(|s| s == "openid") {
+        problems.push("auth.oidc.scopes: must include \"openid\"".into());
+    }
+    for (i, rule) in oidc.roles.iter().enumerate() {
+        if rule.emails.is_empty() && rule.domains.is_empty() && rule.groups.is_empty() {
+            problems.push(format!("auth.oidc.roles[{i}]: names no emails, domains or groups, so it matches nobody"));
+        }
+        for email in rule.emails.iter().filter(|e| e.split('@').count() != 2) {
+            problems.push(format!("auth.oidc.roles[{i}].emails: {email:?} is not an e-mail address"));
+        }
+        for domain in rule.domains.iter().filter(|d| d.is_empty() || d.contains('@')) {
+            problems.push(format!("auth.oidc.roles[{i}].domains: {domain:?} is not a domain (write example.com, not @example.com)"));
+        }
+    }
+    if config.auth.mode == AuthMode::Oidc {
+        match &config.server.public_url {
+            None => problems.push(
+                "server.public_url: single sign-on needs the address users reach the server at, \
+                 for the provider's redirect (https://zelly.example.com)"
+                    .into(),
+            ),
+            Some(url) if url.scheme() != "https" && !is_loopback_url(url) => problems.push(format!(
+                "server.public_url: {url} must be https:// when signing in with a provider (plain http only on loopback)"
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// The dev sign-in lets anyone be anyone: it must never be reachable from another machine.
 pub fn check_serve(config: &Config) -> Result<(), String> {
     if config.auth.mode == AuthMode::Dev && !config.server.listen.ip().is_loopback() {
@@ -92,11 +154,16 @@ pub fn check_serve(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Short names (`asha`, `ci-bot`) and, for single sign-on users, lowercased e-mail addresses.
 pub fn is_user_name(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+        && s.len() <= USER_NAME_MAX
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-+@".contains(c))
 }
+
+/// The longest e-mail address SMTP allows.
+pub const USER_NAME_MAX: usize = 254;
+pub const USER_NAME_RULE: &str = "lowercase letters, digits, . _ - + @; at most 254";
 
 fn is_environment_name(s: &str) -> bool {
     let mut chars = s.chars();

@@ -10,9 +10,11 @@ pub mod audit;
 pub mod runs;
 mod secret_locks;
 mod sessions;
+mod sign_in_attempts;
 pub mod tokens;
 mod users;
 
+pub use sign_in_attempts::SignInAttempt;
 pub use tokens::TokenRecord;
 pub use users::UserRecord;
 

@@ -30,16 +30,18 @@ impl Db {
         Ok(())
     }
 
-    /// The user of an unexpired session. The role is read live, so a role change applies at once.
-    pub async fn session_identity(&self, id_hash: &str) -> DbResult<Option<Identity>> {
+    /// The user of a session that has neither expired nor been idle since `idle_since`. The role
+    /// is read live, so a role change applies at once.
+    pub async fn session_identity(&self, id_hash: &str, idle_since: DateTime<Utc>) -> DbResult<Option<Identity>> {
         let owner = on_backend!(self, pool => {
             sqlx::query_as::<_, SessionOwner>(
                 "SELECT u.id AS user_id, u.name, u.display_name, u.role \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
-                 WHERE s.id_hash = $1 AND s.expires_at > $2",
+                 WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
             )
             .bind(id_hash)
             .bind(Utc::now())
+            .bind(idle_since)
             .fetch_optional(pool)
             .await
         })?;
@@ -56,9 +58,23 @@ impl Db {
         Ok(())
     }
 
-    pub async fn purge_expired_sessions(&self) -> DbResult<u64> {
+    /// Keeps an active session from going idle.
+    pub async fn touch_session(&self, id_hash: &str) -> DbResult<()> {
+        on_backend!(self, pool => {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2").bind(Utc::now()).bind(id_hash).execute(pool).await.map(|done| done.rows_affected())
+        })?;
+        Ok(())
+    }
+
+    /// Removes sessions that expired or went idle before `idle_since`.
+    pub async fn purge_expired_sessions(&self, idle_since: DateTime<Utc>) -> DbResult<u64> {
         let done = on_backend!(self, pool => {
-            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(Utc::now()).execute(pool).await.map(|done| done.rows_affected())
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                .bind(Utc::now())
+                .bind(idle_since)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
         })?;
         Ok(done)
     }

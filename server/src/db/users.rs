@@ -73,6 +73,27 @@ impl Db {
         Ok(result)
     }
 
+    /// Gives the user `role` (audited as done by `actor`, with the role it had); no change, no row.
+    pub async fn set_user_role(&self, user: &UserRecord, role: Role, actor: &str) -> DbResult<UserRecord> {
+        if user.role == role {
+            return Ok(user.clone());
+        }
+        on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE users SET role = $1 WHERE id = $2").bind(role.as_str()).bind(user.id).execute(&mut *tx).await?;
+            let event = NewAuditEvent {
+                actor: actor.to_string(),
+                action: "user.role_changed",
+                environment: None,
+                target: Some(user.name.clone()),
+                details: serde_json::json!({ "from": user.role, "to": role }),
+            };
+            insert_audit!(&mut *tx, &event)?;
+            tx.commit().await
+        })?;
+        Ok(UserRecord { role, ..user.clone() })
+    }
+
     /// Notes that the user was active; writes at most once a minute per user.
     pub async fn touch_user(&self, user_id: i64) -> DbResult<()> {
         self.touch_throttled("users", "last_seen_at", user_id).await

@@ -20,7 +20,6 @@ use crate::environments::status::LiveStatus;
 use crate::environments::Environments;
 use crate::runs::Runs;
 use axum::extract::FromRef;
-use axum::routing::{get, post};
 use axum::{middleware, Router};
 use leptos::prelude::LeptosOptions;
 use std::future::Future;
@@ -57,10 +56,12 @@ pub struct AppState {
     pub recent_activity: RecentActivity,
     /// Sign-in attempts per client address.
     pub login_limit: Arc<crate::auth::rate_limit::RateLimit>,
+    /// The identity provider, when signing in with single sign-on.
+    pub oidc: Option<Arc<crate::auth::oidc::Provider>>,
 }
 
-/// When this process last recorded activity of a (user, token), to write it once a minute.
-pub type RecentActivity = Arc<std::sync::Mutex<std::collections::HashMap<(i64, Option<i64>), std::time::Instant>>>;
+/// When this process last recorded activity of a token or session, to write it once a minute.
+pub type RecentActivity = Arc<std::sync::Mutex<std::collections::HashMap<auth::middleware::Activity, std::time::Instant>>>;
 
 impl FromRef<AppState> for LeptosOptions {
     fn from_ref(state: &AppState) -> Self {
@@ -91,7 +92,9 @@ impl AppState {
         let metrics = crate::metrics::MetricsService::new(&config).await;
         let secrets = crate::secrets::Secrets::new(&config, db.clone(), environments.clone(), live.clone()).await;
         let login_limit = Arc::new(crate::auth::rate_limit::RateLimit::new(config.auth.login_attempts_per_minute));
+        let oidc = crate::auth::oidc::Provider::from_config(&config)?.map(Arc::new);
         Ok(AppState {
+            oidc,
             login_limit,
             secrets,
             costs,
@@ -114,9 +117,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1",
             api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router()).merge(users::api_router())),
         )
-        .route("/login", get(auth::dev_login::page))
-        .route("/auth/dev/login", post(auth::dev_login::sign_in))
-        .route("/auth/logout", post(auth::dev_login::sign_out))
+        .merge(auth::login::router())
         .merge(run_forms::router())
         .merge(secret_forms::router())
         .merge(users::form_router())
@@ -136,7 +137,7 @@ pub async fn launch_with_listener(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    spawn_housekeeping(state.db.clone());
+    spawn_housekeeping(state.db.clone(), state.config.clone());
     let workers = crate::runs::engine::spawn(state.runs.clone(), state.config.runs.workers);
     let runs = state.runs.clone();
     // The client's address is kept for the sign-in rate limit.
@@ -146,15 +147,17 @@ pub async fn launch_with_listener(
     served
 }
 
-/// Expired sessions are refused at once; this only keeps the table small.
-fn spawn_housekeeping(db: Db) {
+/// Expired sessions and sign-in attempts are refused at once; this only keeps the tables small.
+fn spawn_housekeeping(db: Db, config: Arc<Config>) {
     tokio::spawn(async move {
         let period = Duration::from_secs(3600);
         let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             every.tick().await;
-            match db.purge_expired_sessions().await {
-                Ok(n) if n > 0 => tracing::info!("removed {n} expired sessions"),
+            let purged = db.purge_expired_sessions(auth::sessions::idle_since(&config.auth)).await;
+            let attempts = db.purge_expired_sign_in_attempts().await;
+            match purged.and_then(|n| attempts.map(|m| n + m)) {
+                Ok(n) if n > 0 => tracing::info!("removed {n} expired sessions and sign-in attempts"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("could not remove expired sessions: {e}"),
             }

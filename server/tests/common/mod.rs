@@ -172,6 +172,21 @@ impl TestApp {
         set_cookie.split(';').next().unwrap().to_string()
     }
 
+    /// The CSRF token a page signed in with `cookie` carries, read from it as a script would.
+    pub async fn csrf_token(&self, cookie: &str) -> String {
+        let html = self.client.get(self.url("/")).header("cookie", cookie).send().await.unwrap().text().await.unwrap();
+        let (_, rest) = html.split_once(r#"<meta name="csrf-token" content=""#).expect("the page names its CSRF token");
+        rest.split('"').next().unwrap().to_string()
+    }
+
+    /// Posts a form as a signed-in browser does: with the session cookie and the page's token.
+    pub async fn post_form(&self, path: &str, cookie: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let token = self.csrf_token(cookie).await;
+        let mut fields = fields.to_vec();
+        fields.push(("_csrf", &token));
+        self.client.post(self.url(path)).header("cookie", cookie).form(&fields).send().await.expect("request")
+    }
+
     pub async fn post_json(&self, path: &str, token: &str, body: serde_json::Value) -> reqwest::Response {
         self.client.post(self.url(path)).bearer_auth(token).json(&body).send().await.expect("request")
     }

@@ -1,0 +1,232 @@
+//! Signing in and out in the browser: the sign-in page, single sign-on (`/auth/login` sends the
+//! browser to the identity provider, `/auth/callback` brings it back), and `/auth/logout`. The
+//! development sign-in (`dev_login`) shares the page and how a session starts.
+
+use super::middleware::safe_next;
+use super::oidc::{self, SignInError};
+use super::sessions;
+use crate::config::{AuthMode, DevUser};
+use crate::db::audit::NewAuditEvent;
+use crate::db::UserRecord;
+use crate::http::{error::ApiError, AppState};
+use askama::Template;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use cookie::{Cookie, SameSite};
+use http::{header, HeaderMap, StatusCode};
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(page))
+        .route("/auth/login", get(start_single_sign_on))
+        .route("/auth/callback", get(callback))
+        .route("/auth/dev/login", post(super::dev_login::sign_in))
+        .route("/auth/logout", post(sign_out))
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    mode: AuthMode,
+    provider: &'a str,
+    users: Vec<DevUser>,
+    next: &'a str,
+    next_encoded: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// The sign-in page, with `error` above the ways to sign in.
+pub fn render(state: &AppState, next: &str, error: Option<String>, status: StatusCode) -> Result<Response, ApiError> {
+    let users = state
+        .config
+        .auth
+        .dev_users
+        .iter()
+        .cloned()
+        .map(|mut u| {
+            if u.display_name.is_empty() {
+                u.display_name = u.name.clone();
+            }
+            u
+        })
+        .collect();
+    let page = LoginPage {
+        mode: state.config.auth.mode,
+        provider: state.oidc.as_ref().map(|p| p.name()).unwrap_or_default(),
+        users,
+        next,
+        next_encoded: super::middleware::urlencode(next),
+        error,
+    };
+    let html = page.render().map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((status, Html(html)).into_response())
+}
+
+async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Result<Response, ApiError> {
+    render(&state, safe_next(q.next.as_deref()), None, StatusCode::OK)
+}
+
+/// Takes one sign-in attempt from the client address's allowance, or renders the refusal.
+pub fn within_rate_limit(state: &AppState, client: Option<Extension<ConnectInfo<SocketAddr>>>, next: &str) -> Result<(), Result<Response, ApiError>> {
+    let address = client.map(|c| c.0 .0.ip().to_string()).unwrap_or_default();
+    state.login_limit.check(&address).map_err(|wait| {
+        let message = format!("Too many sign-in attempts from this address. Try again in {} seconds.", wait.as_secs().max(1));
+        render(state, next, Some(message), StatusCode::TOO_MANY_REQUESTS)
+    })
+}
+
+/// Starts a session for `user` (ending any the browser had), audited, and sends the browser on.
+pub async fn complete(state: &AppState, headers: &HeaderMap, user: &UserRecord, method: &str, next: &str) -> Result<Response, ApiError> {
+    let secure = state.config.secure_cookies();
+    let cookie = sessions::start(&state.db, headers, user.id, state.config.auth.session_hours, secure).await?;
+    state
+        .db
+        .append_audit(&NewAuditEvent {
+            actor: user.name.clone(),
+            action: "auth.signed_in",
+            environment: None,
+            target: None,
+            details: serde_json::json!({ "method": method }),
+        })
+        .await?;
+    let mut response = Redirect::to(next).into_response();
+    response.headers_mut().append(header::SET_COOKIE, cookie.parse().map_err(|e: header::InvalidHeaderValue| ApiError::Internal(e.into()))?);
+    Ok(response)
+}
+
+async fn start_single_sign_on(
+    State(state): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    Query(q): Query<LoginQuery>,
+) -> Result<Response, ApiError> {
+    let next = safe_next(q.next.as_deref());
+    let Some(provider) = state.oidc.clone() else {
+        return render(&state, next, Some("Single sign-on is not configured on this server.".into()), StatusCode::NOT_FOUND);
+    };
+    if let Err(refused) = within_rate_limit(&state, client, next) {
+        return refused;
+    }
+    match provider.begin(&state.db, next).await {
+        Ok((to, sign_in_state)) => {
+            let cookie = state_cookie(sign_in_state, cookie::time::Duration::minutes(10), state.config.secure_cookies());
+            Ok(([(header::SET_COOKIE, cookie)], Redirect::to(to.as_str())).into_response())
+        }
+        Err(e) => refused(&state, next, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+async fn callback(
+    State(state): State<AppState>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Query(q): Query<CallbackQuery>,
+) -> Result<Response, ApiError> {
+    let Some(provider) = state.oidc.clone() else {
+        return render(&state, "/", Some("Single sign-on is not configured on this server.".into()), StatusCode::NOT_FOUND);
+    };
+    if let Err(refused) = within_rate_limit(&state, client, "/") {
+        return refused;
+    }
+    let cookie_state = sessions::cookie_value(&headers, oidc::STATE_COOKIE);
+    let verified = match (q.error, q.code, q.state) {
+        (Some(error), _, sign_in_state) => {
+            // The user cancelled or the provider refused: the attempt is over either way.
+            if let Some(s) = sign_in_state {
+                state.db.take_sign_in_attempt(&super::hash_secret(&s)).await?;
+            }
+            Err(SignInError::Refused(q.error_description.unwrap_or(error)))
+        }
+        (None, Some(code), Some(sign_in_state)) => provider.finish(&state.db, &sign_in_state, &code, cookie_state.as_deref()).await,
+        _ => Err(SignInError::UnknownState),
+    };
+    let (who, next) = match verified {
+        Ok(v) => v,
+        Err(e) => return refused(&state, "/", e),
+    };
+    let config = state.config.auth.oidc.as_ref().expect("a provider has its configuration");
+    let Some(role) = oidc::roles::role_for(config, &who.email, &who.groups) else {
+        state
+            .db
+            .append_audit(&NewAuditEvent {
+                actor: who.email.clone(),
+                action: "auth.sign_in_refused",
+                environment: None,
+                target: None,
+                details: serde_json::json!({ "method": "oidc", "reason": "no role", "groups": who.groups }),
+            })
+            .await?;
+        return refused(&state, "/", SignInError::NoRole(who.email));
+    };
+    if !crate::config::validate::is_user_name(&who.email) {
+        let message = format!("{} cannot be a Zelly user name ({}).", who.email, crate::config::validate::USER_NAME_RULE);
+        return render(&state, "/", Some(message), StatusCode::FORBIDDEN);
+    }
+    // The configuration decides roles: a rule changed there applies at the next sign-in.
+    let (user, _) = state.db.ensure_user(&who.email, &who.name, role, "oidc").await?;
+    let user = state.db.set_user_role(&user, role, "oidc").await?;
+    let mut response = complete(&state, &headers, &user, "oidc", safe_next(Some(&next))).await?;
+    append_cookie(&mut response, state_cookie(String::new(), cookie::time::Duration::ZERO, state.config.secure_cookies()));
+    Ok(response)
+}
+
+/// The sign-in page explaining why signing in did not work; the log gets the same.
+fn refused(state: &AppState, next: &str, e: SignInError) -> Result<Response, ApiError> {
+    let status = match &e {
+        SignInError::Db(_) => return Err(ApiError::Internal(e.into())),
+        SignInError::Unreachable(_) => StatusCode::BAD_GATEWAY,
+        SignInError::NoRole(_) | SignInError::NoEmail | SignInError::UnverifiedEmail(_) => StatusCode::FORBIDDEN,
+        SignInError::UnknownState | SignInError::OtherBrowser | SignInError::Refused(_) | SignInError::Invalid(_) => StatusCode::BAD_REQUEST,
+    };
+    tracing::warn!("single sign-on refused: {e}");
+    let mut response = render(state, next, Some(e.to_string()), status)?;
+    append_cookie(&mut response, state_cookie(String::new(), cookie::time::Duration::ZERO, state.config.secure_cookies()));
+    Ok(response)
+}
+
+/// The cookie that ties a sign-in's `state` to the browser that started it. Lax, so that it comes
+/// back with the provider's redirect (a top-level GET); scoped to the callback.
+fn state_cookie(value: String, max_age: cookie::time::Duration, secure: bool) -> String {
+    Cookie::build((oidc::STATE_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .path("/auth/callback")
+        .max_age(max_age)
+        .build()
+        .to_string()
+}
+
+fn append_cookie(response: &mut Response, cookie: String) {
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+}
+
+async fn sign_out(State(state): State<AppState>, who: Option<Extension<app::model::Identity>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(id) = sessions::id_from_headers(&headers) {
+        sessions::end(&state.db, &id).await?;
+    }
+    if let Some(Extension(who)) = who {
+        let event = NewAuditEvent { actor: who.name, action: "auth.signed_out", environment: None, target: None, details: serde_json::json!({}) };
+        state.db.append_audit(&event).await?;
+    }
+    let cookie = sessions::clearing_cookie(state.config.secure_cookies());
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+}
