@@ -62,8 +62,9 @@ on_both_backends! {
         assert_eq!(res.status(), 401);
         assert!(json(res).await["message"].as_str().unwrap().contains("unknown or revoked"));
 
+        // (Revoked before its first use: the server has not verified and remembered it yet; see
+        // users.rs and cli.rs for revoking a token in use.)
         let token = app.token("vikram", Role::Viewer).await;
-        assert_eq!(app.get("/api/v1/environments", Some(&token)).await.status(), 200);
         app.db.revoke_token(&token[..10], "test").await.unwrap().expect("revoked");
         assert_eq!(app.get("/api/v1/environments", Some(&token)).await.status(), 401);
     }

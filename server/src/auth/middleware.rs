@@ -79,11 +79,19 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiEr
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
-        let (token_id, identity) = state
-            .db
-            .token_identity(&hash_secret(token))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API token".into()))?;
+        let token_hash = hash_secret(token);
+        let (token_id, identity) = match state.token_cache.get(&token_hash) {
+            Some(known) => known,
+            None => {
+                let found = state
+                    .db
+                    .token_identity(&token_hash)
+                    .await?
+                    .ok_or_else(|| ApiError::Unauthorized("unknown or revoked API token".into()))?;
+                state.token_cache.put(&token_hash, found.0, &found.1);
+                found
+            }
+        };
         record_activity(state, identity.user_id, Activity::Token(token_id));
         return Ok(Caller::Known(identity, None));
     }

@@ -8,6 +8,7 @@ pub mod middleware;
 pub mod oidc;
 pub mod rate_limit;
 pub mod sessions;
+pub mod token_cache;
 pub mod tokens;
 
 use rand::distr::{Alphanumeric, SampleString};

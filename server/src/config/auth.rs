@@ -23,6 +23,9 @@ pub struct AuthConfig {
     pub session_hours: u32,
     /// A session unused for this long ends (an unlocked laptop left at a desk).
     pub session_idle_minutes: u32,
+    /// How long a verified API token is trusted without asking the database again (0: always
+    /// ask). Revocations through this server apply at once; elsewhere within this time.
+    pub token_cache_seconds: u32,
     /// Sign-in attempts allowed per client address per minute (0: no limit).
     pub login_attempts_per_minute: u32,
     #[serde(default)]

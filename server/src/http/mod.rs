@@ -56,6 +56,8 @@ pub struct AppState {
     pub recent_activity: RecentActivity,
     /// Sign-in attempts per client address.
     pub login_limit: Arc<crate::auth::rate_limit::RateLimit>,
+    /// API tokens verified recently.
+    pub token_cache: Arc<crate::auth::token_cache::TokenCache>,
     /// The identity provider, when signing in with single sign-on.
     pub oidc: Option<Arc<crate::auth::oidc::Provider>>,
 }
@@ -94,6 +96,7 @@ impl AppState {
         let login_limit = Arc::new(crate::auth::rate_limit::RateLimit::new(config.auth.login_attempts_per_minute));
         let oidc = crate::auth::oidc::Provider::from_config(&config)?.map(Arc::new);
         Ok(AppState {
+            token_cache: Arc::new(crate::auth::token_cache::TokenCache::new(config.auth.token_cache_seconds)),
             oidc,
             login_limit,
             secrets,

@@ -31,11 +31,13 @@ async fn list(State(state): State<AppState>, Extension(who): Extension<Identity>
 
 async fn revoke(state: &AppState, who: &Identity, id: i64) -> Result<TokenRecord, ApiError> {
     require(who, Role::Admin)?;
-    state
+    let revoked = state
         .db
         .revoke_token(&id.to_string(), &who.name)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no live token with id {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no live token with id {id}")))?;
+    state.token_cache.forget(id);
+    Ok(revoked)
 }
 
 async fn revoke_api(
