@@ -43,10 +43,25 @@ fn table() -> Vec<(&'static str, String, Value, Role)> {
     rows
 }
 
-async fn call(app: &TestApp, method: &str, path: &str, body: &Value, token: Option<&str>) -> u16 {
+/// How a call is signed in: an API token, or a browser session (its cookie, and the CSRF token
+/// its pages carry, or none to forge a request).
+enum Caller<'a> {
+    Anonymous,
+    Token(&'a str),
+    Session { cookie: &'a str, csrf: Option<&'a str> },
+}
+
+async fn call(app: &TestApp, method: &str, path: &str, body: &Value, caller: Caller<'_>) -> u16 {
     let mut req = app.client.request(method.parse().unwrap(), app.url(path));
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
+    match caller {
+        Caller::Anonymous => {}
+        Caller::Token(t) => req = req.bearer_auth(t),
+        Caller::Session { cookie, csrf } => {
+            req = req.header("cookie", cookie);
+            if let Some(csrf) = csrf {
+                req = req.header("x-csrf-token", csrf);
+            }
+        }
     }
     if !body.is_null() {
         req = req.json(body);
@@ -54,32 +69,37 @@ async fn call(app: &TestApp, method: &str, path: &str, body: &Value, token: Opti
     req.send().await.unwrap().status().as_u16()
 }
 
-#[tokio::test]
-async fn every_endpoint_by_every_role() {
-    let aws = Emulator::start();
-    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
-    // Runs waiting for approval, requested by someone outside the matrix.
+/// The table with its runs filled in: two runs waiting for approval in each environment,
+/// requested by someone outside the matrix.
+async fn rows(app: &TestApp) -> (Vec<(&'static str, String, Value, Role)>, i64, i64) {
     let requester = app.token("req-bot", Role::Operator).await;
     let prod = app.start_run("production", &requester, "apply").await;
     let staging = app.start_run("staging", &requester, "apply").await;
     app.wait_for(prod, "planned").await;
     app.wait_for(staging, "planned").await;
+    let rows = table()
+        .into_iter()
+        .map(|(m, p, b, r)| (m, p.replace("{prod}", &prod.to_string()).replace("{staging}", &staging.to_string()), b, r))
+        .collect();
+    (rows, prod, staging)
+}
 
+#[tokio::test]
+async fn every_endpoint_by_every_role() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let (rows, prod, staging) = rows(&app).await;
     let mut tokens = Vec::new();
     for role in Role::ALL {
         tokens.push((role, app.token(&format!("matrix-{role}"), role).await));
     }
-    let rows: Vec<_> = table()
-        .into_iter()
-        .map(|(m, p, b, r)| (m, p.replace("{prod}", &prod.to_string()).replace("{staging}", &staging.to_string()), b, r))
-        .collect();
 
     // Refusals first, while every run still waits: a refused call must change nothing.
     let audit_rows = app.db.list_audit(10_000, None).await.unwrap().len();
     for (method, path, body, lowest) in &rows {
-        assert_eq!(call(&app, method, path, body, None).await, 401, "anonymous {method} {path}");
+        assert_eq!(call(&app, method, path, body, Caller::Anonymous).await, 401, "anonymous {method} {path}");
         for (role, token) in tokens.iter().filter(|(role, _)| role < lowest) {
-            assert_eq!(call(&app, method, path, body, Some(token)).await, 403, "{role} {method} {path}");
+            assert_eq!(call(&app, method, path, body, Caller::Token(token)).await, 403, "{role} {method} {path}");
         }
     }
     assert_eq!(app.db.list_audit(10_000, None).await.unwrap().len(), audit_rows, "a refusal changes nothing");
@@ -88,7 +108,47 @@ async fn every_endpoint_by_every_role() {
 
     for (method, path, body, lowest) in &rows {
         for (role, token) in tokens.iter().filter(|(role, _)| role >= lowest) {
-            let status = call(&app, method, path, body, Some(token)).await;
+            let status = call(&app, method, path, body, Caller::Token(token)).await;
+            assert!(![401, 403, 500].contains(&status), "{role} {method} {path}: {status}");
+        }
+    }
+    app.stop().await;
+}
+
+/// The same table for browsers signed in with a session (the development users: Vikram a viewer,
+/// Meera an operator, Ravi an approver, Asha an admin): roles decide alike, and a state change
+/// without the session's CSRF token is refused for everyone.
+#[tokio::test]
+async fn every_endpoint_by_every_role_signed_in_by_browser() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let (rows, prod, staging) = rows(&app).await;
+    let mut sessions = Vec::new();
+    for (role, user) in [(Role::Viewer, "vikram"), (Role::Operator, "meera"), (Role::Approver, "ravi"), (Role::Admin, "asha")] {
+        let cookie = app.dev_sign_in(user).await;
+        let csrf = app.csrf_token(&cookie).await;
+        sessions.push((role, cookie, csrf));
+    }
+
+    let audit_rows = app.db.list_audit(10_000, None).await.unwrap().len();
+    for (method, path, body, lowest) in &rows {
+        for (role, cookie, csrf) in &sessions {
+            let forged = call(&app, method, path, body, Caller::Session { cookie, csrf: None }).await;
+            let expected = if *method == "GET" && role < lowest { 403 } else if *method == "GET" { 200 } else { 403 };
+            assert_eq!(forged, expected, "{role} {method} {path} without the CSRF token");
+            if role < lowest {
+                let status = call(&app, method, path, body, Caller::Session { cookie, csrf: Some(csrf) }).await;
+                assert_eq!(status, 403, "{role} {method} {path}");
+            }
+        }
+    }
+    assert_eq!(app.db.list_audit(10_000, None).await.unwrap().len(), audit_rows, "a refusal changes nothing");
+    assert_eq!(app.run(prod).await["status"], "planned");
+    assert_eq!(app.run(staging).await["status"], "planned");
+
+    for (method, path, body, lowest) in &rows {
+        for (role, cookie, csrf) in sessions.iter().filter(|(role, ..)| role >= lowest) {
+            let status = call(&app, method, path, body, Caller::Session { cookie, csrf: Some(csrf) }).await;
             assert!(![401, 403, 500].contains(&status), "{role} {method} {path}: {status}");
         }
     }
