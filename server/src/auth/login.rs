@@ -14,7 +14,6 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use cookie::{Cookie, SameSite};
 use http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -99,7 +98,7 @@ pub async fn complete(state: &AppState, headers: &HeaderMap, user: &UserRecord, 
         })
         .await?;
     let mut response = Redirect::to(next).into_response();
-    response.headers_mut().append(header::SET_COOKIE, cookie.parse().map_err(|e: header::InvalidHeaderValue| ApiError::Internal(e.into()))?);
+    sessions::append_cookie(&mut response, cookie);
     Ok(response)
 }
 
@@ -182,7 +181,7 @@ async fn callback(
     let (user, _) = state.db.ensure_user(&who.email, &who.name, role, "oidc").await?;
     let user = state.db.set_user_role(&user, role, "oidc").await?;
     let mut response = complete(&state, &headers, &user, "oidc", safe_next(Some(&next))).await?;
-    append_cookie(&mut response, state_cookie(String::new(), cookie::time::Duration::ZERO, state.config.secure_cookies()));
+    forget_state_cookie(&state, &mut response);
     Ok(response)
 }
 
@@ -196,27 +195,19 @@ fn refused(state: &AppState, next: &str, e: SignInError) -> Result<Response, Api
     };
     tracing::warn!("single sign-on refused: {e}");
     let mut response = render(state, next, Some(e.to_string()), status)?;
-    append_cookie(&mut response, state_cookie(String::new(), cookie::time::Duration::ZERO, state.config.secure_cookies()));
+    forget_state_cookie(state, &mut response);
     Ok(response)
 }
 
 /// The cookie that ties a sign-in's `state` to the browser that started it. Lax, so that it comes
 /// back with the provider's redirect (a top-level GET); scoped to the callback.
 fn state_cookie(value: String, max_age: cookie::time::Duration, secure: bool) -> String {
-    Cookie::build((oidc::STATE_COOKIE, value))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .path("/auth/callback")
-        .max_age(max_age)
-        .build()
-        .to_string()
+    sessions::cookie(oidc::STATE_COOKIE, value, "/auth/callback", max_age, secure)
 }
 
-fn append_cookie(response: &mut Response, cookie: String) {
-    if let Ok(value) = cookie.parse() {
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
+/// The sign-in is over, whichever way it ended.
+fn forget_state_cookie(state: &AppState, response: &mut Response) {
+    sessions::append_cookie(response, state_cookie(String::new(), cookie::time::Duration::ZERO, state.config.secure_cookies()));
 }
 
 async fn sign_out(State(state): State<AppState>, who: Option<Extension<app::model::Identity>>, headers: HeaderMap) -> Result<Response, ApiError> {

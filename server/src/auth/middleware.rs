@@ -17,8 +17,7 @@ enum Caller {
 }
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    let path = path.as_str();
+    let path = req.uri().path();
     let public = is_public(path);
     let caller = match identify(&state, req.headers()).await {
         Ok(caller) => caller,
@@ -61,9 +60,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 Redirect::to(&format!("/login?next={}", urlencode(next_url))).into_response()
             };
             if stale_cookie {
-                if let Ok(value) = sessions::clearing_cookie(state.config.secure_cookies()).parse() {
-                    response.headers_mut().append(header::SET_COOKIE, value);
-                }
+                sessions::append_cookie(&mut response, sessions::clearing_cookie(state.config.secure_cookies()));
             }
             response
         }

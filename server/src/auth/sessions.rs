@@ -16,14 +16,21 @@ pub async fn start(db: &Db, previous: &http::HeaderMap, user_id: i64, hours: u32
     let id = new_secret("");
     let expires = chrono::Utc::now() + chrono::Duration::hours(i64::from(hours));
     db.create_session(&hash_secret(&id), user_id, expires).await?;
-    let cookie = Cookie::build((COOKIE_NAME, id))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .path("/")
-        .max_age(cookie::time::Duration::hours(i64::from(hours)))
-        .build();
-    Ok(cookie.to_string())
+    Ok(cookie(COOKIE_NAME, id, "/", cookie::time::Duration::hours(i64::from(hours)), secure))
+}
+
+/// A `Set-Cookie` value for Zelly's cookies: never readable by scripts, sent along on top-level
+/// navigations from other sites but not with their posts, Secure behind HTTPS. A zero
+/// `max_age` makes the browser forget it.
+pub fn cookie(name: &'static str, value: String, path: &'static str, max_age: cookie::time::Duration, secure: bool) -> String {
+    Cookie::build((name, value)).http_only(true).same_site(SameSite::Lax).secure(secure).path(path).max_age(max_age).build().to_string()
+}
+
+/// Adds a `Set-Cookie` to `response` (the values built here are always valid headers).
+pub fn append_cookie(response: &mut axum::response::Response, cookie: String) {
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(http::header::SET_COOKIE, value);
+    }
 }
 
 /// Sessions not used since this moment have gone idle.
@@ -33,14 +40,7 @@ pub fn idle_since(config: &crate::config::AuthConfig) -> chrono::DateTime<chrono
 
 /// A `Set-Cookie` value that makes the browser forget the session.
 pub fn clearing_cookie(secure: bool) -> String {
-    Cookie::build((COOKIE_NAME, ""))
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .path("/")
-        .max_age(cookie::time::Duration::ZERO)
-        .build()
-        .to_string()
+    cookie(COOKIE_NAME, String::new(), "/", cookie::time::Duration::ZERO, secure)
 }
 
 /// The session id from a request's `Cookie` headers, if any.
