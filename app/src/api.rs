@@ -4,6 +4,7 @@
 
 use crate::model::run::{EnvironmentActivity, Run, RunView};
 use crate::model::metrics::Metrics;
+use crate::model::shared::Shared;
 use crate::model::secret::{Parity, PendingSummary, SecretDetail, SecretList};
 use crate::model::status::{EnvironmentStatus, ServiceStatus};
 use crate::model::{Environment, Identity};
@@ -52,9 +53,10 @@ pub async fn load_environment_activity() -> Result<Vec<EnvironmentActivity>, Ser
 /// range. One call, so the server reads them all at once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
-    pub statuses: Vec<EnvironmentStatus>,
-    /// Shared with the server's cache: answering does not copy thousands of points.
-    pub metrics: Vec<std::sync::Arc<Metrics>>,
+    pub statuses: Vec<Shared<EnvironmentStatus>>,
+    /// Shared with the server's cache, JSON included: answering neither copies nor serializes
+    /// thousands of points.
+    pub metrics: Vec<Shared<Metrics>>,
     /// How often the server refreshes this from AWS: the page refreshes on the same beat.
     pub refresh_seconds: u64,
 }
@@ -101,6 +103,14 @@ pub struct SecretPage {
     pub pending: Option<PendingSummary>,
 }
 
+/// A secret's page, or why there is none: the secret or its environment does not exist (the
+/// page then answers 404, like any address with nothing behind it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SecretPageAnswer {
+    Found(Box<SecretPage>),
+    Missing(String),
+}
+
 /// A redeployed service as ECS sees it now, or why it could not be read.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
@@ -116,7 +126,7 @@ pub async fn load_secrets_overview() -> Result<SecretsOverview, ServerFnError> {
 
 /// Opening a secret's page is audited (as a view).
 #[server(prefix = "/app")]
-pub async fn load_secret_page(environment: String, name: String, confirm: Option<String>) -> Result<SecretPage, ServerFnError> {
+pub async fn load_secret_page(environment: String, name: String, confirm: Option<String>) -> Result<SecretPageAnswer, ServerFnError> {
     let who = backend::require(crate::model::Role::Viewer)?;
     backend::get()?.secret_page(&who, &environment, &name, confirm.as_deref()).await.map_err(ServerFnError::new)
 }
@@ -159,7 +169,7 @@ pub async fn load_rollout(environment: String, services: Vec<String>) -> Result<
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! What the server must provide for the UI to work.
-    use super::{Dashboard, LogTail, Rollout, RunsPage, SecretPage, SecretsOverview};
+    use super::{Dashboard, LogTail, Rollout, RunsPage, SecretPageAnswer, SecretsOverview};
     use crate::model::metrics::Range;
     use crate::model::run::{EnvironmentActivity, RunView};
     use crate::model::{Environment, Identity, Role};
@@ -175,7 +185,7 @@ pub mod backend {
         async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String>;
         async fn log_tail(&self, id: i64) -> Result<LogTail, String>;
         async fn secrets_overview(&self) -> SecretsOverview;
-        async fn secret_page(&self, who: &Identity, environment: &str, name: &str, confirm: Option<&str>) -> Result<SecretPage, String>;
+        async fn secret_page(&self, who: &Identity, environment: &str, name: &str, confirm: Option<&str>) -> Result<SecretPageAnswer, String>;
         async fn reveal(&self, who: &Identity, environment: &str, name: &str, key: &str) -> Result<String, String>;
         async fn rollout(&self, environment: &str, services: &[String]) -> Vec<Rollout>;
         async fn costs(&self) -> crate::model::cost::CostOverview;

@@ -17,10 +17,10 @@ pub trait Live: Clone + Send + Sync + 'static {
     fn has_data(&self) -> bool;
 }
 
-/// Large values are kept behind an `Arc`: a cache hit then costs a reference count, not a copy.
-impl<T: Live> Live for Arc<T> {
+/// Large values are kept shared: a cache hit then costs a reference count, not a copy.
+impl<T: Live + serde::Serialize> Live for app::model::shared::Shared<T> {
     fn with_error(self, error: String) -> Self {
-        Arc::new(Arc::unwrap_or_clone(self).with_error(error))
+        Self::new((*self).clone().with_error(error))
     }
 
     fn has_data(&self) -> bool {

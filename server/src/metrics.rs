@@ -5,6 +5,7 @@
 use crate::config::{Config, MetricPanel, MetricTarget};
 use crate::live_cache::{Fetch, Live, LiveCache, Unavailable};
 use app::model::metrics::{Metrics, Panel, Range, Series};
+use app::model::shared::Shared;
 use app::model::{Environment, LoadBalancerKind};
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
@@ -31,10 +32,9 @@ pub struct MetricsService {
 struct Inner {
     environments: Vec<(Environment, Option<aws_sdk_cloudwatch::Client>)>,
     panels: Vec<MetricPanel>,
-    cache: LiveCache<Arc<Metrics>>,
-    /// Each cached value as JSON, made once per refresh (the dashboard's API is read by every
-    /// open page every few seconds; serializing thousands of points each time was most of its cost).
-    json: std::sync::Mutex<HashMap<String, (Arc<Metrics>, bytes::Bytes)>>,
+    /// Each value carries its JSON, made once per refresh: the dashboard's API is read by every
+    /// open page every few seconds, and serializing thousands of points each time was most of its cost.
+    cache: LiveCache<Shared<Metrics>>,
     timeout: Duration,
 }
 
@@ -46,39 +46,26 @@ impl MetricsService {
                 environments,
                 panels: config.metrics.panels.clone(),
                 cache: LiveCache::new(Duration::from_secs(config.aws.cache_ttl_seconds)),
-                json: Default::default(),
                 timeout: Duration::from_secs(config.aws.timeout_seconds),
             }),
         }
     }
 
     /// Every environment's metrics for `range`, fetched in parallel.
-    pub async fn all(&self, range: Range) -> Vec<Arc<Metrics>> {
+    pub async fn all(&self, range: Range) -> Vec<Shared<Metrics>> {
         let names: Vec<String> = self.inner.environments.iter().map(|(e, _)| e.name.clone()).collect();
         futures_util::future::join_all(names.iter().map(|n| self.get(n, range))).await.into_iter().flatten().collect()
     }
 
-    /// `get`, as the JSON the API answers with.
+    /// `get`, as the JSON the API answers with (shared, not copied).
     pub async fn get_json(&self, environment: &str, range: Range) -> Option<bytes::Bytes> {
-        let key = cache_key(environment, range);
-        let metrics = self.get_keyed(environment, range, &key).await?;
-        if let Some((made_from, json)) = self.inner.json.lock().expect("metrics json lock").get(&key) {
-            if Arc::ptr_eq(made_from, &metrics) {
-                return Some(json.clone());
-            }
-        }
-        let json = bytes::Bytes::from(serde_json::to_vec(&*metrics).expect("metrics serialize"));
-        self.inner.json.lock().expect("metrics json lock").insert(key, (metrics, json.clone()));
-        Some(json)
+        Some(bytes::Bytes::from_owner(Json(self.get(environment, range).await?.json())))
     }
 
-    pub async fn get(&self, environment: &str, range: Range) -> Option<Arc<Metrics>> {
-        self.get_keyed(environment, range, &cache_key(environment, range)).await
-    }
-
-    async fn get_keyed(&self, environment: &str, range: Range, key: &str) -> Option<Arc<Metrics>> {
+    pub async fn get(&self, environment: &str, range: Range) -> Option<Shared<Metrics>> {
         let (env, cw) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?;
-        Some(self.inner.cache.get(key, || self.refresher(env, cw, range)).await)
+        let key = format!("{environment}/{}", range.as_str());
+        Some(self.inner.cache.get(&key, || self.refresher(env, cw, range)).await)
     }
 
     fn refresher(
@@ -86,21 +73,21 @@ impl MetricsService {
         env: &Environment,
         cw: &Option<aws_sdk_cloudwatch::Client>,
         range: Range,
-    ) -> (Fetch<Arc<Metrics>>, Unavailable<Arc<Metrics>>) {
+    ) -> (Fetch<Shared<Metrics>>, Unavailable<Shared<Metrics>>) {
         let (env, cw) = (env.clone(), cw.clone());
         let (panels, timeout) = (self.inner.panels.clone(), self.inner.timeout);
         let name = env.name.clone();
-        let fetch: Fetch<Arc<Metrics>> = Arc::new(move || {
+        let fetch: Fetch<Shared<Metrics>> = Arc::new(move || {
             let (env, cw, panels) = (env.clone(), cw.clone(), panels.clone());
             Box::pin(async move {
                 match cw {
-                    Some(cw) => fetch(&cw, &env, &panels, range, timeout).await.map(Arc::new),
+                    Some(cw) => fetch(&cw, &env, &panels, range, timeout).await.map(Shared::new),
                     None => Err("Metrics are turned off (aws.enabled = false).".to_string()),
                 }
             })
         });
-        let unavailable: Unavailable<Arc<Metrics>> = Arc::new(move |error| {
-            Arc::new(Metrics {
+        let unavailable: Unavailable<Shared<Metrics>> = Arc::new(move |error| {
+            Shared::new(Metrics {
                 environment: name.clone(),
                 range,
                 period_seconds: range.period_seconds(),
@@ -113,9 +100,13 @@ impl MetricsService {
     }
 }
 
-/// One cache slot (and one JSON) per environment and range.
-fn cache_key(environment: &str, range: Range) -> String {
-    format!("{environment}/{}", range.as_str())
+/// A value's JSON as the bytes of an answer body.
+struct Json(Arc<serde_json::value::RawValue>);
+
+impl AsRef<[u8]> for Json {
+    fn as_ref(&self) -> &[u8] {
+        self.0.get().as_bytes()
+    }
 }
 
 /// The targets a panel reads for an environment: (series label, placeholder values).

@@ -173,3 +173,61 @@ async fn metrics_of_both_regions_in_one_call_each_with_the_error_rate_computed_h
     assert_eq!(app.get("/api/v1/environments/qa/metrics", Some(&token)).await.status(), 404);
     app.stop().await;
 }
+
+/// Reads a gzip body back to text.
+fn gunzip(body: &[u8]) -> String {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(body), &mut text).unwrap();
+    text
+}
+
+#[tokio::test]
+async fn browsers_get_the_live_data_compressed_once_per_refresh_and_equal_to_the_plain_json() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let fetch = |path: &'static str, gzip: bool| {
+        let (app, token) = (&app, &token);
+        async move {
+            let mut req = app.client.get(app.url(path)).bearer_auth(token);
+            if gzip {
+                req = req.header("accept-encoding", "gzip, deflate, br, zstd");
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let encoding = res.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_string());
+            (encoding, res.bytes().await.unwrap())
+        }
+    };
+    for path in ["/api/v1/environments/production/metrics?range=3h", "/api/v1/environments"] {
+        let (encoding, plain) = fetch(path, false).await;
+        assert_eq!(encoding, None, "{path}: not compressed for a client that did not ask");
+        let (encoding, first) = fetch(path, true).await;
+        assert_eq!(encoding.as_deref(), Some("gzip"), "{path}");
+        assert_eq!(gunzip(&first).as_bytes(), &plain[..], "{path}: the same JSON");
+        let (_, second) = fetch(path, true).await;
+        assert_eq!(first, second, "{path}: the same bytes again (compressed once: see the unit tests of http::compression)");
+    }
+
+    // The open dashboard's refresh (its server function) carries the same status and metrics,
+    // written from the JSON made when they were read.
+    let path = <app::api::LoadDashboard as leptos::server_fn::ServerFn>::PATH;
+    let res = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(&token)
+        .header("accept-encoding", "gzip")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("range=3h")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((res.status().as_u16(), res.headers()["content-encoding"].to_str().unwrap()), (200, "gzip"));
+    let dashboard: Value = serde_json::from_str(&gunzip(&res.bytes().await.unwrap())).unwrap();
+    let metrics: Value = serde_json::from_slice(&fetch("/api/v1/environments/production/metrics?range=3h", false).await.1).unwrap();
+    assert_eq!(dashboard["metrics"][0], metrics);
+    let environments: Value = serde_json::from_slice(&fetch("/api/v1/environments", false).await.1).unwrap();
+    assert_eq!(dashboard["statuses"][1], environments["environments"][1]["status"]);
+    assert_eq!(dashboard["statuses"][1]["environment"], "staging");
+    app.stop().await;
+}

@@ -264,6 +264,10 @@ async fn reveal_edit_and_redeploy_follow_the_roles_of_each_environment() {
             let rotate = json!({ "keys": ["REDIS_PASSWORD"] });
             assert_eq!(send(&app, "POST", &api(env, REDIS, "/rotate"), token, Some(rotate)).await.0, 403, "rotate in {env}");
             assert_eq!(send(&app, "POST", &api(env, REDIS, "/rollback"), token, None).await.0, 403, "rollback in {env}");
+            // Without the role, what is sent does not matter: no hint about what would be accepted.
+            for (method, tail, malformed) in [("PUT", "", json!([1])), ("POST", "/rotate", json!({ "length": "x" })), ("POST", "/rollback", json!({ "to": 1 }))] {
+                assert_eq!(send(&app, method, &api(env, REDIS, tail), token, Some(malformed)).await.0, 403, "malformed {method} {tail} in {env}");
+            }
         }
         let path = format!("/api/v1/environments/{env}/services/events-consumer/redeploy");
         let expected = if status == 200 { 202 } else { 403 };
@@ -445,6 +449,25 @@ async fn aws_trouble_is_a_503_for_the_api_and_a_note_on_the_page() {
     let html = page.text().await.unwrap();
     assert!(html.contains("Secrets unavailable"), "staging's column says so");
     assert!(html.contains(NOVA), "production's column still lists its secrets");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_of_a_secret_or_environment_that_does_not_exist_is_a_404_that_says_so() {
+    let (_aws, app) = start(Backend::Sqlite).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    for (path, says) in [
+        ("/environments/staging/secrets/zelly/nope", "no secret \"zelly/nope\""),
+        ("/environments/qa/secrets/zelly/nova", "There is no environment called \"qa\""),
+    ] {
+        let res = app.get(path, Some(&token)).await;
+        assert_eq!(res.status(), 404, "{path}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("Secret not found"), "{path}");
+        assert!(html.contains(&says.replace('"', "&quot;")) || html.contains(says), "{path}: {html}");
+    }
+    let nobody_viewed = audit(&app).await.iter().all(|e| e.action != "secret.view");
+    assert!(nobody_viewed, "nothing was shown, so nothing is audited as viewed");
     app.stop().await;
 }
 

@@ -4,9 +4,9 @@
 
 use crate::api::{load_dashboard, Dashboard};
 use crate::model::metrics::{Metrics, Panel, Range, Series};
+use crate::model::shared::Shared;
 use crate::model::Environment;
 use leptos::prelude::*;
-use std::sync::Arc;
 use leptos_router::hooks::use_query_map;
 use leptos::server_fn::error::ServerFnError;
 
@@ -62,8 +62,8 @@ pub fn MetricsSection(envs: Vec<Environment>, data: DashboardResource, range: Me
 }
 
 #[component]
-fn Charts(envs: Vec<Environment>, all: Vec<Arc<Metrics>>) -> impl IntoView {
-    let columns: Vec<Option<Arc<Metrics>>> = envs.iter().map(|e| all.iter().find(|m| m.environment == e.name).cloned()).collect();
+fn Charts(envs: Vec<Environment>, all: Vec<Shared<Metrics>>) -> impl IntoView {
+    let columns: Vec<Option<Shared<Metrics>>> = envs.iter().map(|e| all.iter().find(|m| m.environment == e.name).cloned()).collect();
     let panel_ids: Vec<(String, String, String)> = columns
         .iter()
         .flatten()

@@ -3,6 +3,7 @@
 //! stale or AWS could not be asked.
 
 use crate::components::run_bits::when;
+use crate::model::shared::Shared;
 use crate::model::status::{EnvironmentStatus, Health, ServiceStatus};
 use crate::model::Environment;
 use leptos::prelude::*;
@@ -14,7 +15,7 @@ pub fn HealthBadge(health: Health) -> impl IntoView {
 
 /// The line under an environment's name: health and how fresh the data is.
 #[component]
-pub fn LiveSummary(status: Option<EnvironmentStatus>) -> impl IntoView {
+pub fn LiveSummary(status: Option<Shared<EnvironmentStatus>>) -> impl IntoView {
     let Some(status) = status else {
         return view! { <p class="live-summary muted">"Live status: not loaded"</p> }.into_any();
     };
@@ -24,15 +25,15 @@ pub fn LiveSummary(status: Option<EnvironmentStatus>) -> impl IntoView {
         <div class="live-summary" data-environment=status.environment.clone()>
             <HealthBadge health=status.health/>
             {status.fetched_at.map(|_| view! { <span class="muted">{format!(" {running}/{desired} tasks running")}</span> })}
-            <FreshnessNote status=status.clone()/>
+            <FreshnessNote fetched_at=status.fetched_at error=status.error.clone()/>
         </div>
     }
     .into_any()
 }
 
 #[component]
-fn FreshnessNote(status: EnvironmentStatus) -> impl IntoView {
-    match (status.fetched_at, status.error) {
+fn FreshnessNote(fetched_at: Option<chrono::DateTime<chrono::Utc>>, error: Option<String>) -> impl IntoView {
+    match (fetched_at, error) {
         (Some(at), None) => view! { <p class="freshness muted">{format!("As of {}", when(&at))}</p> }.into_any(),
         (Some(at), Some(error)) => view! {
             <p class="freshness stale" role="status" data-stale="true">
@@ -49,8 +50,8 @@ fn FreshnessNote(status: EnvironmentStatus) -> impl IntoView {
 
 /// One row per service, one cell per environment.
 #[component]
-pub fn LiveServices(envs: Vec<Environment>, statuses: Vec<EnvironmentStatus>) -> impl IntoView {
-    let columns: Vec<Option<EnvironmentStatus>> =
+pub fn LiveServices(envs: Vec<Environment>, statuses: Vec<Shared<EnvironmentStatus>>) -> impl IntoView {
+    let columns: Vec<Option<Shared<EnvironmentStatus>>> =
         envs.iter().map(|e| statuses.iter().find(|s| s.environment == e.name).cloned()).collect();
     let mut names: Vec<String> = Vec::new();
     for env in &envs {

@@ -8,6 +8,7 @@ pub mod cost;
 pub mod metrics;
 pub mod run;
 pub mod secret;
+pub mod shared;
 pub mod status;
 pub mod users;
 

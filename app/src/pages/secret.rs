@@ -6,7 +6,7 @@
 //! With JavaScript, a reveal shows the value inline instead of on a page of its own, and a
 //! rollout refreshes itself.
 
-use crate::api::{load_rollout, load_secret_page, reveal_secret_value, Rollout, SecretPage};
+use crate::api::{load_rollout, load_secret_page, reveal_secret_value, Rollout, SecretPage, SecretPageAnswer};
 use crate::components::live_status::HealthBadge;
 use crate::components::run_bits::when;
 use crate::model::secret::{secret_path, Alphabet, PendingSummary, SecretDetail, MAX_GENERATED_LENGTH, MIN_GENERATED_LENGTH};
@@ -36,7 +36,16 @@ pub fn SecretDetailPage() -> impl IntoView {
                         <p class="crumbs"><a href="/secrets">"Secrets"</a></p>
                         <div class="notice notice-error" role="alert">{e.to_string()}</div>
                     }.into_any(),
-                    Ok(p) => view! { <SecretView p notes/> }.into_any(),
+                    Ok(SecretPageAnswer::Missing(why)) => {
+                        crate::pages::not_found::answer_not_found();
+                        view! {
+                            <Title text="Secret not found"/>
+                            <p class="crumbs"><a href="/secrets">"Secrets"</a></p>
+                            <h1>"Secret not found"</h1>
+                            <div class="notice notice-error" role="alert">{why}</div>
+                        }.into_any()
+                    }
+                    Ok(SecretPageAnswer::Found(p)) => view! { <SecretView p=*p notes/> }.into_any(),
                 }
             })}
         </Suspense>

@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::live_cache::{Fetch, Live, LiveCache, Unavailable};
+use app::model::shared::Shared;
 use app::model::status::{DeploymentStatus, EnvironmentStatus, Health, ServiceEvent, ServiceStatus};
 use app::model::Environment;
 use chrono::{DateTime, Utc};
@@ -27,7 +28,8 @@ pub struct LiveStatus {
 pub(super) struct Inner {
     /// Each environment with its ECS client (none when AWS is turned off).
     pub(super) environments: Vec<(Environment, Option<aws_sdk_ecs::Client>)>,
-    pub(super) cache: LiveCache<EnvironmentStatus>,
+    /// Each value carries its JSON: the most requested answer of the API is made of these.
+    pub(super) cache: LiveCache<Shared<EnvironmentStatus>>,
     pub(super) timeout: Duration,
 }
 
@@ -44,12 +46,12 @@ impl LiveStatus {
     }
 
     /// Every environment's status, fetched in parallel.
-    pub async fn all(&self) -> Vec<EnvironmentStatus> {
+    pub async fn all(&self) -> Vec<Shared<EnvironmentStatus>> {
         let names: Vec<String> = self.inner.environments.iter().map(|(e, _)| e.name.clone()).collect();
         futures_util::future::join_all(names.iter().map(|n| self.get(n))).await.into_iter().flatten().collect()
     }
 
-    pub async fn get(&self, environment: &str) -> Option<EnvironmentStatus> {
+    pub async fn get(&self, environment: &str) -> Option<Shared<EnvironmentStatus>> {
         let (env, ecs) = self.inner.environments.iter().find(|(e, _)| e.name == environment)?;
         Some(self.inner.cache.get(environment, || self.refresher(env, ecs)).await)
     }
@@ -58,24 +60,26 @@ impl LiveStatus {
         &self,
         env: &Environment,
         ecs: &Option<aws_sdk_ecs::Client>,
-    ) -> (Fetch<EnvironmentStatus>, Unavailable<EnvironmentStatus>) {
+    ) -> (Fetch<Shared<EnvironmentStatus>>, Unavailable<Shared<EnvironmentStatus>>) {
         let (env, ecs, timeout) = (env.clone(), ecs.clone(), self.inner.timeout);
         let name = env.name.clone();
-        let fetch: Fetch<EnvironmentStatus> = Arc::new(move || {
+        let fetch: Fetch<Shared<EnvironmentStatus>> = Arc::new(move || {
             let (env, ecs) = (env.clone(), ecs.clone());
             Box::pin(async move {
                 match ecs {
-                    Some(ecs) => fetch(&ecs, &env, timeout).await,
+                    Some(ecs) => fetch(&ecs, &env, timeout).await.map(Shared::new),
                     None => Err("Live status is turned off (aws.enabled = false).".to_string()),
                 }
             })
         });
-        let unavailable: Unavailable<EnvironmentStatus> = Arc::new(move |error| EnvironmentStatus {
-            environment: name.clone(),
-            health: Health::Unknown,
-            services: Vec::new(),
-            fetched_at: None,
-            error: Some(error),
+        let unavailable: Unavailable<Shared<EnvironmentStatus>> = Arc::new(move |error| {
+            Shared::new(EnvironmentStatus {
+                environment: name.clone(),
+                health: Health::Unknown,
+                services: Vec::new(),
+                fetched_at: None,
+                error: Some(error),
+            })
         });
         (fetch, unavailable)
     }

@@ -5,8 +5,7 @@ use super::extract::{ApiPath, ApiQuery};
 use super::AppState;
 use crate::audit;
 use app::model::audit::{AuditPage, AuditQuery};
-use app::model::status::EnvironmentStatus;
-use app::model::{Environment, Identity, Role};
+use app::model::{Identity, Role};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -41,31 +40,20 @@ pub fn require(who: &Identity, role: Role) -> Result<(), ApiError> {
     }
 }
 
-/// An environment's configuration with its live status (ECS), as the API returns it. Borrowed
-/// and serialized straight into the body: no copy of the configuration, no JSON tree in between
-/// (this is the most requested answer of the API).
-#[derive(serde::Serialize)]
-struct EnvironmentView<'a> {
-    #[serde(flatten)]
-    config: &'a Environment,
-    status: Option<&'a EnvironmentStatus>,
-}
-
-#[derive(serde::Serialize)]
-struct EnvironmentList<'a> {
-    environments: Vec<EnvironmentView<'a>>,
-}
-
+/// Every environment's configuration with its live status (ECS); see `Environments::write_view`.
 async fn list_environments(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Response, ApiError> {
     require(&who, Role::Viewer)?;
     let statuses = state.live.all().await;
-    let environments = state
-        .environments
-        .all()
-        .iter()
-        .map(|e| EnvironmentView { config: e, status: statuses.iter().find(|s| s.environment == e.name) })
-        .collect();
-    Ok(Json(EnvironmentList { environments }).into_response())
+    let mut body = Vec::with_capacity(16 * 1024);
+    body.extend_from_slice(b"{\"environments\":[");
+    for (i, e) in state.environments.all().iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        state.environments.write_view(&e.name, statuses.iter().find(|s| s.environment == e.name), &mut body);
+    }
+    body.extend_from_slice(b"]}");
+    Ok(json_answer(body))
 }
 
 async fn get_environment(
@@ -74,9 +62,16 @@ async fn get_environment(
     ApiPath(name): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     require(&who, Role::Viewer)?;
-    let config = state.environments.get(&name).ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))?;
     let status = state.live.get(&name).await;
-    Ok(Json(EnvironmentView { config, status: status.as_ref() }).into_response())
+    let mut body = Vec::with_capacity(8 * 1024);
+    if !state.environments.write_view(&name, status.as_ref(), &mut body) {
+        return Err(ApiError::NotFound(format!("no environment called {name:?}")));
+    }
+    Ok(json_answer(body))
+}
+
+fn json_answer(body: impl Into<axum::body::Body>) -> Response {
+    ([(http::header::CONTENT_TYPE, "application/json")], body.into()).into_response()
 }
 
 /// Newest first, filtered by `actor`, `environment`, `action` (or a prefix ending in `.`),
@@ -118,5 +113,5 @@ async fn environment_metrics(
     require(&who, Role::Viewer)?;
     let range = q.range.as_deref().unwrap_or("3h").parse().map_err(ApiError::BadRequest)?;
     let json = state.metrics.get_json(&name, range).await.ok_or_else(|| ApiError::NotFound(format!("no environment called {name:?}")))?;
-    Ok(([(http::header::CONTENT_TYPE, "application/json")], json).into_response())
+    Ok(json_answer(json))
 }

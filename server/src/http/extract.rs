@@ -13,6 +13,21 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJson<T
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        UncheckedJson::from_request(req, state).await?.parse().map(ApiJson)
+    }
+}
+
+/// A JSON body read but not yet judged: for writes that must check the caller's role first, so
+/// that someone without it learns nothing more than 403, whatever they send.
+pub struct UncheckedJson {
+    body: Bytes,
+    json_type: bool,
+}
+
+impl<S: Send + Sync> FromRequest<S> for UncheckedJson {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let json_type = req
             .headers()
             .get(http::header::CONTENT_TYPE)
@@ -25,13 +40,19 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for ApiJson<T
                 ApiError::BadRequest(format!("could not read the request body: {e}"))
             }
         })?;
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(ApiJson(T::default()));
+        Ok(UncheckedJson { body, json_type })
+    }
+}
+
+impl UncheckedJson {
+    pub fn parse<T: DeserializeOwned + Default>(self) -> Result<T, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(T::default());
         }
-        if !json_type {
+        if !self.json_type {
             return Err(ApiError::BadRequest("send the body as JSON, with Content-Type: application/json".into()));
         }
-        serde_json::from_slice(&body).map(ApiJson).map_err(|e| match e.classify() {
+        serde_json::from_slice(&self.body).map_err(|e| match e.classify() {
             serde_json::error::Category::Data => ApiError::Unprocessable(format!("invalid request: {e}")),
             _ => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
         })

@@ -3,7 +3,7 @@
 //! error message can quote a value back (serde's would).
 
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiPath};
+use super::extract::{ApiJson, ApiPath, UncheckedJson};
 use super::AppState;
 use crate::environments::deploy::DeployError;
 use crate::secrets::document::{Change, Sensitive};
@@ -101,9 +101,10 @@ async fn edit(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     ApiPath((env, name)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<Value>,
+    body: UncheckedJson,
 ) -> Result<Json<WriteOutcome>, ApiError> {
-    let (version_id, change) = edit_request(body)?;
+    state.secrets.may_write_in(&who, &env)?;
+    let (version_id, change) = edit_request(body.parse()?)?;
     Ok(Json(state.secrets.edit(&who, &env, &name, &version_id, change).await?))
 }
 
@@ -166,8 +167,10 @@ async fn rotate(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     ApiPath((env, name)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<RotateBody>,
+    body: UncheckedJson,
 ) -> Result<Json<WriteOutcome>, ApiError> {
+    state.secrets.may_write_in(&who, &env)?;
+    let body: RotateBody = body.parse()?;
     let alphabet = body.alphabet.as_deref().map(str::parse::<Alphabet>).transpose().map_err(ApiError::Unprocessable)?;
     let keys = generate::plan(body.keys, body.length, alphabet);
     Ok(Json(state.secrets.rotate(&who, &env, &name, body.version_id.as_deref(), keys).await?))
@@ -186,8 +189,10 @@ async fn rollback(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     ApiPath((env, name)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<RollbackBody>,
+    body: UncheckedJson,
 ) -> Result<Json<WriteOutcome>, ApiError> {
+    state.secrets.may_write_in(&who, &env)?;
+    let body: RollbackBody = body.parse()?;
     Ok(Json(state.secrets.rollback(&who, &env, &name, body.expected_version_id.as_deref(), body.version_id).await?))
 }
 

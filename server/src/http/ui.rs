@@ -4,7 +4,8 @@
 
 use super::AppState;
 use app::api::backend::{Backend, SharedBackend};
-use app::api::{LogTail, Rollout, RunsPage, SecretPage, SecretsOverview};
+use app::api::{LogTail, Rollout, RunsPage, SecretPage, SecretPageAnswer, SecretsOverview};
+use crate::secrets::SecretError;
 use app::model::run::{EnvironmentActivity, RunView};
 use app::model::{Environment, Identity};
 use axum::Router;
@@ -103,11 +104,17 @@ impl Backend for UiBackend {
         SecretsOverview { environments, parity }
     }
 
-    async fn secret_page(&self, who: &Identity, environment: &str, name: &str, confirm: Option<&str>) -> Result<SecretPage, String> {
-        let env = self.environment(environment)?;
-        let detail = self.state.secrets.detail(who, environment, name).await.map_err(|e| e.to_string())?;
+    async fn secret_page(&self, who: &Identity, environment: &str, name: &str, confirm: Option<&str>) -> Result<SecretPageAnswer, String> {
+        let Ok(env) = self.environment(environment) else {
+            return Ok(SecretPageAnswer::Missing(format!("There is no environment called {environment:?}.")));
+        };
+        let detail = match self.state.secrets.detail(who, environment, name).await {
+            Ok(detail) => detail,
+            Err(SecretError::NotFound(why)) => return Ok(SecretPageAnswer::Missing(why)),
+            Err(e) => return Err(e.to_string()),
+        };
         let pending = confirm.and_then(|id| self.state.secrets.pending(who, id));
-        Ok(SecretPage { environment: env, detail, pending })
+        Ok(SecretPageAnswer::Found(Box::new(SecretPage { environment: env, detail, pending })))
     }
 
     async fn reveal(&self, who: &Identity, environment: &str, name: &str, key: &str) -> Result<String, String> {

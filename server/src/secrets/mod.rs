@@ -242,7 +242,7 @@ impl Secrets {
         let ecs = self.inner.live.ecs(&env.name).ok_or("ECS is not available (aws.enabled = false)")?;
         let status = self.inner.live.get(&env.name).await.ok_or("no such environment")?;
         if status.services.is_empty() {
-            return Err(status.error.unwrap_or_else(|| "ECS status is not available".into()));
+            return Err(status.error.clone().unwrap_or_else(|| "ECS status is not available".into()));
         }
         self.inner.consumers.of(&ecs, &env.region, &status.services, name, arn).await
     }
@@ -343,6 +343,11 @@ impl Secrets {
             write: pending.write,
         })
         .await
+    }
+
+    /// Whether `who` may change `env`'s secrets (every write checks this again itself).
+    pub fn may_write_in(&self, who: &Identity, env: &str) -> Result<()> {
+        self.may_write(who, self.environment(env)?.0)
     }
 
     fn may_write(&self, who: &Identity, env: &Environment) -> Result<()> {
