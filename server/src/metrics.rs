@@ -53,8 +53,8 @@ impl MetricsService {
 
     /// Every environment's metrics for `range`, fetched in parallel.
     pub async fn all(&self, range: Range) -> Vec<Shared<Metrics>> {
-        let names: Vec<String> = self.inner.environments.iter().map(|(e, _)| e.name.clone()).collect();
-        futures_util::future::join_all(names.iter().map(|n| self.get(n, range))).await.into_iter().flatten().collect()
+        let reads = self.inner.environments.iter().map(|(e, _)| self.get(&e.name, range));
+        futures_util::future::join_all(reads).await.into_iter().flatten().collect()
     }
 
     /// `get`, as the JSON the API answers with (shared, not copied).

@@ -47,8 +47,8 @@ impl LiveStatus {
 
     /// Every environment's status, fetched in parallel.
     pub async fn all(&self) -> Vec<Shared<EnvironmentStatus>> {
-        let names: Vec<String> = self.inner.environments.iter().map(|(e, _)| e.name.clone()).collect();
-        futures_util::future::join_all(names.iter().map(|n| self.get(n))).await.into_iter().flatten().collect()
+        let reads = self.inner.environments.iter().map(|(e, _)| self.get(&e.name));
+        futures_util::future::join_all(reads).await.into_iter().flatten().collect()
     }
 
     pub async fn get(&self, environment: &str) -> Option<Shared<EnvironmentStatus>> {
