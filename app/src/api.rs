@@ -30,6 +30,10 @@ pub struct RunsPage {
     pub runs: Vec<Run>,
     pub can_start: bool,
     pub simulated_terraform: bool,
+    /// Where the runs' code comes from.
+    pub source: crate::model::run::CodeSource,
+    /// The environment's Terraform variables (names and sources; sensitive values masked).
+    pub variables: crate::model::variables::Variables,
 }
 
 #[server(prefix = "/app")]

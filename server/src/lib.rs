@@ -9,6 +9,7 @@ pub mod config;
 pub mod costs;
 pub mod csv;
 pub mod db;
+pub mod encryption;
 pub mod environments;
 pub mod http;
 pub mod live_cache;

@@ -28,6 +28,7 @@ fn zelly(db: &common::TestDatabase, infra: &std::path::Path) -> Command {
         .env("ZELLY_TERRAFORM__BIN", common::fixtures().join("fake-terraform"))
         .env("ZELLY_TERRAFORM__INFRA_DIR", infra)
         .env("ZELLY_RUNS__LEASE_SECONDS", "2")
+        .env("ZELLY_AWS__ENABLED", "false")
         .env("RUST_LOG", "warn");
     cmd
 }
@@ -40,7 +41,7 @@ fn start(db: &common::TestDatabase, infra: &std::path::Path) -> Server {
 }
 
 fn scenario(infra: &std::path::Path, root: &str, value: Value) {
-    std::fs::write(infra.join(root).join("fake-terraform.json"), value.to_string()).unwrap();
+    common::scenario_file(&infra.join(root), &value);
 }
 
 fn calls(infra: &std::path::Path, root: &str, command: &str) -> usize {
@@ -49,6 +50,21 @@ fn calls(infra: &std::path::Path, root: &str, command: &str) -> usize {
         .lines()
         .filter(|l| serde_json::from_str::<Value>(l).unwrap()["args"][0] == command)
         .count()
+}
+
+/// The process id of the latest `terraform <command>` in `root`.
+fn pid_of(infra: &std::path::Path, root: &str, command: &str) -> i32 {
+    let calls = std::fs::read_to_string(infra.join(root).join(".terraform-fake/invocations.jsonl")).unwrap();
+    let call: Value = calls.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|c| c["args"][0] == command).last().unwrap();
+    call["pid"].as_i64().unwrap() as i32
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 async fn run(client: &reqwest::Client, server: &Server, token: &str, id: i64) -> Value {
@@ -78,7 +94,8 @@ async fn slow_runs(backend: common::Backend, seconds: f64) -> (common::TestDatab
 }
 
 async fn killed_mid_run(backend: common::Backend) {
-    let (db, infra, token, change) = slow_runs(backend, 8.0).await;
+    // Long enough that only the server's death can end these terraforms within the wait below.
+    let (db, infra, token, change) = slow_runs(backend, 600.0).await;
     let client = reqwest::Client::new();
 
     let server = start(&db, &infra);
@@ -94,7 +111,10 @@ async fn killed_mid_run(backend: common::Backend) {
     until("terraform apply to start", async || calls(&infra, "terraform/environments/staging", "apply") == 1).await;
     until("terraform plan to start", async || calls(&infra, "terraform", "plan") == 1).await;
 
+    let running = [pid_of(&infra, "terraform/environments/staging", "apply"), pid_of(&infra, "terraform", "plan")];
     drop(server); // SIGKILL: no cleanup of any kind.
+    // Terraform does not outlive the server that supervised it (PR_SET_PDEATHSIG).
+    until("terraform to die with the server", async || running.iter().all(|pid| !alive(*pid))).await;
     scenario(&infra, "terraform", json!({ "plan_seconds": 0.1, "changes": change }));
     let server = start(&db, &infra);
 

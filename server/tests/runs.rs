@@ -35,7 +35,9 @@ on_both_backends! {
             assert_eq!(call["tf_in_automation"], "1");
             assert_eq!(call["aws_region"], "ap-south-1");
             assert_eq!((call["stdin_is_tty"].as_bool(), call["stdin_has_data"].as_bool()), (Some(false), Some(false)), "no stdin");
-            assert!(call["cwd"].as_str().unwrap().ends_with("/infra/terraform"), "production runs in terraform/");
+            let cwd = call["cwd"].as_str().unwrap();
+            assert!(cwd.starts_with(&app.config.server.data_dir.join("work").display().to_string()), "in a working copy: {cwd}");
+            assert!(cwd.ends_with(&format!("/work/{id}-plan/tree/terraform")), "production runs in terraform/ of the run's copy: {cwd}");
         }
         let log = app.log(id).await;
         assert!(log.contains("$ terraform plan") && log.contains("Plan: 1 to add, 1 to change, 0 to destroy."), "{log}");
@@ -70,8 +72,10 @@ on_both_backends! {
         assert_eq!(run["approvals"][0]["user"], "ravi");
         assert_eq!(run["approvals"][0]["comment"], "looks right");
 
-        // Exactly the saved plan: the plan id terraform applied is the one stored with the run.
-        let saved: Value = serde_json::from_slice(&app.db.artifact(asha_run, "plan.tfplan").await.unwrap().unwrap()).unwrap();
+        // Exactly the saved plan: the plan id terraform applied is the one stored (sealed) with the run.
+        let sealed = app.db.artifact(asha_run, "plan.tfplan").await.unwrap().unwrap();
+        assert!(serde_json::from_slice::<Value>(&sealed).is_err(), "the plan file is stored encrypted");
+        let saved: Value = serde_json::from_slice(&app.open_artifact(asha_run, "plan.tfplan", &sealed)).unwrap();
         let state: Value = serde_json::from_str(&std::fs::read_to_string(common::root_dir(&app.config, "production").join(".terraform-fake/state.json")).unwrap()).unwrap();
         assert_eq!(state["applied"], json!([saved["id"]]));
         let applies: Vec<Value> = app.invocations("production").into_iter().filter(|c| c["args"][0] == "apply").collect();
@@ -144,7 +148,9 @@ on_both_backends! {
             zelly_control::db::Db::Sqlite(p) => { sqlx::query(sql).bind(later).bind(id + 1000).execute(p).await.unwrap(); }
             zelly_control::db::Db::Postgres(p) => { sqlx::query(sql).bind(later).bind(id + 1000).execute(p).await.unwrap(); }
         }
-        let other = app.db.insert_run("production", app::model::run::RunKind::Plan, "x", "").await.unwrap();
+        let pinned = zelly_control::runs::source::Pinned { git_ref: None, commit: None };
+        let new = zelly_control::db::runs::NewRun { environment: "production", kind: app::model::run::RunKind::Plan, requested_by: "x", message: "", pinned: &pinned };
+        let other = app.db.insert_run(&new).await.unwrap();
         match &app.db {
             zelly_control::db::Db::Sqlite(p) => { sqlx::query(sql).bind(later).bind(other.id).execute(p).await.unwrap(); }
             zelly_control::db::Db::Postgres(p) => { sqlx::query(sql).bind(later).bind(other.id).execute(p).await.unwrap(); }

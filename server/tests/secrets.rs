@@ -561,71 +561,11 @@ async fn the_reveal_form_answers_with_the_value_on_a_page_nobody_caches() {
     app.stop().await;
 }
 
-/// The binary, with debug logging on, serving against the emulator; its output is kept.
-struct LoggedServer {
-    child: std::process::Child,
-    url: String,
-    output: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl LoggedServer {
-    fn start(db: &common::TestDatabase, aws: &Emulator) -> (LoggedServer, String) {
-        use std::io::{BufRead, BufReader, Read};
-        use std::process::{Command, Stdio};
-        let bin = env!("CARGO_BIN_EXE_zelly-control");
-        let command = |args: &[&str]| {
-            let mut cmd = Command::new(bin);
-            cmd.args(args)
-                .current_dir(db.dir.path())
-                .env_clear()
-                .env("PATH", std::env::var("PATH").unwrap_or_default())
-                .env("DATABASE_URL", &db.url)
-                .env("RUST_LOG", "debug")
-                .env("AWS_ACCESS_KEY_ID", "emulator")
-                .env("AWS_SECRET_ACCESS_KEY", "emulator")
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .env("ZELLY_AWS__ENDPOINT_URL", &aws.url);
-            cmd
-        };
-        let out = command(&["token", "create", "--user", "leak-check", "--role", "admin"]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
-        let mut child = command(&["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let url = line.trim().rsplit(' ').next().unwrap().to_string();
-        for mut stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    output.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        (LoggedServer { child, url, output }, token)
-    }
-
-    /// Stops the server and returns everything it printed.
-    fn finish(mut self) -> String {
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.child.wait();
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let text = self.output.lock().unwrap().clone();
-        text
-    }
-}
-
 #[tokio::test]
 async fn seeded_values_reach_no_log_line_audit_row_or_page_except_an_explicit_reveal() {
     let aws = Emulator::start();
     let db = common::TestDatabase::new(Backend::Sqlite).await;
-    let (server, token) = LoggedServer::start(&db, &aws);
+    let (server, token) = common::LoggedServer::start(&db, &[("ZELLY_AWS__ENDPOINT_URL".into(), aws.url.clone())]);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let call = |method: &str, path: &str, body: Option<Value>| {
         let mut req = client.request(method.parse().unwrap(), format!("{}{path}", server.url)).bearer_auth(&token);

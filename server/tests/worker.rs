@@ -23,11 +23,10 @@ async fn a_separate_worker_process_runs_what_an_api_only_replica_accepts() {
     let db = common::TestDatabase::new(common::Backend::Postgres).await;
     let infra = db.dir.path().join("infra");
     common::copy_dir(&common::fixtures().join("infra"), &infra);
-    std::fs::write(
-        infra.join("terraform/environments/staging/fake-terraform.json"),
-        json!({ "plan_seconds": 0.1, "apply_seconds": 0.1, "changes": [common::update_change("aws_instance.a")] }).to_string(),
-    )
-    .unwrap();
+    common::scenario_file(
+        &infra.join("terraform/environments/staging"),
+        &json!({ "plan_seconds": 0.1, "apply_seconds": 0.1, "changes": [common::update_change("aws_instance.a")] }),
+    );
     let zelly = |workers: &str| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_zelly-control"));
         cmd.current_dir(db.dir.path())
@@ -37,6 +36,7 @@ async fn a_separate_worker_process_runs_what_an_api_only_replica_accepts() {
             .env("ZELLY_TERRAFORM__INFRA_DIR", &infra)
             .env("ZELLY_RUNS__WORKERS", workers)
             .env("ZELLY_RUNS__POLL_SECONDS", "3600")
+            .env("ZELLY_AWS__ENABLED", "false")
             .env("RUST_LOG", "warn");
         cmd
     };

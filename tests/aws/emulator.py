@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """The AWS emulator for tests and the demo: moto's server behind a small proxy.
 
-    emulator.py [--seed] [--port PORT]
+    emulator.py [--seed | --state-backend] [--port PORT] [--exit-with-stdin]
 
-Starts moto (one per region of the estate) on free loopback ports and the proxy on PORT (default: a free one), optionally seeds
-the Zelly estate in both regions (see seed.py), prints `AWS emulator at http://127.0.0.1:PORT`
-and runs until it is stopped (SIGTERM/SIGINT), stopping moto with it.
+Starts moto (one per region of the estate) on free loopback ports and the proxy on PORT (default:
+a free one), optionally seeds the Zelly estate in both regions (`--seed`, see seed.py) or only
+terraform's state backend (`--state-backend`: the versioned bucket and the lock table), prints
+`AWS emulator at http://127.0.0.1:PORT` and runs until it is stopped (SIGTERM/SIGINT, or, with
+`--exit-with-stdin`, its standard input closing: a test process that dies takes it along),
+stopping moto with it.
 
 The proxy exists because moto does not speak the Smithy RPC v2 CBOR protocol that the current
 CloudWatch SDK uses: such requests are translated to CloudWatch's JSON protocol and the answers
@@ -111,14 +114,15 @@ def make_handler(moto_ports, state):
         def log_message(self, *_args):
             pass
 
-        def reply(self, status, body, content_type, extra=()):
+        def reply(self, status, body, content_type, extra=(), length=None):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(body) if length is None else length))
             for k, v in extra:
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def control(self):
             length = int(self.headers.get("Content-Length") or 0)
@@ -143,11 +147,34 @@ def make_handler(moto_ports, state):
         def do_POST(self):
             if self.path.startswith("/_proxy/"):
                 return self.control()
+            self.forward(self.body())
+
+        # S3 (terraform's state backend) also puts, deletes and asks for heads.
+        def do_PUT(self):
+            self.forward(self.body())
+
+        def do_DELETE(self):
+            self.forward(self.body())
+
+        def do_HEAD(self):
+            self.forward(b"")
+
+        def body(self):
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                data = b""
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline().strip():
+                            pass
+                        return data
+                    data += self.rfile.read(size)
+                    self.rfile.readline()
             length = int(self.headers.get("Content-Length") or 0)
-            self.forward(self.rfile.read(length))
+            return self.rfile.read(length)
 
         def forward(self, body):
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length", "transfer-encoding")}
             # Header names arrive in any case (the Rust SDK sends lowercase): look up case-blind.
             auth = self.headers.get("Authorization", "")
             region = auth.split("Credential=")[1].split("/")[2] if "Credential=" in auth else None
@@ -206,7 +233,9 @@ def make_handler(moto_ports, state):
                 data = cbor2.dumps(value, timezone=datetime.timezone.utc, datetime_as_timestamp=True)
                 content_type = "application/cbor"
                 out_headers.append(("smithy-protocol", "rpc-v2-cbor"))
-            self.reply(res.status, data, content_type, out_headers)
+            # A HEAD answer has no body but tells the length of the object it describes.
+            length = res.getheader("Content-Length") if self.command == "HEAD" else None
+            self.reply(res.status, data, content_type, out_headers, length)
             conn.close()
 
     return Proxy
@@ -225,6 +254,8 @@ def wait_for(port):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", action="store_true")
+    parser.add_argument("--state-backend", action="store_true")
+    parser.add_argument("--exit-with-stdin", action="store_true")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
 
@@ -255,15 +286,20 @@ def main():
         server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port or free_port()), make_handler(moto_ports, state))
         port = server.server_address[1]
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        if args.seed:
+        if args.seed or args.state_backend:
             # Through the proxy, so each region's data lands in that region's moto.
             sys.path.insert(0, HERE)
             import seed
-            seed.seed(f"http://127.0.0.1:{port}")
+            endpoint = f"http://127.0.0.1:{port}"
+            seed.seed(endpoint) if args.seed else seed.seed_state_backend(endpoint)
             with state.lock:
                 state.calls.clear()
         print(f"AWS emulator at http://127.0.0.1:{port}", flush=True)
-        threading.Event().wait()
+        if args.exit_with_stdin:
+            # Whoever started us holds our stdin: when it goes, so do we.
+            sys.stdin.buffer.read()
+        else:
+            threading.Event().wait()
     finally:
         stop_motos()
 

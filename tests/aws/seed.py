@@ -33,6 +33,8 @@ SECRETS = {
     "zelly/orion-backend/env": ["JWT_SECRET_KEY", "CORS_ORIGINS"],
 }
 ALBS = ["alb-nova", "alb-customer", "alb-orion"]
+# Terraform's S3 backend of the estate: one versioned bucket and one lock table, in Mumbai.
+STATE_BUCKET, LOCK_TABLE, BACKEND_REGION = "zelly-terraform-state", "zelly-terraform-locks", "ap-south-1"
 
 
 def cloudwatch_ids(env):
@@ -126,6 +128,17 @@ def seed_metrics(endpoint, env, spec):
             cw.put_metric_data(Namespace=namespace, MetricData=data[start:start + 20])
 
 
+def seed_state_backend(endpoint):
+    s3 = client("s3", endpoint, BACKEND_REGION)
+    s3.create_bucket(Bucket=STATE_BUCKET, CreateBucketConfiguration={"LocationConstraint": BACKEND_REGION})
+    s3.put_bucket_versioning(Bucket=STATE_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    client("dynamodb", endpoint, BACKEND_REGION).create_table(
+        TableName=LOCK_TABLE, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}])
+
+
 def seed(endpoint):
+    seed_state_backend(endpoint)
     for env, spec in ENVIRONMENTS.items():
         seed_environment(endpoint, env, spec)

@@ -91,11 +91,12 @@ export async function launchBrowser() {
   });
 }
 
-/** For a test file: a server and a browser before its tests, both stopped after them. */
-export function serverAndBrowser() {
+/** For a test file: a server and a browser before its tests, both stopped after them.
+ * `setup` (optional) runs first and returns more environment for the server. */
+export function serverAndBrowser(setup = async () => ({})) {
   const shared = {};
   before(async () => {
-    shared.server = await startServer();
+    shared.server = await startServer(await setup(shared));
     shared.browser = await launchBrowser();
   });
   after(async () => {

@@ -22,7 +22,8 @@ pub fn LogView(
         segs
     };
     let pieces: RwSignal<Vec<(usize, Vec<Segment>)>> = RwSignal::new(vec![(0, initial)]);
-    let empty = tail.text.is_empty();
+    // The "No output yet." placeholder goes once the first live line arrives.
+    let empty = move || pieces.with(|p| p.iter().all(|(_, segs)| segs.iter().all(|s| s.text.is_empty()))).to_string();
 
     #[cfg(feature = "hydrate")]
     if !tail.finished {
@@ -38,7 +39,7 @@ pub fn LogView(
                 <a href=format!("/api/v1/runs/{run_id}/log")>"Download the whole log"</a>
             </p>
         })}
-        <pre class="log" data-empty=empty.to_string() aria-live="polite">
+        <pre class="log" data-empty=empty aria-live="polite">
             <For each=move || pieces.get() key=|(i, _)| *i let((_, segs))>
                 {segs.into_iter().map(|seg| {
                     let class = seg.style.classes();

@@ -11,8 +11,10 @@ pub mod secret;
 pub mod shared;
 pub mod status;
 pub mod users;
+pub mod variables;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// One Terraform-managed AWS environment, e.g. production in ap-south-1.
@@ -92,6 +94,15 @@ pub struct TerraformRoot {
     pub lock_table: String,
     /// Region of the state bucket and the lock table (they may live outside the environment).
     pub backend_region: String,
+    /// Input variables with plain values, written for every run of this root. Sensitive ones
+    /// belong in `variables_secret`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub variables: BTreeMap<String, serde_json::Value>,
+    /// The Secrets Manager secret (in the environment's region) holding the sensitive input
+    /// variables, a JSON object keyed by variable name. Unset: `<secrets.prefix>terraform/<name>`,
+    /// which may be missing (no sensitive variables); a configured one must be readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables_secret: Option<String>,
 }
 
 impl Environment {
@@ -101,6 +112,15 @@ impl Environment {
 
     pub fn secret_reveal_role(&self) -> Role {
         self.secret_reveal_role.unwrap_or_else(|| self.secret_write_role())
+    }
+
+    /// The secret holding this environment's sensitive Terraform variables, and whether it was
+    /// configured (a configured one must exist; the default one may be missing).
+    pub fn variables_secret(&self, prefix: &str) -> (String, bool) {
+        match &self.terraform.variables_secret {
+            Some(name) => (name.clone(), true),
+            None => (format!("{prefix}terraform/{}", self.name), false),
+        }
     }
 
     /// Browser writes to this environment's secrets wait for a confirmation that lists the keys

@@ -226,7 +226,15 @@ pub struct Run {
     pub status: RunStatus,
     pub requested_by: String,
     pub message: String,
-    pub infra_commit: Option<String>,
+    /// The commit of the infra repository the run plans and applies (40 hex digits); `None`
+    /// when runs come from a plain directory, which has no commits.
+    pub commit: Option<String>,
+    /// What the requester asked for (a branch, tag or commit), resolved once to `commit`.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The commit's subject line and author, as git records them.
+    pub commit_subject: Option<String>,
+    pub commit_author: Option<String>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub planned_at: Option<DateTime<Utc>>,
@@ -260,6 +268,8 @@ pub struct RunActions {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunView {
     pub run: Run,
+    /// A link to the commit (from `terraform.commit_url`), when configured.
+    pub commit_url: Option<String>,
     pub environment_display_name: String,
     pub approvals_required: u32,
     pub actions: RunActions,
@@ -273,4 +283,23 @@ pub struct EnvironmentActivity {
     pub active: Option<Run>,
     pub last: Option<Run>,
     pub queued: i64,
+}
+
+/// Where an environment's runs take their Terraform code from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CodeSource {
+    /// A git repository read at commits (a mirror of `terraform.repo_url`, or
+    /// `terraform.infra_dir` itself); false for a plain directory, copied as it is.
+    pub git: bool,
+    /// The repository's URL (without credentials) or the directory.
+    pub location: String,
+    /// The branch a run plans unless it names another ref.
+    pub branch: Option<String>,
+}
+
+impl Run {
+    /// The first seven digits of the commit, as git shows it.
+    pub fn short_commit(&self) -> Option<&str> {
+        self.commit.as_deref().map(|c| &c[..c.len().min(7)])
+    }
 }

@@ -58,6 +58,10 @@ pub struct SecretDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumers_error: Option<String>,
     pub permissions: SecretPermissions,
+    /// The environment's Terraform variables secret: its keys are variable names, and every
+    /// value reaches terraform (masked in the run logs).
+    #[serde(default)]
+    pub terraform_variables: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -174,13 +178,15 @@ impl RotationOptions {
     /// Sensible defaults by key name: database and cache passwords are 32 letters and digits
     /// (every engine accepts them); signing secrets and tokens 64.
     pub fn for_key(key: &str) -> RotationOptions {
-        let length = if key.contains("PASSWORD") { 32 } else { 64 };
+        let length = if key.to_ascii_uppercase().contains("PASSWORD") { 32 } else { 64 };
         RotationOptions { length, alphabet: Alphabet::Alphanumeric }
     }
 }
 
 /// Whether a key's name says it holds a credential.
 pub fn is_credential(key: &str) -> bool {
+    // Terraform variable names are lowercase (`cloudflare_api_token`).
+    let key = key.to_ascii_uppercase();
     ["PASSWORD", "SECRET", "TOKEN", "PRIVATE"].iter().any(|w| key.contains(w)) || key.ends_with("_KEY") || key == "KEY"
 }
 

@@ -70,8 +70,8 @@ fn RunDetails(v: RunView, error: Option<String>) -> impl IntoView {
                 </h1>
                 <p class="muted">
                     {format!("{} in {} · requested by {} · {}", kind_label(run.kind), v.environment_display_name, run.requested_by, when(&run.created_at))}
-                    {run.infra_commit.clone().map(|c| view! { " · commit " <code>{c.chars().take(10).collect::<String>()}</code> })}
                 </p>
+                <CommitLine run=run.clone() url=v.commit_url.clone()/>
                 {(!run.message.is_empty()).then(|| view! { <p class="run-message">{run.message.clone()}</p> })}
             </div>
         </div>
@@ -102,6 +102,34 @@ fn RunDetails(v: RunView, error: Option<String>) -> impl IntoView {
             </section>
         })}
     }
+}
+
+/// "Commit 1a2b3c4 · Raise nova to 3 tasks · Priya · from main", or why there is no commit.
+#[component]
+fn CommitLine(run: Run, url: Option<String>) -> impl IntoView {
+    let Some(short) = run.short_commit().map(str::to_string) else {
+        return view! {
+            <p class="commit commit-none" data-commit="">
+                "Plain directory: no commit is recorded, so what this run planned cannot be traced to a commit."
+            </p>
+        }
+        .into_any();
+    };
+    let sha = run.commit.clone().unwrap_or_default();
+    let from = run.git_ref.clone().filter(|r| *r != sha);
+    view! {
+        <p class="commit" data-commit=sha.clone()>
+            "Commit "
+            {match url {
+                Some(url) => view! { <a href=url title=sha.clone()><code>{short}</code></a> }.into_any(),
+                None => view! { <code title=sha.clone()>{short}</code> }.into_any(),
+            }}
+            {run.commit_subject.clone().map(|s| view! { " · " <span class="commit-subject">{s}</span> })}
+            {run.commit_author.clone().map(|a| view! { <span class="muted">{format!(" · {a}")}</span> })}
+            {from.map(|r| view! { <span class="muted">" · from "<code>{r}</code></span> })}
+        </p>
+    }
+    .into_any()
 }
 
 fn kind_label(kind: RunKind) -> &'static str {

@@ -3,6 +3,7 @@
 use crate::api::load_runs_page;
 use crate::components::cost_diff::CostDelta;
 use crate::components::run_bits::{when, PlanCounts, StatusBadge};
+use crate::model::variables::{VariableSource, Variables};
 use leptos::prelude::*;
 use crate::components::csrf::CsrfField;
 use leptos_meta::Title;
@@ -35,6 +36,12 @@ pub fn RunsPage() -> impl IntoView {
                                     <p class="crumbs"><a href="/">"Environments"</a>" / "{env.display_name.clone()}</p>
                                     <h1>{format!("{} runs", env.display_name)}</h1>
                                     <p class="muted">{format!("Terraform in {} · {} · {gate}", env.terraform.root_dir, env.region)}</p>
+                                    <p class="muted source" data-source=if page.source.git { "git" } else { "directory" }>
+                                        {match &page.source.branch {
+                                            Some(branch) => format!("Code: {} at the latest commit of {branch}, unless a run names another ref.", page.source.location),
+                                            None => format!("Code: the plain directory {} (not a git repository), copied for each run: runs record no commit.", page.source.location),
+                                        }}
+                                    </p>
                                 </div>
                             </div>
                             {page.simulated_terraform.then(|| view! { <SimulatedNotice/> })}
@@ -52,6 +59,12 @@ pub fn RunsPage() -> impl IntoView {
                                         <span>"What is this run for?"</span>
                                         <input type="text" name="message" maxlength="500" placeholder="e.g. raise fastify-nova to 3 tasks"/>
                                     </label>
+                                    {page.source.branch.clone().map(|branch| view! {
+                                        <label class="field">
+                                            <span>"Branch, tag or commit "<span class="muted">{format!("(empty: the latest commit of {branch})")}</span></span>
+                                            <input type="text" name="ref" maxlength="255" placeholder=branch autocomplete="off" spellcheck="false"/>
+                                        </label>
+                                    })}
                                     <button type="submit" class="button primary">"Start run"</button>
                                 </form>
                             })}
@@ -74,11 +87,55 @@ pub fn RunsPage() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
+                            <VariablesSection variables=page.variables.clone()/>
                         }.into_any()
                     }
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The environment's Terraform variables: plain ones with their values, sensitive ones masked,
+/// and where the sensitive ones are edited.
+#[component]
+fn VariablesSection(variables: Variables) -> impl IntoView {
+    let secret_page = format!("/environments/{}/secrets/{}", variables.environment, variables.secret);
+    view! {
+        <section class="variables" id="variables">
+            <h2>"Variables"</h2>
+            <p class="muted">
+                "Written for each plan into the run's working copy (zelly.auto.tfvars.json, readable only by the server) and removed with it. Sensitive values come from "
+                <a href=secret_page><code>{variables.secret.clone()}</code></a>
+                {variables.secret_version.clone().map(|v| format!(" (version {})", v.chars().take(8).collect::<String>()))}
+                " and are masked in every log."
+            </p>
+            {variables.secret_note.clone().map(|note| view! {
+                <p class=if variables.secret_required { "notice notice-error" } else { "notice notice-info" } role="note">{note}</p>
+            })}
+            <div class="table-wrap">
+                <table class="variables-table">
+                    <thead><tr><th>"Name"</th><th>"Source"</th><th>"Value"</th></tr></thead>
+                    <tbody>
+                        {variables.variables.is_empty().then(|| view! { <tr><td colspan="3" class="muted empty">"No variables: terraform uses the defaults in the code."</td></tr> })}
+                        {variables.variables.into_iter().map(|v| view! {
+                            <tr data-variable=v.name.clone() data-source=match v.source { VariableSource::Configuration => "configuration", VariableSource::Secret => "secret" } class:overridden=v.overridden>
+                                <td><code>{v.name.clone()}</code></td>
+                                <td>{match v.source {
+                                    VariableSource::Configuration => "configuration",
+                                    VariableSource::Secret => "Secrets Manager (sensitive)",
+                                }}</td>
+                                <td>{match (v.value.clone(), v.overridden) {
+                                    (_, true) => view! { <span class="muted">"overridden by the secret"</span> }.into_any(),
+                                    (Some(value), false) => view! { <code>{value}</code> }.into_any(),
+                                    (None, false) => view! { <span class="masked" aria-label="hidden">{crate::model::secret::MASK}</span> }.into_any(),
+                                }}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        </section>
     }
 }
 

@@ -188,6 +188,8 @@ fn KeysSection(d: SecretDetail) -> impl IntoView {
 #[component]
 fn EditForm(d: SecretDetail) -> impl IntoView {
     let confirm = d.permissions.confirm_writes;
+    let (new_key_pattern, new_key_placeholder) =
+        if d.terraform_variables { ("[A-Za-z_][A-Za-z0-9_\\-]*", "variable_name") } else { ("[A-Z][A-Z0-9_]*", "NEW_KEY") };
     view! {
         <form method="post" action=action(&d.environment, "edit") class="card stack" aria-labelledby="edit-title" autocomplete="off">
             <CsrfField/>
@@ -206,7 +208,7 @@ fn EditForm(d: SecretDetail) -> impl IntoView {
                     }).collect_view()}
                     {(0..3).map(|i| view! {
                         <tr class="new-key">
-                            <td><input type="text" name=format!("new_key.{i}") placeholder="NEW_KEY" pattern="[A-Z][A-Z0-9_]*" aria-label="New key name"/></td>
+                            <td><input type="text" name=format!("new_key.{i}") placeholder=new_key_placeholder pattern=new_key_pattern aria-label="New key name"/></td>
                             <td><input type="password" name=format!("new_value.{i}") placeholder="value" autocomplete="new-password" aria-label="New key value"/></td>
                             <td></td>
                         </tr>

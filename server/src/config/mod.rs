@@ -154,8 +154,58 @@ pub struct AwsConfig {
 pub struct TerraformConfig {
     /// The terraform executable: a name on PATH or a path.
     pub bin: String,
-    /// The infra repository checkout; each environment runs in `infra_dir/<root_dir>`.
+    /// The infra repository, as git takes it (a path, `file://`, `https://`, `ssh://`). The
+    /// server keeps a mirror in the data directory and fetches it before each run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_url: Option<RepoUrl>,
+    /// The branch runs plan unless they name another ref.
+    pub branch: String,
+    /// Without `repo_url`: the infra repository's checkout (read at `branch`'s last commit,
+    /// never its uncommitted edits) or a plain directory (copied as it is for each run).
     pub infra_dir: PathBuf,
+    /// A link to a commit, with `{sha}` for its hash: `https://github.com/zelly/infra/commit/{sha}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_url: Option<String>,
+}
+
+/// A repository URL, which may carry credentials (`https://user:token@…`): they never print.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RepoUrl(String);
+
+impl RepoUrl {
+    pub fn new(url: impl Into<String>) -> RepoUrl {
+        RepoUrl(url.into())
+    }
+
+    /// The URL itself, for git.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced, for pages, logs and errors.
+    pub fn redacted(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("redacted"));
+                url.to_string()
+            }
+            // scp-like (git@host:path), paths, and URLs without a password carry no secret.
+            _ => self.0.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for RepoUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Serialize for RepoUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.redacted())
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -187,6 +237,10 @@ pub struct ServerConfig {
     /// Where the built UI assets (`pkg/`) are; found next to the binary when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site_dir: Option<PathBuf>,
+    /// The key that encrypts saved plans (32 bytes, base64). Unset: one is made at first start
+    /// in the data directory (`data.key`). Replicas must share it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_key: Option<Redacted>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

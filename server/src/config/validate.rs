@@ -35,9 +35,7 @@ pub fn check(config: &Config) -> Result<(), String> {
             problems.push(format!("auth.dev_users[{i}].name: {:?} is listed twice", user.name));
         }
     }
-    if config.terraform.bin.trim().is_empty() {
-        problems.push("terraform.bin: must name the terraform executable".to_string());
-    }
+    check_terraform(config, &mut problems);
     if config.runs.plan_ttl_seconds == 0 {
         problems.push("runs.plan_ttl_seconds: must be at least 1".to_string());
     }
@@ -73,6 +71,7 @@ pub fn check(config: &Config) -> Result<(), String> {
     }
     for (name, env) in &config.environments {
         check_environment(name, env, &mut problems);
+        check_variables(config, name, env, &mut problems);
         if let Err(e) = env.cost_assumptions.check() {
             problems.push(format!("environments.{name}.cost_assumptions.{e}"));
         }
@@ -81,6 +80,52 @@ pub fn check(config: &Config) -> Result<(), String> {
         Ok(())
     } else {
         Err(problems.join("\n"))
+    }
+}
+
+fn check_terraform(config: &Config, problems: &mut Vec<String>) {
+    let tf = &config.terraform;
+    if tf.bin.trim().is_empty() {
+        problems.push("terraform.bin: must name the terraform executable".to_string());
+    }
+    if let Err(why) = crate::runs::source::check_ref(&tf.branch) {
+        problems.push(format!("terraform.branch: {why}"));
+    }
+    if tf.repo_url.as_ref().is_some_and(|url| url.expose().trim().is_empty()) {
+        problems.push("terraform.repo_url: must not be empty (leave it out to use terraform.infra_dir)".to_string());
+    }
+    if let Some(template) = &tf.commit_url {
+        let example = template.replace("{sha}", "0123456789abcdef0123456789abcdef01234567");
+        if !template.contains("{sha}") {
+            problems.push(format!("terraform.commit_url: {template:?} must contain {{sha}} where the commit goes"));
+        } else if !url::Url::parse(&example).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            problems.push(format!("terraform.commit_url: {template:?} is not an http(s) URL"));
+        }
+    }
+    if let Some(key) = &config.server.data_key {
+        if let Err(why) = crate::encryption::DataKey::from_base64(key.expose()) {
+            problems.push(format!("server.data_key: {why}"));
+        }
+    }
+}
+
+fn check_variables(config: &Config, name: &str, env: &Environment, problems: &mut Vec<String>) {
+    let key = format!("environments.{name}.terraform");
+    for variable in env.terraform.variables.keys() {
+        if !crate::runs::variables::is_variable_name(variable) {
+            problems.push(format!(
+                "{key}.variables.{variable}: not a Terraform variable name (letters, digits, _ and -, starting with a letter or _)"
+            ));
+        }
+    }
+    if let Some(secret) = &env.terraform.variables_secret {
+        if crate::secrets::name::check(&config.secrets.prefix, secret).is_err() {
+            problems.push(format!(
+                "{key}.variables_secret: {secret:?} must be a secret name under secrets.prefix ({:?}), so that it can be edited \
+                 on the secrets pages",
+                config.secrets.prefix
+            ));
+        }
     }
 }
 

@@ -19,6 +19,9 @@ pub struct RunRow {
     pub requested_by: String,
     pub message: String,
     pub infra_commit: Option<String>,
+    pub source_ref: Option<String>,
+    pub commit_subject: Option<String>,
+    pub commit_author: Option<String>,
     pub plan_add: Option<i64>,
     pub plan_change: Option<i64>,
     pub plan_destroy: Option<i64>,
@@ -53,7 +56,10 @@ impl RunRow {
             status: self.status,
             requested_by: self.requested_by,
             message: self.message,
-            infra_commit: self.infra_commit,
+            commit: self.infra_commit,
+            git_ref: self.source_ref,
+            commit_subject: self.commit_subject,
+            commit_author: self.commit_author,
             created_at: self.created_at,
             started_at: self.started_at,
             planned_at: self.planned_at,
@@ -73,6 +79,15 @@ struct ApprovalRow {
     decision: String,
     comment: String,
     at: DateTime<Utc>,
+}
+
+/// A run as its requester asked for it, with the commit its ref resolved to.
+pub struct NewRun<'a> {
+    pub environment: &'a str,
+    pub kind: RunKind,
+    pub requested_by: &'a str,
+    pub message: &'a str,
+    pub pinned: &'a crate::runs::source::Pinned,
 }
 
 /// The end of a plan phase, written in one transaction with its artifacts.
@@ -110,7 +125,8 @@ macro_rules! update_audited {
     };
 }
 
-const RUN_COLUMNS: &str = "id, environment, kind, status, requested_by, message, infra_commit, plan_add, \
+const RUN_COLUMNS: &str = "id, environment, kind, status, requested_by, message, infra_commit, source_ref, \
+    commit_subject, commit_author, plan_add, \
     plan_change, plan_destroy, plan_summary, cost_diff, error, attempts, worker_id, lease_expires_at, cancel_requested, \
     canceled_by, created_at, started_at, planned_at, apply_started_at, finished_at, log_bytes";
 
@@ -132,23 +148,33 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 impl Db {
-    pub async fn insert_run(&self, env: &str, kind: RunKind, requested_by: &str, message: &str) -> DbResult<RunRow> {
+    pub async fn insert_run(&self, new: &NewRun<'_>) -> DbResult<RunRow> {
         let sql = format!(
-            "INSERT INTO runs (environment, kind, status, requested_by, message, created_at) \
-             VALUES ($1, $2, 'queued', $3, $4, $5) RETURNING {RUN_COLUMNS}"
+            "INSERT INTO runs (environment, kind, status, requested_by, message, created_at, source_ref, infra_commit, \
+             commit_subject, commit_author) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9) RETURNING {RUN_COLUMNS}"
         );
+        let commit = new.pinned.commit.as_ref();
         let row = on_backend!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let row = sqlx::query_as::<_, RunRow>(&sql)
-                .bind(env)
-                .bind(kind.as_str())
-                .bind(requested_by)
-                .bind(message)
+                .bind(new.environment)
+                .bind(new.kind.as_str())
+                .bind(new.requested_by)
+                .bind(new.message)
                 .bind(Utc::now())
+                .bind(&new.pinned.git_ref)
+                .bind(commit.map(|c| &c.sha))
+                .bind(commit.map(|c| &c.subject))
+                .bind(commit.map(|c| &c.author))
                 .fetch_one(&mut *tx)
                 .await?;
-            let details = serde_json::json!({ "kind": kind, "message": message });
-            insert_audit!(&mut *tx, &audit(requested_by, "run.created", &row, details))?;
+            let details = serde_json::json!({
+                "kind": new.kind,
+                "message": new.message,
+                "ref": new.pinned.git_ref,
+                "commit": commit.map(|c| &c.sha),
+            });
+            insert_audit!(&mut *tx, &audit(new.requested_by, "run.created", &row, details))?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
         })?;
@@ -269,18 +295,6 @@ impl Db {
             .await
         })?;
         Ok(row.map(|(cancel,)| cancel))
-    }
-
-    pub async fn set_infra_commit(&self, run_id: i64, commit: &str) -> DbResult<()> {
-        on_backend!(self, pool => {
-            sqlx::query("UPDATE runs SET infra_commit = $1 WHERE id = $2")
-                .bind(commit)
-                .bind(run_id)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected())
-        })?;
-        Ok(())
     }
 
     /// Ends the plan phase of a run `worker` holds: the status, the plan and the artifacts.
@@ -571,6 +585,19 @@ impl Db {
             &run.worker_id,
         )?;
         Ok(result)
+    }
+
+    /// Runs a worker holds under a lease that has not run out: their working copies are in use.
+    pub async fn held_runs(&self, now: DateTime<Utc>) -> DbResult<Vec<i64>> {
+        let ids: Vec<i64> = on_backend!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT id FROM runs WHERE worker_id IS NOT NULL AND lease_expires_at >= $1 AND status IN ('planning', 'applying')",
+            )
+            .bind(now)
+            .fetch_all(pool)
+            .await
+        })?;
+        Ok(ids)
     }
 
     pub async fn artifact(&self, run_id: i64, name: &str) -> DbResult<Option<Vec<u8>>> {

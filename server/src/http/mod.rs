@@ -99,13 +99,13 @@ impl AppState {
         let config = Arc::new(config);
         let environments = Environments::from_config(&config);
         let costs = crate::costs::Costs::new(&config).await?;
-        let runs = Runs::new(db.clone(), config.clone(), environments.clone(), costs.clone()).await;
-        if runs.simulated {
-            tracing::warn!("terraform.bin is the simulated terraform of the test fixtures: runs change nothing real");
-        }
         let live = LiveStatus::new(&config).await;
         let metrics = crate::metrics::MetricsService::new(&config).await;
         let secrets = crate::secrets::Secrets::new(&config, db.clone(), environments.clone(), live.clone()).await;
+        let runs = Runs::new(db.clone(), config.clone(), environments.clone(), costs.clone(), secrets.clone()).await?;
+        if runs.simulated {
+            tracing::warn!("terraform.bin is the simulated terraform of the test fixtures: runs change nothing real");
+        }
         let login_limit = Arc::new(crate::auth::rate_limit::RateLimit::new(config.auth.login_attempts_per_minute));
         let oidc = crate::auth::oidc::Provider::from_config(&config)?.map(Arc::new);
         Ok(AppState(Arc::new(Services {

@@ -37,6 +37,9 @@ struct StartForm {
     kind: String,
     #[serde(default)]
     message: String,
+    /// Empty: the branch.
+    #[serde(default, rename = "ref")]
+    git_ref: String,
 }
 
 async fn start(
@@ -48,7 +51,8 @@ async fn start(
     let page = format!("/environments/{env}/runs");
     let result = async {
         let kind: RunKind = form.kind.parse().map_err(RunError::Invalid)?;
-        let run = state.runs.create(&who, &env, kind, &form.message).await?;
+        let git_ref = Some(form.git_ref.as_str()).filter(|r| !r.trim().is_empty());
+        let run = state.runs.create(&who, &env, kind, &form.message, git_ref).await?;
         Ok(format!("/runs/{}", run.id))
     }
     .await;

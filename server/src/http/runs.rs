@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/environments/{env}/runs", post(create).get(list))
+        .route("/environments/{env}/variables", get(variables))
         .route("/runs/{id}", get(show))
         .route("/runs/{id}/log", get(log_text))
         .route("/runs/{id}/log/stream", get(log_stream))
@@ -34,6 +35,7 @@ impl From<RunError> for ApiError {
             RunError::Forbidden(m) => ApiError::Forbidden(m),
             RunError::Invalid(m) => ApiError::Unprocessable(m),
             RunError::Conflict(m) | RunError::Expired(m) => ApiError::Conflict(m),
+            RunError::Unavailable(m) => ApiError::Unavailable(m),
             RunError::Db(e) => e.into(),
         }
     }
@@ -45,6 +47,9 @@ struct NewRun {
     kind: Option<String>,
     #[serde(default)]
     message: String,
+    /// A branch, tag or commit of the infra repository (default: `terraform.branch`).
+    #[serde(rename = "ref")]
+    git_ref: Option<String>,
 }
 
 async fn create(
@@ -59,8 +64,13 @@ async fn create(
         .ok_or_else(|| ApiError::Unprocessable("\"kind\" is required: \"plan\" or \"apply\"".into()))?
         .parse()
         .map_err(ApiError::Unprocessable)?;
-    let run = state.runs.create(&who, &env, kind, &body.message).await?;
+    let run = state.runs.create(&who, &env, kind, &body.message, body.git_ref.as_deref()).await?;
     Ok((StatusCode::CREATED, Json(run)))
+}
+
+/// The environment's Terraform variables: names and sources, plain values, sensitive ones masked.
+async fn variables(State(state): State<AppState>, ApiPath(env): ApiPath<String>) -> Result<Json<app::model::variables::Variables>, ApiError> {
+    Ok(Json(state.runs.variables(&env).await?))
 }
 
 #[derive(Deserialize)]

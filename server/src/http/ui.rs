@@ -40,13 +40,17 @@ impl Backend for UiBackend {
 
     async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {
         let runs = &self.state.runs;
-        let list = runs.list(environment, 100, None).await.map_err(|e| e.to_string())?;
+        // The list and the variables (a Secrets Manager read) at once.
+        let (list, variables) = tokio::join!(runs.list(environment, 100, None), runs.variables(environment));
+        let list = list.map_err(|e| e.to_string())?;
         let environment = self.environment(environment)?;
         Ok(RunsPage {
             environment,
             runs: list,
             can_start: crate::runs::policy::may_start(who).is_ok(),
             simulated_terraform: runs.simulated,
+            source: runs.source.describe(),
+            variables: variables.map_err(|e| e.to_string())?,
         })
     }
 

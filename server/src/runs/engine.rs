@@ -1,19 +1,41 @@
 //! The workers: claim a run, hold it under a lease while terraform runs, record the outcome.
 //! And the sweeper: expire stale plans, and find runs whose worker died (lease run out) — a
 //! planning run goes back to the queue, an applying run is errored and never applied again.
+//!
+//! A plan runs in its own working copy of the run's commit, with the environment's variables
+//! written into it; what it keeps (the plan file, the plan's JSON, the values to mask) is sealed
+//! with the data key, and the dependency lock file is kept beside them. The apply takes a fresh
+//! copy of the same commit on whichever worker claims it, restores the lock file, and applies
+//! exactly the saved plan file.
 
+use super::diagnostics::Diagnostics;
 use super::logs::LogWriter;
+use super::scrub::{Scrubber, MASK};
 use super::terraform::{StepEnd, Stop};
+use super::variables::RunVariables;
+use super::workspace::{self, Phase, WorkingCopy};
 use super::{plan, Runs};
 use crate::db::audit::NewAuditEvent;
 use crate::db::runs::{PlanOutcome, RunRow};
 use app::model::run::{RunKind, RunStatus};
 use app::model::Environment;
 use chrono::Utc;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+/// What a plan keeps in the database, by artifact name. Sealed ones are encrypted.
+pub mod artifacts {
+    /// The saved plan file (sealed: it holds every variable's value and the prior state).
+    pub const PLAN_FILE: &str = "plan.tfplan";
+    /// `terraform show -json` of it, scrubbed and sealed.
+    pub const PLAN_JSON: &str = "plan.json";
+    /// The values the apply's log must mask (sealed): the secret may change before the apply.
+    pub const SENSITIVE_VALUES: &str = "sensitive-values";
+    /// `.terraform.lock.hcl` after the plan's init: provider versions and checksums, no secrets.
+    pub const LOCK_FILE: &str = ".terraform.lock.hcl";
+}
 
 /// How often a worker renews its lease and looks for a cancel request while terraform runs.
 const HEARTBEAT: Duration = Duration::from_millis(500);
@@ -43,8 +65,12 @@ pub struct Workers {
     sweeper: JoinHandle<()>,
 }
 
-/// Starts `count` workers and the sweeper.
+/// Starts `count` workers and the sweeper, after removing working copies a crash left behind.
 pub fn spawn(runs: Runs, count: u32) -> Workers {
+    if count > 0 {
+        let runs = runs.clone();
+        tokio::spawn(async move { remove_leftovers(&runs).await });
+    }
     let workers: Vec<JoinHandle<()>> = (0..count)
         .map(|i| {
             let runs = runs.clone();
@@ -53,6 +79,18 @@ pub fn spawn(runs: Runs, count: u32) -> Workers {
         })
         .collect();
     Workers { workers, sweeper: tokio::spawn(sweep(runs)) }
+}
+
+/// Working copies of runs nobody holds any more (another process's live runs are kept).
+async fn remove_leftovers(runs: &Runs) {
+    let held = match runs.db.held_runs(Utc::now()).await {
+        Ok(held) => held,
+        Err(e) => return tracing::warn!("could not look for leftover working copies: {e}"),
+    };
+    let removed = workspace::remove_leftovers(&runs.config.server.data_dir, |id| held.contains(&id)).await;
+    if removed > 0 {
+        tracing::info!("removed {removed} working copies left by runs that ended without this server");
+    }
 }
 
 fn hostname() -> String {
@@ -97,12 +135,6 @@ async fn next_run(runs: &Runs, worker: &str) -> anyhow::Result<bool> {
     Ok(false)
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Phase {
-    Plan,
-    Apply,
-}
-
 async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
     let id = run.id;
     let (stop_tx, stop_rx) = watch::channel(Stop::No);
@@ -115,6 +147,11 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
             Phase::Apply => apply_phase(runs, &run, &env, &log, stop_rx).await,
         },
         None => Outcome::Failed(format!("The environment {:?} is no longer configured.", run.environment)),
+    };
+    // Errors quote terraform, which may quote a value: they are scrubbed like the log.
+    let outcome = match outcome {
+        Outcome::Failed(why) => Outcome::Failed(log.scrubber().text(&why)),
+        other => other,
     };
     if let Outcome::Failed(why) = &outcome {
         log.note(&format!("Error: {why}")).await;
@@ -132,13 +169,13 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
         },
         (Phase::Apply, Outcome::Canceled) if shut_down => runs.db.finish_canceled(&run, worker, Some(APPLY_SHUT_DOWN)).await,
         (_, Outcome::Canceled) => runs.db.finish_canceled(&run, worker, None).await,
-        (Phase::Plan, Outcome::Planned { summary, cost_diff, plan_file, show_json }) => {
+        (Phase::Plan, Outcome::Planned { summary, cost_diff, artifacts }) => {
             let status = match (summary.add + summary.change + summary.destroy, run.kind) {
                 (0, _) => RunStatus::NoChanges,
                 (_, RunKind::Apply) => RunStatus::Planned,
                 (_, RunKind::Plan) => RunStatus::PlannedAndFinished,
             };
-            let artifacts = vec![("plan.tfplan", plan_file.clone()), ("plan.json", show_json.clone())];
+            let artifacts = artifacts.clone();
             let outcome = PlanOutcome { status, summary: Some(summary), cost_diff: cost_diff.as_ref(), error: None, artifacts };
             runs.db.finish_plan(&run, worker, outcome).await
         }
@@ -168,8 +205,8 @@ enum Outcome {
     Planned {
         summary: app::model::run::PlanSummary,
         cost_diff: Option<app::model::cost::CostDiff>,
-        plan_file: Vec<u8>,
-        show_json: Vec<u8>,
+        /// Ready to store: sealed where they hold secrets.
+        artifacts: Vec<(&'static str, Vec<u8>)>,
     },
     NoChanges,
     Applied,
@@ -205,86 +242,169 @@ async fn hold(runs: Runs, worker: String, run_id: i64, stop: watch::Sender<Stop>
     }
 }
 
-fn plan_path(runs: &Runs, run_id: i64) -> PathBuf {
-    runs.config.server.data_dir.join("runs").join(run_id.to_string()).join("plan.tfplan")
-}
-
 fn stopped(stop: &watch::Receiver<Stop>) -> bool {
     *stop.borrow() != Stop::No
 }
 
-/// Runs `terraform <args>` into the log. `Ok(code)` when it exited, `Err(outcome)` to stop.
+/// The context a sealed artifact is bound to: it opens only as this run's artifact.
+pub fn sealing_context(run_id: i64, name: &str) -> Vec<u8> {
+    format!("run {run_id} {name}").into_bytes()
+}
+
+/// Runs `terraform <args>` in `dir` into the log. `Ok` when it exited (with what terraform
+/// said about itself), `Err(outcome)` to stop.
 async fn step(
     runs: &Runs,
     env: &Environment,
+    dir: &Path,
     log: &LogWriter,
     stop: &mut watch::Receiver<Stop>,
     args: &[&str],
-) -> Result<i32, Outcome> {
+) -> Result<(i32, Diagnostics), Outcome> {
     log.note(&format!("$ terraform {}", args.join(" "))).await;
-    match runs.terraform.run_logged(env, args, log.sender(), stop).await {
+    match runs.terraform.run_logged(env, dir, args, log.sender(), stop).await {
         Ok(_) if stopped(stop) => Err(Outcome::Canceled),
-        Ok(StepEnd::Exited(code)) => Ok(code),
-        Ok(StepEnd::Killed) => Err(Outcome::Failed(format!("terraform {} was killed.", args[0]))),
+        Ok((StepEnd::Exited(code), diagnostics)) => Ok((code, diagnostics)),
+        Ok((StepEnd::Killed, _)) => Err(Outcome::Failed(format!("terraform {} was killed.", args[0]))),
         Err(e) => Err(Outcome::Failed(format!("could not start {:?}: {e}", runs.terraform.bin))),
     }
 }
 
-async fn prepare(runs: &Runs, env: &Environment, log: &LogWriter, stop: &mut watch::Receiver<Stop>) -> Result<(), Outcome> {
-    let dir = runs.terraform.workdir(env);
-    if !dir.is_dir() {
-        return Err(Outcome::Failed(format!(
-            "The root directory {} does not exist (terraform.infra_dir + the environment's terraform.root_dir).",
-            dir.display()
-        )));
-    }
-    match step(runs, env, log, stop, &["init", "-input=false"]).await? {
-        0 => Ok(()),
-        code => Err(Outcome::Failed(format!("terraform init failed (exit code {code})."))),
+/// `terraform init`; an apply's init keeps the lock file it was given (the plan's providers).
+async fn init(
+    runs: &Runs,
+    env: &Environment,
+    dir: &Path,
+    log: &LogWriter,
+    stop: &mut watch::Receiver<Stop>,
+    locked: bool,
+) -> Result<(), Outcome> {
+    let args: &[&str] = if locked { &["init", "-input=false", "-lockfile=readonly"] } else { &["init", "-input=false"] };
+    match step(runs, env, dir, log, stop, args).await? {
+        (0, _) => Ok(()),
+        (code, diagnostics) => Err(Outcome::Failed(diagnostics.explain("init", code))),
     }
 }
 
+/// The copy's root directory of `env`, which the commit must have.
+fn root_of(copy: &WorkingCopy, run: &RunRow, env: &Environment) -> Result<PathBuf, Outcome> {
+    let root = copy.tree().join(&env.terraform.root_dir);
+    if root.is_dir() {
+        return Ok(root);
+    }
+    let at = match &run.infra_commit {
+        Some(commit) => format!("commit {}", &commit[..commit.len().min(12)]),
+        None => "the infra directory".to_string(),
+    };
+    Err(Outcome::Failed(format!(
+        "The root directory {} (the environment's terraform.root_dir) does not exist at {at}.",
+        env.terraform.root_dir
+    )))
+}
+
+/// Says in the log what code the run works on.
+async fn note_source(runs: &Runs, run: &RunRow, log: &LogWriter) {
+    let source = runs.source.describe();
+    let line = match (&run.infra_commit, &run.source_ref) {
+        (Some(commit), git_ref) => format!(
+            "Infra repository {} at commit {}{}{}",
+            source.location,
+            &commit[..commit.len().min(12)],
+            git_ref.as_ref().filter(|r| *r != commit).map(|r| format!(" ({r})")).unwrap_or_default(),
+            run.commit_subject.as_ref().map(|s| format!(": {s}")).unwrap_or_default(),
+        ),
+        (None, _) => format!("Infra directory {} (not a git repository: no commit is recorded)", source.location),
+    };
+    log.note(&line).await;
+}
+
+/// The run's working copy for `phase`, with the log saying what code it holds.
+async fn working_copy(runs: &Runs, run: &RunRow, phase: Phase, log: &LogWriter) -> Result<WorkingCopy, Outcome> {
+    note_source(runs, run, log).await;
+    WorkingCopy::create(&runs.config.server.data_dir, run.id, phase, &runs.source, run.infra_commit.as_deref())
+        .await
+        .map_err(|e| Outcome::Failed(format!("The working copy could not be made: {e}")))
+}
+
 async fn plan_phase(runs: &Runs, run: &RunRow, env: &Environment, log: &LogWriter, mut stop: watch::Receiver<Stop>) -> Outcome {
-    if let Some(commit) = runs.terraform.infra_commit().await {
-        let _ = runs.db.set_infra_commit(run.id, &commit).await;
-        log.note(&format!("Infra repository at commit {commit}")).await;
-    }
-    if let Err(outcome) = prepare(runs, env, log, &mut stop).await {
-        return outcome;
-    }
-    let path = plan_path(runs, run.id);
-    if let Err(e) = std::fs::create_dir_all(path.parent().expect("plan path has a parent")) {
-        return Outcome::Failed(format!("could not create {}: {e}", path.display()));
-    }
-    let out = format!("-out={}", path.display());
-    let code = match step(runs, env, log, &mut stop, &["plan", "-input=false", &out, "-detailed-exitcode"]).await {
-        Ok(code) => code,
+    let copy = match working_copy(runs, run, Phase::Plan, log).await {
+        Ok(copy) => copy,
         Err(outcome) => return outcome,
     };
-    match code {
-        0 => return Outcome::NoChanges,
-        2 => {}
-        code => return Outcome::Failed(format!("terraform plan failed (exit code {code}).")),
+    let outcome = plan_in(runs, run, env, log, &mut stop, &copy).await.unwrap_or_else(|stopped| stopped);
+    copy.remove().await;
+    outcome
+}
+
+async fn plan_in(
+    runs: &Runs,
+    run: &RunRow,
+    env: &Environment,
+    log: &LogWriter,
+    stop: &mut watch::Receiver<Stop>,
+    copy: &WorkingCopy,
+) -> Result<Outcome, Outcome> {
+    let root = root_of(copy, run, env)?;
+    let variables = RunVariables::gather(env, &runs.secrets).await.map_err(|why| Outcome::Failed(format!("{why}.")))?;
+    let scrubber = Scrubber::new(variables.sensitive_values());
+    log.scrub_with(scrubber.clone());
+    log.note(&variables.summary()).await;
+    variables
+        .write(&root)
+        .map_err(|e| Outcome::Failed(format!("could not write the variables file into the working copy: {e}")))?;
+    init(runs, env, &root, log, stop, false).await?;
+
+    let plan_file = copy.plan_file();
+    let out = format!("-out={}", plan_file.display());
+    match step(runs, env, &root, log, stop, &["plan", "-input=false", &out, "-detailed-exitcode"]).await? {
+        (0, _) => return Ok(Outcome::NoChanges),
+        (2, _) => {}
+        (code, diagnostics) => return Err(Outcome::Failed(diagnostics.explain("plan", code))),
     }
-    let path_arg = path.display().to_string();
-    let show = runs.terraform.run_captured(env, &["show", "-json", &path_arg], log.sender(), &mut stop).await;
+    let path_arg = plan_file.display().to_string();
+    let show = runs.terraform.run_captured(env, &root, &["show", "-json", &path_arg], log.sender(), stop).await;
     let show_json = match show {
-        Ok(_) if stopped(&stop) => return Outcome::Canceled,
+        Ok(_) if stopped(stop) => return Err(Outcome::Canceled),
         Ok((StepEnd::Exited(0), out)) => out,
-        Ok((end, _)) => return Outcome::Failed(format!("terraform show -json failed ({end:?}).")),
-        Err(e) => return Outcome::Failed(format!("could not run terraform show: {e}")),
+        Ok((end, _)) => return Err(Outcome::Failed(format!("terraform show -json failed ({end:?})."))),
+        Err(e) => return Err(Outcome::Failed(format!("could not run terraform show: {e}"))),
     };
-    let summary = match plan::summarize(&show_json) {
-        Ok(summary) => summary,
-        Err(e) => return Outcome::Failed(e.to_string()),
-    };
-    let plan_file = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) => return Outcome::Failed(format!("terraform plan wrote no plan file at {}: {e}", path.display())),
-    };
+    // Everything kept of the plan is made from the scrubbed JSON: the summary, the cost, the copy.
+    let show_json = scrub_plan_json(&show_json, &scrubber, variables.sensitive_names())
+        .map_err(|e| Outcome::Failed(format!("terraform show -json output is not a plan: {e}")))?;
+    let summary = plan::summarize(&show_json).map_err(|e| Outcome::Failed(e.to_string()))?;
+    let saved = std::fs::read(&plan_file)
+        .map_err(|e| Outcome::Failed(format!("terraform plan wrote no plan file at {}: {e}", plan_file.display())))?;
     log.note(&format!("Plan: {} to add, {} to change, {} to destroy.", summary.add, summary.change, summary.destroy)).await;
-    // A plan that cannot be priced is still a plan: the run goes on and says why there is no cost.
-    let cost_diff = match runs.costs.price_plan(env, &show_json) {
+    let cost_diff = price(runs, env, &show_json, log).await;
+
+    let seal = |name: &'static str, bytes: &[u8]| (name, runs.data_key.seal(&sealing_context(run.id, name), bytes));
+    let values = serde_json::to_vec(&variables.sensitive_values()).expect("strings serialize");
+    let mut artifacts = vec![seal(artifacts::PLAN_FILE, &saved), seal(artifacts::PLAN_JSON, &show_json), seal(artifacts::SENSITIVE_VALUES, &values)];
+    if let Ok(lock) = std::fs::read(root.join(artifacts::LOCK_FILE)) {
+        artifacts.push((artifacts::LOCK_FILE, lock));
+    }
+    Ok(Outcome::Planned { summary, cost_diff, artifacts })
+}
+
+/// `terraform show -json` with every sensitive value masked, and the sensitive variables'
+/// values taken out of `variables` entirely (that is where terraform lists them in clear).
+fn scrub_plan_json<'a>(show_json: &[u8], scrubber: &Scrubber, sensitive: impl Iterator<Item = &'a String>) -> Result<Vec<u8>, serde_json::Error> {
+    let mut plan: serde_json::Value = serde_json::from_slice(show_json)?;
+    if let Some(variables) = plan.get_mut("variables").and_then(|v| v.as_object_mut()) {
+        for name in sensitive {
+            if let Some(variable) = variables.get_mut(name) {
+                *variable = serde_json::json!({ "value": MASK });
+            }
+        }
+    }
+    scrubber.json(&mut plan);
+    serde_json::to_vec(&plan)
+}
+
+/// A plan that cannot be priced is still a plan: the run goes on and says why there is no cost.
+async fn price(runs: &Runs, env: &Environment, show_json: &[u8], log: &LogWriter) -> Option<app::model::cost::CostDiff> {
+    match runs.costs.price_plan(env, show_json) {
         Ok(diff) => {
             let unpriced = match diff.unpriced.len() {
                 0 => String::new(),
@@ -298,31 +418,69 @@ async fn plan_phase(runs: &Runs, run: &RunRow, env: &Environment, log: &LogWrite
             log.note(&format!("No cost estimate: {e}")).await;
             None
         }
+    }
+}
+
+/// A sealed artifact of the run, opened; a clear failure when it is missing or will not open.
+async fn open_artifact(runs: &Runs, run_id: i64, name: &str, what: &str) -> Result<Vec<u8>, Outcome> {
+    let sealed = match runs.db.artifact(run_id, name).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(Outcome::Failed(format!("The {what} is missing."))),
+        Err(e) => return Err(Outcome::Failed(format!("could not read the {what}: {e}"))),
     };
-    Outcome::Planned { summary, cost_diff, plan_file, show_json }
+    runs.data_key
+        .open(&sealing_context(run_id, name), &sealed)
+        .map_err(|e| Outcome::Failed(format!("The {what} could not be decrypted: {e}. Nothing was applied; start a new run.")))
 }
 
 async fn apply_phase(runs: &Runs, run: &RunRow, env: &Environment, log: &LogWriter, mut stop: watch::Receiver<Stop>) -> Outcome {
     // The saved plan comes from the database: the apply may run on another machine than the plan.
-    let plan_file = match runs.db.artifact(run.id, "plan.tfplan").await {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => return Outcome::Failed("the saved plan file is missing".into()),
-        Err(e) => return Outcome::Failed(format!("could not read the saved plan: {e}")),
+    let opened = async {
+        let plan_file = open_artifact(runs, run.id, artifacts::PLAN_FILE, "saved plan").await?;
+        let values = open_artifact(runs, run.id, artifacts::SENSITIVE_VALUES, "list of values to mask").await?;
+        let values: Vec<String> = serde_json::from_slice(&values).map_err(|e| Outcome::Failed(format!("the list of values to mask is damaged: {e}")))?;
+        let lock = runs.db.artifact(run.id, artifacts::LOCK_FILE).await.ok().flatten();
+        Ok::<_, Outcome>((plan_file, values, lock))
     };
-    let path = plan_path(runs, run.id);
-    let written = std::fs::create_dir_all(path.parent().expect("plan path has a parent")).and_then(|_| std::fs::write(&path, &plan_file));
-    if let Err(e) = written {
-        return Outcome::Failed(format!("could not write the saved plan to {}: {e}", path.display()));
-    }
+    let (plan_file, values, lock) = match opened.await {
+        Ok(opened) => opened,
+        Err(outcome) => return outcome,
+    };
+    // The values the plan was made with, whatever the secret holds now.
+    log.scrub_with(Scrubber::new(values));
+    let copy = match working_copy(runs, run, Phase::Apply, log).await {
+        Ok(copy) => copy,
+        Err(outcome) => return outcome,
+    };
+    let outcome = apply_in(runs, run, env, log, &mut stop, &copy, &plan_file, lock.as_deref()).await.unwrap_or_else(|stopped| stopped);
+    copy.remove().await;
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn apply_in(
+    runs: &Runs,
+    run: &RunRow,
+    env: &Environment,
+    log: &LogWriter,
+    stop: &mut watch::Receiver<Stop>,
+    copy: &WorkingCopy,
+    saved: &[u8],
+    lock: Option<&[u8]>,
+) -> Result<Outcome, Outcome> {
+    let root = root_of(copy, run, env)?;
+    let plan_file = copy.plan_file();
+    let written = std::fs::write(&plan_file, saved).and_then(|_| match lock {
+        Some(lock) => std::fs::write(root.join(artifacts::LOCK_FILE), lock),
+        None => Ok(()),
+    });
+    written.map_err(|e| Outcome::Failed(format!("could not write the saved plan into the working copy: {e}")))?;
     log.note("Applying the saved plan.").await;
-    if let Err(outcome) = prepare(runs, env, log, &mut stop).await {
-        return outcome;
-    }
-    let path_arg = path.display().to_string();
-    match step(runs, env, log, &mut stop, &["apply", "-input=false", &path_arg]).await {
-        Ok(0) => Outcome::Applied,
-        Ok(code) => Outcome::Failed(format!("terraform apply failed (exit code {code}).")),
-        Err(outcome) => outcome,
+    init(runs, env, &root, log, stop, lock.is_some()).await?;
+    let path_arg = plan_file.display().to_string();
+    match step(runs, env, &root, log, stop, &["apply", "-input=false", &path_arg]).await? {
+        (0, _) => Ok(Outcome::Applied),
+        (code, diagnostics) => Err(Outcome::Failed(diagnostics.explain("apply", code))),
     }
 }
 

@@ -1,12 +1,15 @@
 //! Run logs: written in chunks of whole lines at byte offsets, read back from any offset, and
-//! streamed live. Readers go through the database page by page, so a huge log is never held in
+//! streamed live. Every line is scrubbed of the run's sensitive values before it is stored, so
+//! nothing downstream (readers, streams, the page) ever holds one. Readers go through the database page by page, so a huge log is never held in
 //! memory, and live streams subscribe to change notices *before* reading what is stored, so no
 //! line is missed or sent twice (the offset says exactly where the client is).
 
+use super::scrub::Scrubber;
 use super::wakeup::Wakeup;
 use crate::db::Db;
 use axum::response::sse::Event;
 use bytes::Bytes;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -21,18 +24,34 @@ const PAGE: i64 = 4;
 pub struct LogWriter {
     tx: mpsc::Sender<Vec<u8>>,
     task: JoinHandle<i64>,
+    scrubber: SharedScrubber,
 }
+
+/// The writer's scrubber, set once the run's sensitive values are known.
+type SharedScrubber = Arc<RwLock<Arc<Scrubber>>>;
 
 impl LogWriter {
     /// Starts writing at `offset`, the log's current length.
     pub fn start(db: Db, wakeup: Wakeup, run_id: i64, offset: i64) -> LogWriter {
         let (tx, rx) = mpsc::channel::<Vec<u8>>(256);
-        let task = tokio::spawn(write_chunks(db, wakeup, run_id, offset, rx));
-        LogWriter { tx, task }
+        let scrubber = SharedScrubber::default();
+        let task = tokio::spawn(write_chunks(db, wakeup, run_id, offset, rx, scrubber.clone()));
+        LogWriter { tx, task, scrubber }
     }
 
     pub fn sender(&self) -> &mpsc::Sender<Vec<u8>> {
         &self.tx
+    }
+
+    /// Masks these values in every line from now on. Lines already sent go through it too:
+    /// the writer scrubs each line as it takes it from the channel.
+    pub fn scrub_with(&self, scrubber: Scrubber) {
+        *self.scrubber.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(scrubber);
+    }
+
+    /// The scrubber in effect, for error texts and anything else that leaves the run.
+    pub fn scrubber(&self) -> Arc<Scrubber> {
+        self.scrubber.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// A line of our own (a step header, an explanation), bold so it stands out from terraform's.
@@ -47,7 +66,14 @@ impl LogWriter {
     }
 }
 
-async fn write_chunks(db: Db, wakeup: Wakeup, run_id: i64, mut offset: i64, mut rx: mpsc::Receiver<Vec<u8>>) -> i64 {
+async fn write_chunks(
+    db: Db,
+    wakeup: Wakeup,
+    run_id: i64,
+    mut offset: i64,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    scrubber: SharedScrubber,
+) -> i64 {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
     loop {
         let next = if buf.is_empty() {
@@ -63,7 +89,12 @@ async fn write_chunks(db: Db, wakeup: Wakeup, run_id: i64, mut offset: i64, mut 
         };
         match next {
             Some(line) => {
-                buf.extend_from_slice(&line);
+                let scrubber = scrubber.read().unwrap_or_else(|e| e.into_inner()).clone();
+                if scrubber.is_empty() {
+                    buf.extend_from_slice(&line);
+                } else {
+                    buf.extend_from_slice(&scrubber.bytes(&line));
+                }
                 if buf.len() >= CHUNK_BYTES {
                     flush(&db, &wakeup, run_id, &mut offset, &mut buf).await;
                 }

@@ -2,21 +2,28 @@
 //! HTTP handlers and server functions call `Runs`; it checks the caller (`policy`), moves the run
 //! through its state machine in the database, and wakes whoever needs to know.
 
+pub mod diagnostics;
 pub mod engine;
 pub mod logs;
 pub mod plan;
 pub mod policy;
+pub mod scrub;
+pub mod source;
 pub mod terraform;
+pub mod variables;
 pub mod wakeup;
+pub mod workspace;
 
 use crate::config::Config;
 use crate::db::audit::NewAuditEvent;
-use crate::db::runs::{RunRow, Transition};
+use crate::db::runs::{NewRun, RunRow, Transition};
+use crate::encryption::DataKey;
 use crate::db::{Db, DbError};
 use crate::environments::Environments;
 use app::model::run::{EnvironmentActivity, Run, RunKind, RunStatus, RunView};
 use app::model::{Environment, Identity};
 use chrono::{DateTime, Utc};
+use source::{Source, SourceError};
 use std::sync::Arc;
 use std::time::Duration;
 use terraform::Terraform;
@@ -41,8 +48,20 @@ pub enum RunError {
     /// The plan is stale: the run is now `expired`.
     #[error("{0}")]
     Expired(String),
+    /// The infra repository could not be read (a fetch failed): nothing was created.
+    #[error("{0}")]
+    Unavailable(String),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+impl From<SourceError> for RunError {
+    fn from(e: SourceError) -> Self {
+        match e {
+            SourceError::Ref(m) => RunError::Invalid(m),
+            SourceError::Unavailable(m) => RunError::Unavailable(m),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -56,20 +75,51 @@ pub struct Runs {
     pub costs: crate::costs::Costs,
     /// The configured binary is the test fixture, not terraform (the UI says so).
     pub simulated: bool,
+    /// Where the code comes from (a git mirror, a checkout, a plain directory).
+    pub source: Arc<Source>,
+    /// The variables secret of each environment is read through it.
+    pub secrets: crate::secrets::Secrets,
+    /// Seals saved plans (and anything else a run keeps that holds secrets).
+    pub data_key: DataKey,
     /// Set once when the process shuts down: workers stop taking work and interrupt terraform.
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Runs {
-    pub async fn new(db: Db, config: Arc<Config>, environments: Environments, costs: crate::costs::Costs) -> Runs {
+    pub async fn new(
+        db: Db,
+        config: Arc<Config>,
+        environments: Environments,
+        costs: crate::costs::Costs,
+        secrets: crate::secrets::Secrets,
+    ) -> anyhow::Result<Runs> {
+        let data_dir = &config.server.data_dir;
+        let data_key = DataKey::load(config.server.data_key.as_ref().map(|k| k.expose()), data_dir)?;
+        let plugin_cache = data_dir.join("plugin-cache");
+        std::fs::create_dir_all(&plugin_cache)
+            .map_err(|e| anyhow::anyhow!("cannot create the provider cache {}: {e}", plugin_cache.display()))?;
         let terraform = Terraform {
             bin: config.terraform.bin.clone(),
-            infra_dir: config.terraform.infra_dir.clone(),
             grace: Duration::from_secs(config.runs.cancel_grace_seconds),
+            plugin_cache,
+            endpoint_url: config.aws.endpoint_url.as_ref().map(|u| u.as_str().trim_end_matches('/').to_string()),
         };
         let simulated = terraform.is_simulated().await;
+        let source = Arc::new(Source::from_config(&config));
         let shutdown = Arc::new(tokio::sync::watch::channel(false).0);
-        Runs { wakeup: Wakeup::new(db.clone()), db, config, environments, terraform, costs, simulated, shutdown }
+        Ok(Runs {
+            wakeup: Wakeup::new(db.clone()),
+            db,
+            config,
+            environments,
+            terraform,
+            costs,
+            simulated,
+            source,
+            secrets,
+            data_key,
+            shutdown,
+        })
     }
 
     /// Stops the workers: no new work, and running terraform gets SIGINT (its clean way out).
@@ -89,17 +139,34 @@ impl Runs {
         self.environments.get(name).ok_or_else(|| RunError::UnknownEnvironment(name.to_string()))
     }
 
-    pub async fn create(&self, who: &Identity, env: &str, kind: RunKind, message: &str) -> Result<Run, RunError> {
+    /// Queues a run of `git_ref` (default: the branch), resolved to a commit now: the run plans
+    /// and applies that commit whatever the branch does meanwhile.
+    pub async fn create(&self, who: &Identity, env: &str, kind: RunKind, message: &str, git_ref: Option<&str>) -> Result<Run, RunError> {
         self.environment(env)?;
         policy::may_start(who).map_err(RunError::Forbidden)?;
         let message = message.trim();
         if message.chars().count() > MAX_MESSAGE_CHARS {
             return Err(RunError::Invalid(format!("the message is longer than {MAX_MESSAGE_CHARS} characters")));
         }
-        let row = self.db.insert_run(env, kind, &who.name, message).await?;
+        let pinned = self.source.pin(git_ref).await?;
+        let new = NewRun { environment: env, kind, requested_by: &who.name, message, pinned: &pinned };
+        let row = self.db.insert_run(&new).await?;
         self.wakeup.work_available().await;
         self.wakeup.run_changed(row.id).await;
         Ok(row.into_run(vec![]))
+    }
+
+    /// The environment's Terraform variables, as its page lists them (values of sensitive ones
+    /// never leave the server).
+    pub async fn variables(&self, env: &str) -> Result<app::model::variables::Variables, RunError> {
+        let env = self.environment(env)?;
+        Ok(variables::describe(env, &self.secrets).await)
+    }
+
+    /// A link to `commit`, from `terraform.commit_url`.
+    pub fn commit_url(&self, commit: Option<&str>) -> Option<String> {
+        let template = self.config.terraform.commit_url.as_ref()?;
+        Some(template.replace("{sha}", commit?))
     }
 
     async fn load(&self, id: i64) -> Result<Run, RunError> {
@@ -116,6 +183,7 @@ impl Runs {
         let run = self.load(id).await?;
         let env = self.environment(&run.environment)?;
         Ok(RunView {
+            commit_url: self.commit_url(run.commit.as_deref()),
             actions: policy::actions(who, &run, env),
             environment_display_name: env.display_name.clone(),
             approvals_required: env.approvals_required,

@@ -86,107 +86,99 @@ pub fn summarize(show_json: &[u8]) -> Result<PlanSummary, PlanParseError> {
     Ok(summary)
 }
 
-/// Leaf attributes (dotted paths) whose value differs between before and after.
-fn attribute_changes(change: &RawChange) -> Vec<AttributeChange> {
-    let mut before = Vec::new();
-    let mut after = Vec::new();
-    flatten("", &change.before, &mut before);
-    flatten("", &change.after, &mut after);
-    let mut paths: Vec<&String> = before.iter().map(|(p, _)| p).chain(after.iter().map(|(p, _)| p)).collect();
-    let mut unknown = Vec::new();
-    flatten("", &change.after_unknown, &mut unknown);
-    let unknown: Vec<String> = unknown.into_iter().filter(|(_, v)| *v == Value::Bool(true)).map(|(p, _)| p).collect();
-    paths.extend(unknown.iter());
-    paths.sort();
-    paths.dedup();
+/// One leaf attribute as it was and will be.
+#[derive(Default)]
+struct Leaf {
+    before: Option<Value>,
+    after: Option<Value>,
+    sensitive: bool,
+    unknown: bool,
+}
 
-    let get = |list: &[(String, Value)], path: &str| list.iter().find(|(p, _)| p == path).map(|(_, v)| v.clone());
-    paths
+/// Leaf attributes whose value differs between before and after. The value and sensitivity
+/// trees are walked together, segment by segment, so a map key with a `.` in it
+/// (`"application.properties"`) is looked up as one key, never split.
+fn attribute_changes(change: &RawChange) -> Vec<AttributeChange> {
+    let mut leaves: std::collections::BTreeMap<String, Leaf> = Default::default();
+    walk(&mut leaves, "", &change.before, &change.before_sensitive, false, &mut |leaf, v| leaf.before = Some(v.clone()));
+    walk(&mut leaves, "", &change.after, &change.after_sensitive, false, &mut |leaf, v| leaf.after = Some(v.clone()));
+    walk(&mut leaves, "", &change.after_unknown, &Value::Null, false, &mut |leaf, v| leaf.unknown = *v == Value::Bool(true));
+    leaves
         .into_iter()
-        .filter_map(|path| {
-            let (b, a) = (get(&before, path), get(&after, path));
-            let known_after_apply = unknown.iter().any(|u| u == path);
-            if b == a && !known_after_apply {
-                return None;
+        .filter(|(_, l)| l.unknown || l.before != l.after)
+        .map(|(path, l)| {
+            let show = |v: Option<Value>| if l.sensitive { None } else { v.filter(|v| !v.is_null()).map(|v| v.to_string()) };
+            AttributeChange {
+                path,
+                before: show(l.before),
+                after: if l.unknown { None } else { show(l.after) },
+                sensitive: l.sensitive,
+                known_after_apply: l.unknown,
             }
-            let sensitive = is_marked(&change.before_sensitive, path) || is_marked(&change.after_sensitive, path);
-            let show = |v: Option<Value>| if sensitive { None } else { v.filter(|v| !v.is_null()).map(|v| v.to_string()) };
-            Some(AttributeChange {
-                path: path.clone(),
-                before: show(b),
-                after: if known_after_apply { None } else { show(a) },
-                sensitive,
-                known_after_apply,
-            })
         })
         .collect()
 }
 
-/// Objects and arrays become `a.b`, `list[0]`; everything else is a leaf.
-fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, Value)>) {
+/// Visits the leaves of `value` (objects and non-empty arrays are descended into) with the
+/// sensitivity found at the same place in `marks`: `true` there marks everything below it.
+fn walk(
+    leaves: &mut std::collections::BTreeMap<String, Leaf>,
+    path: &str,
+    value: &Value,
+    marks: &Value,
+    inherited: bool,
+    visit: &mut impl FnMut(&mut Leaf, &Value),
+) {
+    let sensitive = inherited || *marks == Value::Bool(true);
     match value {
         Value::Object(map) if !map.is_empty() => {
-            for (k, v) in map {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-                flatten(&path, v, out);
+            for (key, child) in map {
+                let marks = match marks {
+                    Value::Object(m) => m.get(key).unwrap_or(&Value::Null),
+                    other => other,
+                };
+                walk(leaves, &join_key(path, key), child, marks, sensitive || unreadable(marks, child), visit);
             }
         }
         Value::Array(items) if !items.is_empty() => {
-            for (i, v) in items.iter().enumerate() {
-                flatten(&format!("{prefix}[{i}]"), v, out);
+            for (i, child) in items.iter().enumerate() {
+                let marks = match marks {
+                    Value::Array(m) => m.get(i).unwrap_or(&Value::Null),
+                    other => other,
+                };
+                walk(leaves, &format!("{path}[{i}]"), child, marks, sensitive || unreadable(marks, child), visit);
             }
         }
-        Value::Null if prefix.is_empty() => {}
-        other => out.push((prefix.to_string(), other.clone())),
+        Value::Null if path.is_empty() => {}
+        leaf => {
+            let entry = leaves.entry(path.to_string()).or_default();
+            entry.sensitive |= sensitive;
+            visit(entry, leaf);
+        }
     }
 }
 
-/// Whether `path` (or any object above it) is marked `true` in a sensitivity tree.
-fn is_marked(tree: &Value, path: &str) -> bool {
-    let mut node = tree;
-    if node == &Value::Bool(true) {
-        return true;
+/// Terraform marks a sensitive value `true` and leaves non-sensitive ones out (or `false`, or
+/// an empty container). Marks of any other shape cannot be read, so what is below them is
+/// treated as sensitive rather than shown.
+fn unreadable(marks: &Value, value: &Value) -> bool {
+    match (marks, value) {
+        (Value::Null | Value::Bool(_), _) => false,
+        (Value::Object(_), Value::Object(_)) | (Value::Array(_), Value::Array(_)) => false,
+        (Value::Object(m), _) if m.is_empty() => false,
+        (Value::Array(m), _) if m.is_empty() => false,
+        _ => true,
     }
-    for part in split_path(path) {
-        node = match (node, part) {
-            (Value::Object(map), Segment::Key(k)) => match map.get(k) {
-                Some(v) => v,
-                None => return false,
-            },
-            (Value::Array(items), Segment::Index(i)) => match items.get(i) {
-                Some(v) => v,
-                None => return false,
-            },
-            _ => return false,
-        };
-        if node == &Value::Bool(true) {
-            return true;
-        }
-    }
-    false
 }
 
-enum Segment<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn split_path(path: &str) -> Vec<Segment<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.') {
-        let (key, rest) = part.split_once('[').map(|(k, r)| (k, Some(r))).unwrap_or((part, None));
-        if !key.is_empty() {
-            out.push(Segment::Key(key));
-        }
-        if let Some(rest) = rest {
-            for idx in rest.split('[') {
-                if let Ok(i) = idx.trim_end_matches(']').parse() {
-                    out.push(Segment::Index(i));
-                }
-            }
-        }
+/// `a.b` for plain keys; `a["application.properties"]` for keys a dot would misrepresent.
+fn join_key(path: &str, key: &str) -> String {
+    let plain = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match (path.is_empty(), plain) {
+        (true, true) => key.to_string(),
+        (false, true) => format!("{path}.{key}"),
+        (_, false) => format!("{path}[{}]", Value::String(key.to_string())),
     }
-    out
 }
 
 #[cfg(test)]
@@ -259,6 +251,39 @@ mod tests {
                 "after": { "secret_string": { "JWT": "abc", "nested": ["x"] } },
                 "after_sensitive": { "secret_string": true }
             }
+        }])))
+        .unwrap();
+        assert!(summary.resources[0].attributes.iter().all(|a| a.sensitive && a.after.is_none()));
+    }
+
+    #[test]
+    fn keys_with_dots_are_looked_up_whole_and_stay_hidden() {
+        // As terraform 1.11 prints a map with a sensitive "application.properties" entry.
+        let summary = summarize(&plan(json!([{
+            "address": "terraform_data.api", "type": "terraform_data",
+            "change": {
+                "actions": ["update"],
+                "before": { "input": { "application.properties": "token=old-secret", "n": 1 } },
+                "after": { "input": { "application.properties": "token=new-secret", "n": 2 } },
+                "before_sensitive": { "input": { "application.properties": true } },
+                "after_sensitive": { "input": { "application.properties": true } }
+            }
+        }])))
+        .unwrap();
+        let attrs = &summary.resources[0].attributes;
+        let paths: Vec<&str> = attrs.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(paths, ["input.n", r#"input["application.properties"]"#]);
+        assert_eq!(attrs[0].after.as_deref(), Some("2"), "what is not marked is shown");
+        assert!(attrs[1].sensitive && attrs[1].before.is_none() && attrs[1].after.is_none());
+        let text = serde_json::to_string(&summary).unwrap();
+        assert!(!text.contains("old-secret") && !text.contains("new-secret"), "{text}");
+    }
+
+    #[test]
+    fn marks_that_cannot_be_read_hide_the_value() {
+        let summary = summarize(&plan(json!([{
+            "address": "x.y", "type": "x",
+            "change": { "actions": ["create"], "after": { "conf": { "k": "v1" } }, "after_sensitive": { "conf": "?" } }
         }])))
         .unwrap();
         assert!(summary.resources[0].attributes.iter().all(|a| a.sensitive && a.after.is_none()));

@@ -1,12 +1,18 @@
-//! Runs the terraform binary per the contract: in the environment's root directory of the infra
-//! checkout, with `TF_IN_AUTOMATION=1`, the environment's region and profile, no stdin, and
-//! output streamed line by line into the run log as it is produced. A stop request sends SIGINT
-//! (terraform then finishes what it is doing and releases the state lock) and SIGKILL after the
-//! grace period; a forced stop kills at once.
+//! Runs the terraform binary per the contract: in the environment's root directory of the run's
+//! working copy, with `TF_IN_AUTOMATION=1`, the environment's region and profile, the shared
+//! provider cache, no stdin, and output streamed line by line into the run log as it is produced
+//! (and read for terraform's own diagnostics). A stop request sends SIGINT (terraform then stops
+//! its provisioners, writes the state and releases the lock) and SIGKILL after the grace period;
+//! a forced stop kills at once.
+//!
+//! Terraform runs in a process group of its own and dies with the worker: if the server is
+//! killed, the kernel kills terraform too (`PR_SET_PDEATHSIG`), so nothing runs unsupervised.
 
+use super::diagnostics::Diagnostics;
 use app::model::Environment;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
@@ -30,62 +36,87 @@ pub enum StepEnd {
 #[derive(Clone, Debug)]
 pub struct Terraform {
     pub bin: String,
-    pub infra_dir: PathBuf,
     pub grace: Duration,
+    /// Shared by every working copy (`TF_PLUGIN_CACHE_DIR`): a provider is downloaded once, not
+    /// for every plan and apply.
+    pub plugin_cache: PathBuf,
+    /// `aws.endpoint_url`: terraform's AWS calls (its S3 backend, the AWS provider) go there too.
+    pub endpoint_url: Option<String>,
 }
 
 impl Terraform {
-    pub fn workdir(&self, env: &Environment) -> PathBuf {
-        self.infra_dir.join(&env.terraform.root_dir)
-    }
-
-    fn command(&self, env: &Environment, args: &[&str]) -> Command {
+    fn command(&self, env: &Environment, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
-            .current_dir(self.workdir(env))
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
+            .env("TF_PLUGIN_CACHE_DIR", &self.plugin_cache)
             .env("AWS_REGION", &env.region)
             .env("AWS_DEFAULT_REGION", &env.region)
+            .process_group(0)
             .kill_on_drop(true);
         if let Some(profile) = &env.aws_profile {
             cmd.env("AWS_PROFILE", profile);
         }
+        if let Some(url) = &self.endpoint_url {
+            cmd.env("AWS_ENDPOINT_URL", url);
+        }
+        let parent = std::process::id();
+        // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid, _exit).
+        unsafe {
+            cmd.pre_exec(move || {
+                // The signal comes when the thread that spawned terraform ends: a runtime worker,
+                // which lives as long as the process.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The server died before the line above took effect: do not run orphaned.
+                if libc::getppid() as u32 != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 
-    /// Runs one step with stdout and stderr going to `log`, line by line.
+    /// Runs one step in `dir` with stdout and stderr going to `log`, line by line.
     pub async fn run_logged(
         &self,
         env: &Environment,
+        dir: &Path,
         args: &[&str],
         log: &mpsc::Sender<Vec<u8>>,
         stop: &mut watch::Receiver<Stop>,
-    ) -> std::io::Result<StepEnd> {
-        let mut child = self.command(env, args).spawn()?;
+    ) -> std::io::Result<(StepEnd, Diagnostics)> {
+        let mut child = self.command(env, dir, args).spawn()?;
+        let diagnostics = Arc::new(Mutex::new(Diagnostics::default()));
         let pumps = [
-            tokio::spawn(pump_lines(child.stdout.take(), log.clone())),
-            tokio::spawn(pump_lines(child.stderr.take(), log.clone())),
+            tokio::spawn(pump_lines(child.stdout.take(), log.clone(), diagnostics.clone())),
+            tokio::spawn(pump_lines(child.stderr.take(), log.clone(), diagnostics.clone())),
         ];
         let status = supervise(&mut child, stop, self.grace).await?;
         for pump in pumps {
             let _ = pump.await;
         }
-        Ok(end_of(status))
+        let diagnostics = std::mem::take(&mut *diagnostics.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok((end_of(status), diagnostics))
     }
 
-    /// Runs one step capturing stdout (e.g. `show -json`); stderr goes to `log`.
+    /// Runs one step in `dir` capturing stdout (e.g. `show -json`); stderr goes to `log`.
     pub async fn run_captured(
         &self,
         env: &Environment,
+        dir: &Path,
         args: &[&str],
         log: &mpsc::Sender<Vec<u8>>,
         stop: &mut watch::Receiver<Stop>,
     ) -> std::io::Result<(StepEnd, Vec<u8>)> {
-        let mut child = self.command(env, args).spawn()?;
+        let mut child = self.command(env, dir, args).spawn()?;
         let mut stdout = child.stdout.take();
         let reader = tokio::spawn(async move {
             let mut out = Vec::new();
@@ -94,20 +125,11 @@ impl Terraform {
             }
             out
         });
-        let pump = tokio::spawn(pump_lines(child.stderr.take(), log.clone()));
+        let pump = tokio::spawn(pump_lines(child.stderr.take(), log.clone(), Default::default()));
         let status = supervise(&mut child, stop, self.grace).await?;
         let out = reader.await.unwrap_or_default();
         let _ = pump.await;
         Ok((end_of(status), out))
-    }
-
-    /// The infra checkout's commit, when it is a git repository.
-    pub async fn infra_commit(&self) -> Option<String> {
-        if !Path::new(&self.infra_dir).join(".git").exists() {
-            return None;
-        }
-        let out = Command::new("git").arg("-C").arg(&self.infra_dir).args(["rev-parse", "HEAD"]).output().await.ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// True when the configured binary is the test fixture, not terraform: the UI says so.
@@ -127,6 +149,7 @@ async fn supervise(
 ) -> std::io::Result<ExitStatus> {
     let mut kill_at: Option<Instant> = None;
     let mut interrupted = false;
+    let group = child.id();
     // A stop requested before this step started applies to it too.
     let mut pending = *stop.borrow();
     loop {
@@ -139,13 +162,18 @@ async fn supervise(
                 }
                 kill_at = Some(Instant::now() + grace);
             }
-            Stop::Force => {
-                let _ = child.start_kill();
-            }
+            Stop::Force => kill_group(child),
             _ => {}
         }
         tokio::select! {
-            status = child.wait() => return status,
+            status = child.wait() => {
+                if interrupted || pending == Stop::Force {
+                    if let Some(group) = group {
+                        kill_stragglers(group);
+                    }
+                }
+                return status;
+            }
             changed = stop.changed() => {
                 pending = if changed.is_ok() { *stop.borrow() } else { Stop::No };
                 if changed.is_err() {
@@ -154,11 +182,38 @@ async fn supervise(
                 }
             }
             _ = tokio::time::sleep_until(kill_at.unwrap_or_else(Instant::now)), if kill_at.is_some() => {
-                let _ = child.start_kill();
+                kill_group(child);
                 kill_at = None;
             }
         }
     }
+}
+
+/// After an interrupted terraform exits, what it started may live on (terraform kills a
+/// provisioner's shell, not the shell's children). Whatever still belongs to its process group
+/// is killed. While any process is in the group, the group's id cannot be given to another
+/// process, so a member found in /proc is ours.
+fn kill_stragglers(group: u32) {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    let in_group = entries.flatten().any(|e| {
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // pid (comm) state ppid pgrp …: comm may contain spaces, so count from its closing ')'.
+        stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok()) == Some(group)
+    });
+    if in_group {
+        // SAFETY: kill(2) on a process group that still has members of ours.
+        unsafe { libc::kill(-(group as libc::pid_t), libc::SIGKILL) };
+    }
+}
+
+/// SIGKILL to terraform and everything it started (provisioners, providers). Only while the
+/// child has not been waited for: until then its pid, and so its group's id, cannot be reused.
+fn kill_group(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: kill(2) on the process group our child leads.
+        unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+    }
+    let _ = child.start_kill();
 }
 
 fn end_of(status: ExitStatus) -> StepEnd {
@@ -168,8 +223,8 @@ fn end_of(status: ExitStatus) -> StepEnd {
     }
 }
 
-/// Forwards whole lines (bytes, newline included) as they arrive.
-async fn pump_lines(stream: Option<impl AsyncRead + Unpin>, log: mpsc::Sender<Vec<u8>>) {
+/// Forwards whole lines (bytes, newline included) as they arrive, showing each to `diagnostics`.
+async fn pump_lines(stream: Option<impl AsyncRead + Unpin>, log: mpsc::Sender<Vec<u8>>, diagnostics: Arc<Mutex<Diagnostics>>) {
     let Some(stream) = stream else { return };
     let mut reader = BufReader::new(stream);
     loop {
@@ -180,6 +235,7 @@ async fn pump_lines(stream: Option<impl AsyncRead + Unpin>, log: mpsc::Sender<Ve
                 if !line.ends_with(b"\n") {
                     line.push(b'\n');
                 }
+                diagnostics.lock().unwrap_or_else(|e| e.into_inner()).observe(&line);
                 if log.send(line).await.is_err() {
                     return;
                 }

@@ -128,14 +128,14 @@ pub struct Change {
 }
 
 impl Change {
-    /// Checks the change on its own: key names, non-empty values, nothing both set and removed,
-    /// something to do. `existing` tells set keys that are new from ones that change.
-    pub fn validate(&self) -> Result<(), ChangeError> {
+    /// Checks the change on its own: key names (by `rule`), non-empty values, nothing both set
+    /// and removed, something to do.
+    pub fn validate(&self, rule: KeyRule) -> Result<(), ChangeError> {
         if self.set.is_empty() && self.remove.is_empty() {
             return Err(ChangeError::Invalid("nothing to change: set or remove at least one key".into()));
         }
         for key in self.set.keys().chain(self.remove.iter()) {
-            check_key_name(key)?;
+            check_key_name(key, rule)?;
         }
         if let Some((key, _)) = self.set.iter().find(|(_, v)| v.expose().is_empty()) {
             return Err(ChangeError::Invalid(format!("{key}: the value must not be empty")));
@@ -159,21 +159,35 @@ impl Change {
     }
 }
 
-/// `^[A-Z][A-Z0-9_]*$`: the names environment variables in the task definitions get.
-pub fn check_key_name(key: &str) -> Result<(), ChangeError> {
-    let mut chars = key.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_uppercase())
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && key.len() <= MAX_KEY_NAME;
+/// What a secret's key names must look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRule {
+    /// `^[A-Z][A-Z0-9_]*$`: the names environment variables in the task definitions get.
+    EnvironmentVariable,
+    /// Terraform input variable names (`cloudflare_api_token`): the variables secret's keys.
+    TerraformVariable,
+}
+
+pub fn check_key_name(key: &str, rule: KeyRule) -> Result<(), ChangeError> {
+    let valid = key.len() <= MAX_KEY_NAME
+        && match rule {
+            KeyRule::EnvironmentVariable => {
+                let mut chars = key.chars();
+                chars.next().is_some_and(|c| c.is_ascii_uppercase())
+                    && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            }
+            KeyRule::TerraformVariable => crate::runs::variables::is_variable_name(key),
+        };
     if valid {
-        Ok(())
-    } else {
-        // The name is the user's own input and not a value: it is safe to quote, but cut short.
-        let shown: String = key.chars().take(40).collect();
-        Err(ChangeError::Invalid(format!(
-            "key name {shown:?} is not valid: use capital letters, digits and _, starting with a letter (at most {MAX_KEY_NAME})"
-        )))
+        return Ok(());
     }
+    // The name is the user's own input and not a value: it is safe to quote, but cut short.
+    let shown: String = key.chars().take(40).collect();
+    let rule = match rule {
+        KeyRule::EnvironmentVariable => "use capital letters, digits and _, starting with a letter",
+        KeyRule::TerraformVariable => "this secret's keys are Terraform variable names: letters, digits, _ and -, starting with a letter or _",
+    };
+    Err(ChangeError::Invalid(format!("key name {shown:?} is not valid: {rule} (at most {MAX_KEY_NAME})")))
 }
 
 #[cfg(test)]
@@ -223,9 +237,13 @@ mod tests {
             (change(&[], &["bad name"]), "not valid"),
         ];
         for (c, expected) in cases {
-            let err = c.validate().unwrap_err().to_string();
+            let err = c.validate(KeyRule::EnvironmentVariable).unwrap_err().to_string();
             assert!(err.contains(expected), "{err} should say {expected}");
         }
+        // The variables secret's keys are Terraform variable names.
+        assert!(change(&[("cloudflare_api_token", "x")], &[]).validate(KeyRule::TerraformVariable).is_ok());
+        let err = change(&[("bad name", "x")], &[]).validate(KeyRule::TerraformVariable).unwrap_err().to_string();
+        assert!(err.contains("Terraform variable names"), "{err}");
         let doc = Document::parse(Some(r#"{"A":"1"}"#)).unwrap();
         assert!(doc.apply(&change(&[], &["B"])).unwrap_err().to_string().contains("not in the secret"));
     }
@@ -234,7 +252,7 @@ mod tests {
     fn the_size_limit_is_the_whole_secret() {
         let doc = Document::parse(Some(&format!(r#"{{"A":"{}"}}"#, "x".repeat(60_000)))).unwrap();
         let big = change(&[("B", &"y".repeat(10_000))], &[]);
-        assert!(big.validate().is_ok());
+        assert!(big.validate(KeyRule::EnvironmentVariable).is_ok());
         assert!(matches!(doc.apply(&big), Err(ChangeError::TooLarge(_))));
     }
 

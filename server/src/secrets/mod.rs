@@ -30,7 +30,7 @@ use app::model::secret::{
 };
 use app::model::{Environment, Identity};
 use chrono::{DateTime, Utc};
-use document::{Change, ChangeError, Document, Sensitive};
+use document::{Change, ChangeError, Document, KeyRule, Sensitive};
 use name::SecretName;
 use pending::{PendingChanges, Write};
 use serde_json::json;
@@ -144,6 +144,35 @@ impl Secrets {
         name::check(&self.inner.prefix, raw).map_err(SecretError::NotFound)
     }
 
+    /// Whether `env`'s secrets are read from AWS at all (not with `aws.enabled = false`).
+    pub fn reads_aws(&self, env: &str) -> bool {
+        matches!(self.inner.stores.get(env), Some(Some(_)))
+    }
+
+    /// The environment's variables secret holds Terraform variables, whose names are not
+    /// environment variable names.
+    fn key_rule(&self, env: &Environment, name: &SecretName) -> KeyRule {
+        if env.variables_secret(&self.inner.prefix).0 == name.as_str() {
+            KeyRule::TerraformVariable
+        } else {
+            KeyRule::EnvironmentVariable
+        }
+    }
+
+    /// The current value of `raw_name` for terraform (a run's sensitive variables): the one use
+    /// of a value that is not a person's reveal, so it is not audited as one; it goes only into
+    /// the run's variables file. `None` when the secret does not exist.
+    pub async fn read_for_terraform(&self, env: &str, raw_name: &str) -> Result<Option<(String, Sensitive)>> {
+        let (_, store) = self.environment(env)?;
+        let name = self.name(raw_name)?;
+        match store.current_text(name.as_str()).await {
+            Ok((version, Some(text))) => Ok(Some((version, text))),
+            Ok((_, None)) => Err(SecretError::ReadOnly(format!("{name} is a binary secret, not a JSON object of variables"))),
+            Err(SecretError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     fn age(&self, last_changed: Option<DateTime<Utc>>) -> (Option<i64>, bool) {
         let age = last_changed.map(|t| (Utc::now() - t).num_days().max(0));
         (age, age.is_some_and(|d| d > i64::from(self.inner.warning_days)))
@@ -235,6 +264,7 @@ impl Secrets {
             consumers,
             consumers_error,
             permissions: self.permissions(who, environment),
+            terraform_variables: self.key_rule(environment, &name) == KeyRule::TerraformVariable,
         })
     }
 
@@ -264,9 +294,9 @@ impl Secrets {
     }
 
     pub async fn edit(&self, who: &Identity, env: &str, raw_name: &str, expected: &str, change: Change) -> Result<WriteOutcome> {
-        change.validate()?;
         let (environment, _) = self.environment(env)?;
         let name = self.name(raw_name)?;
+        change.validate(self.key_rule(environment, &name))?;
         self.write(WriteRequest { who, env: environment, name: &name, expected: Some(expected), write: Write::Edit(change) }).await
     }
 
@@ -279,9 +309,9 @@ impl Secrets {
         expected: Option<&str>,
         keys: Vec<(String, RotationOptions)>,
     ) -> Result<WriteOutcome> {
-        check_rotation(&keys)?;
         let (environment, _) = self.environment(env)?;
         let name = self.name(raw_name)?;
+        check_rotation(&keys, self.key_rule(environment, &name))?;
         self.write(WriteRequest { who, env: environment, name: &name, expected, write: Write::Rotate(keys) }).await
     }
 
@@ -298,9 +328,10 @@ impl Secrets {
         let (environment, store) = self.environment(env)?;
         self.may_write(who, environment)?;
         let name = self.name(raw_name)?;
+        let rule = self.key_rule(environment, &name);
         match &write {
-            Write::Edit(change) => change.validate()?,
-            Write::Rotate(keys) => check_rotation(keys)?,
+            Write::Edit(change) => change.validate(rule)?,
+            Write::Rotate(keys) => check_rotation(keys, rule)?,
             Write::Rollback(_) => {}
         }
         let current = store.current(name.as_str()).await?;
@@ -577,12 +608,12 @@ enum Apply {
     MakeCurrent(String, Vec<String>),
 }
 
-fn check_rotation(keys: &[(String, RotationOptions)]) -> Result<()> {
+fn check_rotation(keys: &[(String, RotationOptions)], rule: KeyRule) -> Result<()> {
     if keys.is_empty() {
         return Err(SecretError::Invalid("choose at least one key to rotate".into()));
     }
     for (key, options) in keys {
-        document::check_key_name(key)?;
+        document::check_key_name(key, rule)?;
         generate::check(options).map_err(|e| SecretError::Invalid(format!("{key}: {e}")))?;
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! The Secrets Manager calls of one environment. Reads always ask for a version explicitly
 //! (`AWSCURRENT` or an id): after a stage moves, a plain read may still see the old value.
 
-use super::document::Document;
+use super::document::{Document, Sensitive};
 use super::SecretError;
 use app::model::secret::SecretVersion;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -93,16 +93,23 @@ impl Store {
     }
 
     async fn read(&self, name: &str, version_id: Option<&str>) -> Result<Value, SecretError> {
+        let (version_id, text) = self.read_text(name, version_id).await?;
+        Ok(Value { version_id, document: Document::parse(text.as_ref().map(Sensitive::expose)) })
+    }
+
+    /// The current version's id and its `SecretString` (none for a binary secret).
+    pub async fn current_text(&self, name: &str) -> Result<(String, Option<Sensitive>), SecretError> {
+        self.read_text(name, None).await
+    }
+
+    async fn read_text(&self, name: &str, version_id: Option<&str>) -> Result<(String, Option<Sensitive>), SecretError> {
         let call = self.client.get_secret_value().secret_id(name);
         let call = match version_id {
             Some(id) => call.version_id(id),
             None => call.version_stage("AWSCURRENT"),
         };
         let out = call.send().await.map_err(|e| aws_error("GetSecretValue", name, e))?;
-        Ok(Value {
-            version_id: out.version_id().unwrap_or_default().to_string(),
-            document: Document::parse(out.secret_string()),
-        })
+        Ok((out.version_id().unwrap_or_default().to_string(), out.secret_string().map(|s| Sensitive::new(s.to_string()))))
     }
 
     pub async fn describe(&self, name: &str) -> Result<Described, SecretError> {

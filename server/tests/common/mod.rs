@@ -3,6 +3,9 @@
 //! `ZELLY_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 #![allow(dead_code)]
 
+pub mod estate;
+pub mod repo;
+
 use app::model::Role;
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::Connection;
@@ -31,6 +34,7 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn new(backend: Backend) -> TestDatabase {
+        process_environment();
         let dir = tempfile::tempdir().expect("temporary directory");
         match backend {
             Backend::Sqlite => {
@@ -239,6 +243,14 @@ impl TestApp {
         res.text().await.unwrap()
     }
 
+    /// A sealed artifact of a run, opened with the server's data key (which the test can read:
+    /// it is in the test's data directory).
+    pub fn open_artifact(&self, run: i64, name: &str, sealed: &[u8]) -> Vec<u8> {
+        let configured = self.config.server.data_key.as_ref().map(|k| k.expose().to_string());
+        let key = zelly_control::encryption::DataKey::load(configured.as_deref(), &self.config.server.data_dir).unwrap();
+        key.open(&zelly_control::runs::engine::sealing_context(run, name), sealed).expect("the artifact opens with the data key")
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -302,7 +314,15 @@ pub fn root_dir(config: &Config, env: &str) -> std::path::PathBuf {
 }
 
 pub fn write_scenario(config: &Config, env: &str, scenario: &serde_json::Value) {
-    std::fs::write(root_dir(config, env).join("fake-terraform.json"), scenario.to_string()).unwrap();
+    scenario_file(&root_dir(config, env), scenario);
+}
+
+/// Writes the fake terraform's scenario into a root directory of the infra repository. Runs
+/// work in copies of it, so the fake keeps its records in the original's `.terraform-fake`.
+pub fn scenario_file(root: &std::path::Path, scenario: &serde_json::Value) {
+    let mut scenario = scenario.clone();
+    scenario["state_dir"] = serde_json::Value::String(root.join(".terraform-fake").display().to_string());
+    std::fs::write(root.join("fake-terraform.json"), scenario.to_string()).unwrap();
 }
 
 pub fn invocations(config: &Config, env: &str) -> Vec<serde_json::Value> {
@@ -330,25 +350,50 @@ pub fn update_change(address: &str) -> serde_json::Value {
 pub struct Emulator {
     child: std::process::Child,
     pub url: String,
+    /// The emulator exits when this closes, should the test process die without dropping it.
+    _stdin: Option<std::process::ChildStdin>,
 }
 
 impl Emulator {
+    /// The emulator seeded with the Zelly estate (ECS, secrets, metrics, the state backend).
     pub fn start() -> Emulator {
-        emulator_credentials();
-        let python = std::env::var("ZELLY_TEST_PYTHON").unwrap_or_else(|_| {
-            format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap_or_default())
-        });
+        Self::start_with(&["--seed"])
+    }
+
+    /// Only terraform's state backend: the versioned bucket and the lock table.
+    pub fn with_state_backend() -> Emulator {
+        Self::start_with(&["--state-backend"])
+    }
+
+    fn start_with(args: &[&str]) -> Emulator {
+        process_environment();
+        let python = python();
         let script = fixtures().join("../aws/emulator.py");
         let mut child = std::process::Command::new(&python)
             .arg(&script)
-            .arg("--seed")
+            .args(args)
+            .arg("--exit-with-stdin")
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("the AWS emulator needs {python} (run scripts/setup --test): {e}"));
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
         let url = line.trim().strip_prefix("AWS emulator at ").unwrap_or_else(|| panic!("emulator said {line:?}")).to_string();
-        Emulator { child, url }
+        let stdin = child.stdin.take();
+        Emulator { child, url, _stdin: stdin }
+    }
+
+    /// Runs tests/aws/backend.py against this emulator and returns what it printed, as JSON.
+    pub fn backend(&self, args: &[&str]) -> serde_json::Value {
+        let out = std::process::Command::new(python())
+            .arg(fixtures().join("../aws/backend.py"))
+            .arg(&self.url)
+            .args(args)
+            .output()
+            .expect("the AWS emulator's python");
+        assert!(out.status.success(), "backend.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("backend.py prints JSON")
     }
 
     pub async fn calls(&self, operation: &str) -> Vec<serde_json::Value> {
@@ -360,10 +405,30 @@ impl Emulator {
         reqwest::Client::new().post(format!("{}/_proxy/reset", self.url)).send().await.unwrap();
     }
 
+    /// Creates (or replaces the value of) a secret.
+    pub async fn put_secret(&self, region: &str, name: &str, value: &str) {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .endpoint_url(&self.url)
+            .load()
+            .await;
+        let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        let created = client.create_secret().name(name).secret_string(value).send().await;
+        if created.is_err() {
+            client.put_secret_value().secret_id(name).secret_string(value).send().await.expect("put the secret value");
+        }
+    }
+
     /// See tests/aws/emulator.py for the fields.
     pub async fn fault(&self, fault: serde_json::Value) {
         reqwest::Client::new().post(format!("{}/_proxy/faults", self.url)).json(&fault).send().await.unwrap();
     }
+}
+
+/// The AWS emulator's python (a virtualenv made by scripts/setup).
+fn python() -> String {
+    std::env::var("ZELLY_TEST_PYTHON")
+        .unwrap_or_else(|_| format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap_or_default()))
 }
 
 impl Drop for Emulator {
@@ -374,8 +439,10 @@ impl Drop for Emulator {
     }
 }
 
-/// The emulator accepts any credentials; the SDK's default chain must find some.
-fn emulator_credentials() {
+/// What every test process needs in its environment (and passes on to the servers and
+/// terraform it starts): credentials the emulator accepts, since the SDK's default chain must
+/// find some, and an empty terraform CLI configuration (the machine's points at a missing file).
+fn process_environment() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     // Each test calls this first, before any other work, so no thread reads the environment
     // while it is being set.
@@ -383,6 +450,9 @@ fn emulator_credentials() {
         std::env::set_var("AWS_ACCESS_KEY_ID", "emulator");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "emulator");
         std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        let cli_config = std::env::temp_dir().join(format!("zelly-tests-{}.tfrc", std::process::id()));
+        std::fs::write(&cli_config, "").expect("an empty terraform CLI configuration");
+        std::env::set_var("TF_CLI_CONFIG_FILE", cli_config);
     });
 }
 
@@ -390,4 +460,134 @@ fn emulator_credentials() {
 pub fn use_emulator(config: &mut Config, emulator: &Emulator) {
     config.aws.enabled = true;
     config.aws.endpoint_url = Some(emulator.url.parse().unwrap());
+}
+
+/// The binary, with debug logging on, serving with `vars` and an admin token; everything it
+/// prints is kept, to be searched for what must never be printed.
+pub struct LoggedServer {
+    child: std::process::Child,
+    pub url: String,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    dir: std::path::PathBuf,
+    vars: Vec<(String, String)>,
+}
+
+impl LoggedServer {
+    pub fn start(db: &TestDatabase, vars: &[(String, String)]) -> (LoggedServer, String) {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::Stdio;
+        process_environment();
+        let mut vars = vars.to_vec();
+        vars.push(("DATABASE_URL".into(), db.url.clone()));
+        vars.push(("ZELLY_DATA_DIR".into(), db.dir.path().display().to_string()));
+        let (dir, output) = (db.dir.path().to_path_buf(), std::sync::Arc::new(std::sync::Mutex::new(String::new())));
+        let mut child = Self::command(&dir, &vars, &["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        for mut stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
+            let output = output.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    output.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let server = LoggedServer { child, url, output, dir, vars };
+        let token = server.token("leak-check", "admin");
+        (server, token)
+    }
+
+    fn command(dir: &std::path::Path, vars: &[(String, String)], args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zelly-control"));
+        cmd.args(args).current_dir(dir).env_clear();
+        for key in ["PATH", "HOME", "TF_CLI_CONFIG_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED"] {
+            if let Some(value) = std::env::var_os(key) {
+                cmd.env(key, value);
+            }
+        }
+        cmd.env("RUST_LOG", "debug").envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    /// A new API token, made with the binary's own command.
+    pub fn token(&self, user: &str, role: &str) -> String {
+        let out = Self::command(&self.dir, &self.vars, &["token", "create", "--user", user, "--role", role]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    /// Stops the server and returns everything it printed.
+    pub fn finish(mut self) -> String {
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let text = self.output.lock().unwrap().clone();
+        text
+    }
+}
+
+/// Every value stored in every column of every table, as bytes, labelled `table.column`: for
+/// searching the whole database for what must never be stored.
+pub async fn every_stored_value(db: &Db) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    match db {
+        Db::Sqlite(pool) => {
+            let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                .fetch_all(pool)
+                .await
+                .unwrap();
+            for table in tables {
+                let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)").bind(&table).fetch_all(pool).await.unwrap();
+                for column in columns {
+                    let sql = format!("SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\"");
+                    let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(&sql).fetch_all(pool).await.unwrap();
+                    out.extend(values.into_iter().flatten().map(|v| (format!("{table}.{column}"), v)));
+                }
+            }
+        }
+        Db::Postgres(pool) => {
+            let columns: Vec<(String, String, String)> = sqlx::query_as(
+                "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            for (table, column, kind) in columns {
+                let values: Vec<Option<Vec<u8>>> = if kind == "bytea" {
+                    sqlx::query_scalar(&format!("SELECT \"{column}\" FROM \"{table}\"")).fetch_all(pool).await.unwrap()
+                } else {
+                    let texts: Vec<Option<String>> =
+                        sqlx::query_scalar(&format!("SELECT \"{column}\"::text FROM \"{table}\"")).fetch_all(pool).await.unwrap();
+                    texts.into_iter().map(|t| t.map(String::into_bytes)).collect()
+                };
+                out.extend(values.into_iter().flatten().map(|v| (format!("{table}.{column}"), v)));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` is in `haystack`, looking inside it too when it is a zip archive (a plan
+/// file: terraform compresses what it holds).
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    if haystack.windows(needle.len()).any(|w| w == needle) {
+        return true;
+    }
+    if !haystack.starts_with(b"PK\x03\x04") {
+        return false;
+    }
+    let Ok(mut zip) = zip::ZipArchive::new(std::io::Cursor::new(haystack)) else { return false };
+    (0..zip.len()).any(|i| {
+        let mut member = Vec::new();
+        let read = zip.by_index(i).map(|mut f| std::io::Read::read_to_end(&mut f, &mut member));
+        read.is_ok() && contains(&member, std::str::from_utf8(needle).unwrap())
+    })
 }

@@ -1,0 +1,103 @@
+// Runs on a real infra repository with the real terraform: the environment page lists the
+// variables (sensitive ones masked), an operator starts a production apply of a chosen commit
+// from the form, the run page shows that commit linked, and the log masks every value.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serverAndBrowser, signedInAs, screenshots } from './harness.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const TOKEN = 'cf-Br0wser-Tok3n-91a7c3e5';
+const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBrowserBastion77 ops@zelly-bastion';
+
+const git = (repo, ...args) => execFileSync('git', ['-C', repo, ...args], {
+  env: { ...process.env, GIT_AUTHOR_NAME: 'Priya Nair', GIT_AUTHOR_EMAIL: 'priya@zelly.example',
+         GIT_COMMITTER_NAME: 'Priya Nair', GIT_COMMITTER_EMAIL: 'priya@zelly.example' },
+}).toString().trim();
+
+const commitVersion = (repo, version, subject) => {
+  writeFileSync(join(repo, 'terraform', 'version.tf'), `locals {\n  code_version = "${version}"\n}\n`);
+  git(repo, 'commit', '--quiet', '--all', '--message', subject);
+  return git(repo, 'rev-parse', 'HEAD');
+};
+
+const shared = serverAndBrowser(async (shared) => {
+  const repo = mkdtempSync(join(tmpdir(), 'zelly-infra-'));
+  cpSync(join(here, '..', 'fixtures', 'estate'), repo, { recursive: true });
+  git(repo, 'init', '--quiet', '--initial-branch=main');
+  git(repo, 'add', '--all');
+  git(repo, 'commit', '--quiet', '--message', 'The estate as it stands');
+  shared.chosen = commitVersion(repo, '2', 'Raise fastify-nova to 2 tasks');
+  shared.head = commitVersion(repo, '3', 'Work in progress on the bastion');
+  const cliConfig = join(repo, '..', `zelly-browser-${process.pid}.tfrc`);
+  writeFileSync(cliConfig, '');
+  return {
+    ZELLY_TERRAFORM__BIN: 'terraform',
+    ZELLY_TERRAFORM__REPO_URL: `file://${repo}`,
+    ZELLY_TERRAFORM__COMMIT_URL: 'https://github.com/zelly/infra/commit/{sha}',
+    ZELLY_ENVIRONMENTS__PRODUCTION__TERRAFORM__VARIABLES__FASTIFY_NOVA_TASKS: '2',
+    TF_CLI_CONFIG_FILE: cliConfig,
+    HOME: process.env.HOME,
+  };
+});
+
+/** Puts the production variables secret into the emulator, as a team lead would with the CLI. */
+function putVariables(awsUrl) {
+  const python = process.env.ZELLY_TEST_PYTHON || join(process.env.HOME, '.cache', 'zelly-venv', 'bin', 'python');
+  const script = `import json, sys; sys.path.insert(0, sys.argv[1]); from seed import client
+client("secretsmanager", sys.argv[2], "ap-south-1").create_secret(Name="zelly/terraform/production", SecretString=sys.argv[3])`;
+  execFileSync(python, ['-c', script, join(here, '..', 'aws'), awsUrl,
+    JSON.stringify({ cloudflare_api_token: TOKEN, bastion_ssh_key: KEY })]);
+}
+
+test('a production apply of a chosen commit, with its variables masked throughout', async () => {
+  const { server, chosen, head } = shared;
+  putVariables(server.awsUrl);
+  const operator = await signedInAs(shared, 'meera');
+  const page = operator.page;
+  await page.goto(`${server.url}/environments/production/runs`);
+  await page.waitForSelector('body[data-hydrated="true"]');
+  const variables = page.locator('section.variables');
+  assert.match(await variables.locator('tr[data-variable="fastify_nova_tasks"]').innerText(), /configuration\s+2/);
+  assert.match(await variables.locator('tr[data-variable="cloudflare_api_token"]').innerText(), /Secrets Manager \(sensitive\)\s+••••••••/);
+  assert.match(await variables.locator('tr[data-variable="bastion_ssh_key"]').innerText(), /••••••••/);
+  assert.match(await page.locator('p.source').innerText(), /at the latest commit of main/);
+  await page.check('input[name="kind"][value="apply"]');
+  await page.fill('input[name="message"]', 'Nova to 2 tasks');
+  await page.fill('input[name="ref"]', chosen.slice(0, 10));
+  await page.screenshot({ path: join(screenshots, 'runs-variables.png'), fullPage: true });
+  await page.click('button:has-text("Start run")');
+  await page.waitForURL(/\/runs\/\d+$/);
+  const runUrl = page.url();
+  await page.waitForSelector('body[data-hydrated="true"]');
+  await page.waitForSelector('h1 [data-status="planned"]', { timeout: 60_000 });
+  const commit = page.locator('p.commit');
+  assert.equal(await commit.getAttribute('data-commit'), chosen, 'the commit asked for, not the head');
+  assert.notEqual(chosen, head);
+  assert.equal(await commit.locator('a').getAttribute('href'), `https://github.com/zelly/infra/commit/${chosen}`);
+  assert.match(await commit.innerText(), new RegExp(`Commit ${chosen.slice(0, 7)} · Raise fastify-nova to 2 tasks · Priya Nair · from ${chosen.slice(0, 10)}`));
+
+  const approver = await signedInAs(shared, 'ravi');
+  await approver.page.goto(runUrl);
+  await approver.page.click('[data-action="approve"]');
+  await approver.page.waitForSelector('h1 [data-status="applied"]', { timeout: 60_000 });
+  await page.waitForSelector('h1 [data-status="applied"]', { timeout: 60_000 });
+  await page.waitForFunction(() => document.querySelector('.log').innerText.includes('Apply complete!'));
+  const log = await page.locator('.log').innerText();
+  assert.match(log, /deploying 2 to the bastion \(sensitive value\)/);
+  assert.match(log, /cloudflare_token_check = "\(sensitive value\)"/);
+  for (const p of [page, approver.page]) {
+    const html = await p.content();
+    assert.ok(!html.includes(TOKEN) && !html.includes('AAAAC3NzaC1lZDI1NTE5AAAAIBrowserBastion77'), 'no value in the page');
+  }
+  await page.locator('.log-section').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(screenshots, 'run-real-terraform.png'), fullPage: true });
+  const output = await server.stop();
+  shared.server = null;
+  assert.ok(!output.includes(TOKEN) && !output.includes('BrowserBastion77'), 'no value in the server log');
+  assert.deepEqual(operator.errors.concat(approver.errors), []);
+});
