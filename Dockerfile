@@ -10,7 +10,14 @@ RUN cargo install wasm-bindgen-cli --version "=$(awk '/^name = "wasm-bindgen"$/ 
  && LEPTOS_SITE_ROOT=/src/target/site cargo leptos build --release
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+# Runs need git (the infra repository's mirror), ssh for ssh:// remotes, and terraform.
+ARG TERRAFORM_VERSION=1.11.4
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates git openssh-client curl unzip \
+ && cd /tmp && base="https://releases.hashicorp.com/terraform/${TERRAFORM_VERSION}" \
+ && curl -fsSLO "$base/terraform_${TERRAFORM_VERSION}_linux_amd64.zip" -fsSLO "$base/terraform_${TERRAFORM_VERSION}_SHA256SUMS" \
+ && grep linux_amd64.zip "terraform_${TERRAFORM_VERSION}_SHA256SUMS" | sha256sum -c - \
+ && unzip -q "terraform_${TERRAFORM_VERSION}_linux_amd64.zip" terraform -d /usr/local/bin && rm terraform_* && cd / \
+ && apt-get purge -y curl unzip && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home /var/lib/zelly --create-home zelly
 # The server looks for site/ next to its binary.
 COPY --from=build /src/target/release/zelly-control /opt/zelly/zelly-control

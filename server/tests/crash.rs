@@ -55,7 +55,7 @@ fn calls(infra: &std::path::Path, root: &str, command: &str) -> usize {
 /// The process id of the latest `terraform <command>` in `root`.
 fn pid_of(infra: &std::path::Path, root: &str, command: &str) -> i32 {
     let calls = std::fs::read_to_string(infra.join(root).join(".terraform-fake/invocations.jsonl")).unwrap();
-    let call: Value = calls.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).filter(|c| c["args"][0] == command).last().unwrap();
+    let call: Value = calls.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).rfind(|c| c["args"][0] == command).unwrap();
     call["pid"].as_i64().unwrap() as i32
 }
 

@@ -75,154 +75,124 @@ impl Api {
     }
 }
 
-async fn production_apply_of_a_chosen_commit(backend: Backend) {
+for_each_backend! {
+    async fn a_production_apply_of_a_chosen_commit_works_end_to_end_and_no_value_leaks(backend) {
+        let estate = Estate::new();
+        estate.put_variables("production", "ap-south-1", &production_variables(CLOUDFLARE_TOKEN)).await;
+        let chosen = estate.commit_code_version("2");
+        let head = estate.commit_code_version("3");
+        let db = common::TestDatabase::new(backend).await;
+        let mut vars = estate.env_vars();
+        vars.push(("ZELLY_ENVIRONMENTS__PRODUCTION__TERRAFORM__VARIABLES__FASTIFY_NOVA_TASKS".into(), "3".into()));
+        vars.push(("ZELLY_TERRAFORM__COMMIT_URL".into(), "https://git.example.com/zelly/infra/commit/{sha}".into()));
+        let (server, admin) = common::LoggedServer::start(&db, &vars);
+        let (meera, ravi) = (server.token("meera", "operator"), server.token("ravi", "approver"));
+        let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+
+        // The run names a commit behind the branch head, and plans exactly that commit.
+        let body = json!({ "kind": "apply", "message": "nova to 3 tasks", "ref": chosen });
+        let (status, run) = api.post("/api/v1/environments/production/runs", &meera, body).await;
+        assert_eq!(status, 201, "{run}");
+        assert_eq!((run["commit"].as_str(), run["ref"].as_str()), (Some(chosen.as_str()), Some(chosen.as_str())));
+        assert_eq!(run["commit_subject"], "Production code version 2");
+        assert_eq!(run["commit_author"], "Priya Nair");
+        let id = run["id"].as_i64().unwrap();
+        let planned = api.wait_for(id, &meera, "planned").await;
+        assert!(planned["plan"]["add"].as_i64().unwrap() >= 3, "{planned:#}");
+
+        // The secret changes before the apply: the apply still masks what the plan was made with.
+        estate.put_variables("production", "ap-south-1", &production_variables(ROTATED_TOKEN)).await;
+        let (status, _) = api.post(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({ "comment": "ok" })).await;
+        assert_eq!(status, 200);
+        api.wait_for(id, &meera, "applied").await;
+
+        // Terraform got the variables: the state in S3 says so (the state is terraform's, not ours).
+        let state = estate.state("production/terraform.tfstate");
+        assert_eq!(state["outputs"]["code_version"]["value"], "2", "the chosen commit was applied, not the head {head}");
+        assert_eq!(state["outputs"]["fastify_nova_tasks"]["value"], 3, "the plain variable from the configuration");
+        assert_eq!(state["outputs"]["cloudflare_token_check"]["value"], CLOUDFLARE_TOKEN, "the sensitive one from the secret");
+        let versions = estate.aws.backend(&["versions", "production/terraform.tfstate"]);
+        assert!(!versions.as_array().unwrap().is_empty(), "state versions in the versioned bucket");
+        assert!(estate.locks().iter().all(|l| l["LockID"].as_str().unwrap().ends_with("-md5")), "the lock was released");
+
+        // The log keeps every line, with the values masked inside them.
+        let log = api.get(&format!("/api/v1/runs/{id}/log"), &admin).await;
+        for expected in [
+            "Variables: 1 plain from the configuration (fastify_nova_tasks); 3 sensitive from zelly/terraform/production",
+            "deploying 2 to the bastion (sensitive value)",
+            "cloudflare_token_check = \"(sensitive value)\"",
+            "Apply complete!",
+        ] {
+            assert!(log.contains(expected), "the log lacks {expected:?}:\n{log}");
+        }
+        let variables: Value = serde_json::from_str(&api.get("/api/v1/environments/production/variables", &meera).await).unwrap();
+        let listed: Vec<(&str, &str, Option<&str>)> = variables["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["name"].as_str().unwrap(), v["source"].as_str().unwrap(), v["value"].as_str()))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("bastion_ssh_key", "secret", None),
+                ("cloudflare_api_token", "secret", None),
+                ("fastify_nova_tasks", "configuration", Some("3")),
+                ("wireguard_private_key", "secret", None)
+            ]
+        );
+
+        // Nothing sensitive in any answer or page, the server's own debug log, or the database.
+        let mut seen = log.clone() + &variables.to_string();
+        for path in [
+            format!("/api/v1/runs/{id}"),
+            format!("/runs/{id}"),
+            "/environments/production/runs".to_string(),
+            "/api/v1/environments/production/runs".to_string(),
+            "/api/v1/audit?limit=500".to_string(),
+            "/api/v1/audit.csv".to_string(),
+            "/secrets".to_string(),
+        ] {
+            seen += &api.get(&path, &admin).await;
+        }
+        let page = api.get(&format!("/runs/{id}"), &meera).await;
+        let short = &chosen[..7];
+        assert!(page.contains(&format!("https://git.example.com/zelly/infra/commit/{chosen}")) && page.contains(short), "the page links the commit");
+        assert!(page.contains("Production code version 2") && page.contains("Priya Nair"));
+        let printed = server.finish();
+        assert!(printed.contains("DEBUG"), "debug logging was on");
+        let db_handle = zelly_control::db::Db::connect(&db.url, 2).await.unwrap();
+        let stored = common::every_stored_value(&db_handle).await;
+        for value in NEVER {
+            assert!(!printed.contains(value), "{value} is in the server's log");
+            assert!(!seen.contains(value), "{value} is in a page or an API answer");
+            for (column, bytes) in &stored {
+                assert!(!common::contains(bytes, value), "{value} is stored in {column}");
+            }
+        }
+        // The plan file does hold the values (terraform keeps them in it), and the search above
+        // would have found them: stored, it is sealed with the data key.
+        let sealed = db_handle.artifact(id, "plan.tfplan").await.unwrap().unwrap();
+        let key = zelly_control::encryption::DataKey::load(None, db.dir.path()).unwrap();
+        let plan_file = key.open(&zelly_control::runs::engine::sealing_context(id, "plan.tfplan"), &sealed).unwrap();
+        assert!(plan_file.starts_with(b"PK") && common::contains(&plan_file, CLOUDFLARE_TOKEN), "the plan file holds the token");
+        let work = std::fs::read_dir(db.dir.path().join("work")).unwrap().count();
+        assert_eq!(work, 0, "the working copies (and their variables files) are gone");
+        db_handle.close().await;
+    }
+}
+
+/// A server on `backend` for a fresh estate (production's variables secret in place), as
+/// `adjust` changes it.
+async fn estate_and_app(backend: Backend, adjust: fn(&mut zelly_control::Config)) -> (Estate, TestApp) {
     let estate = Estate::new();
     estate.put_variables("production", "ap-south-1", &production_variables(CLOUDFLARE_TOKEN)).await;
-    let chosen = estate.commit_code_version("2");
-    let head = estate.commit_code_version("3");
-    let db = common::TestDatabase::new(backend).await;
-    let mut vars = estate.env_vars();
-    vars.push(("ZELLY_ENVIRONMENTS__PRODUCTION__TERRAFORM__VARIABLES__FASTIFY_NOVA_TASKS".into(), "3".into()));
-    vars.push(("ZELLY_TERRAFORM__COMMIT_URL".into(), "https://git.example.com/zelly/infra/commit/{sha}".into()));
-    let (server, admin) = common::LoggedServer::start(&db, &vars);
-    let (meera, ravi) = (server.token("meera", "operator"), server.token("ravi", "approver"));
-    let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
-
-    // The run names a commit behind the branch head, and plans exactly that commit.
-    let body = json!({ "kind": "apply", "message": "nova to 3 tasks", "ref": chosen });
-    let (status, run) = api.post("/api/v1/environments/production/runs", &meera, body).await;
-    assert_eq!(status, 201, "{run}");
-    assert_eq!((run["commit"].as_str(), run["ref"].as_str()), (Some(chosen.as_str()), Some(chosen.as_str())));
-    assert_eq!(run["commit_subject"], "Production code version 2");
-    assert_eq!(run["commit_author"], "Priya Nair");
-    let id = run["id"].as_i64().unwrap();
-    let planned = api.wait_for(id, &meera, "planned").await;
-    assert!(planned["plan"]["add"].as_i64().unwrap() >= 3, "{planned:#}");
-
-    // The secret changes before the apply: the apply still masks what the plan was made with.
-    estate.put_variables("production", "ap-south-1", &production_variables(ROTATED_TOKEN)).await;
-    let (status, _) = api.post(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({ "comment": "ok" })).await;
-    assert_eq!(status, 200);
-    api.wait_for(id, &meera, "applied").await;
-
-    // Terraform got the variables: the state in S3 says so (the state is terraform's, not ours).
-    let state = estate.state("production/terraform.tfstate");
-    assert_eq!(state["outputs"]["code_version"]["value"], "2", "the chosen commit was applied, not the head {head}");
-    assert_eq!(state["outputs"]["fastify_nova_tasks"]["value"], 3, "the plain variable from the configuration");
-    assert_eq!(state["outputs"]["cloudflare_token_check"]["value"], CLOUDFLARE_TOKEN, "the sensitive one from the secret");
-    let versions = estate.aws.backend(&["versions", "production/terraform.tfstate"]);
-    assert!(!versions.as_array().unwrap().is_empty(), "state versions in the versioned bucket");
-    assert!(estate.locks().iter().all(|l| l["LockID"].as_str().unwrap().ends_with("-md5")), "the lock was released");
-
-    // The log keeps every line, with the values masked inside them.
-    let log = api.get(&format!("/api/v1/runs/{id}/log"), &admin).await;
-    for expected in [
-        "Variables: 1 plain from the configuration (fastify_nova_tasks); 3 sensitive from zelly/terraform/production",
-        "deploying 2 to the bastion (sensitive value)",
-        "cloudflare_token_check = \"(sensitive value)\"",
-        "Apply complete!",
-    ] {
-        assert!(log.contains(expected), "the log lacks {expected:?}:\n{log}");
-    }
-    let variables: Value = serde_json::from_str(&api.get("/api/v1/environments/production/variables", &meera).await).unwrap();
-    let listed: Vec<(&str, &str, Option<&str>)> = variables["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["name"].as_str().unwrap(), v["source"].as_str().unwrap(), v["value"].as_str()))
-        .collect();
-    assert_eq!(
-        listed,
-        [
-            ("bastion_ssh_key", "secret", None),
-            ("cloudflare_api_token", "secret", None),
-            ("fastify_nova_tasks", "configuration", Some("3")),
-            ("wireguard_private_key", "secret", None)
-        ]
-    );
-
-    // Nothing sensitive in any answer or page, the server's own debug log, or the database.
-    let mut seen = log.clone() + &variables.to_string();
-    for path in [
-        format!("/api/v1/runs/{id}"),
-        format!("/runs/{id}"),
-        "/environments/production/runs".to_string(),
-        "/api/v1/environments/production/runs".to_string(),
-        "/api/v1/audit?limit=500".to_string(),
-        "/api/v1/audit.csv".to_string(),
-        "/secrets".to_string(),
-    ] {
-        seen += &api.get(&path, &admin).await;
-    }
-    let page = api.get(&format!("/runs/{id}"), &meera).await;
-    let short = &chosen[..7];
-    assert!(page.contains(&format!("https://git.example.com/zelly/infra/commit/{chosen}")) && page.contains(short), "the page links the commit");
-    assert!(page.contains("Production code version 2") && page.contains("Priya Nair"));
-    let printed = server.finish();
-    assert!(printed.contains("DEBUG"), "debug logging was on");
-    let db_handle = zelly_control::db::Db::connect(&db.url, 2).await.unwrap();
-    let stored = common::every_stored_value(&db_handle).await;
-    for value in NEVER {
-        assert!(!printed.contains(value), "{value} is in the server's log");
-        assert!(!seen.contains(value), "{value} is in a page or an API answer");
-        for (column, bytes) in &stored {
-            assert!(!common::contains(bytes, value), "{value} is stored in {column}");
-        }
-    }
-    // The plan file does hold the values (terraform keeps them in it), and the search above
-    // would have found them: stored, it is sealed with the data key.
-    let sealed = db_handle.artifact(id, "plan.tfplan").await.unwrap().unwrap();
-    let key = zelly_control::encryption::DataKey::load(None, db.dir.path()).unwrap();
-    let plan_file = key.open(&zelly_control::runs::engine::sealing_context(id, "plan.tfplan"), &sealed).unwrap();
-    assert!(plan_file.starts_with(b"PK") && common::contains(&plan_file, CLOUDFLARE_TOKEN), "the plan file holds the token");
-    let work = std::fs::read_dir(db.dir.path().join("work")).unwrap().count();
-    assert_eq!(work, 0, "the working copies (and their variables files) are gone");
-    db_handle.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_production_apply_of_a_chosen_commit_works_end_to_end_and_no_value_leaks_on_sqlite() {
-    production_apply_of_a_chosen_commit(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_production_apply_of_a_chosen_commit_works_end_to_end_and_no_value_leaks_on_postgres() {
-    production_apply_of_a_chosen_commit(Backend::Postgres).await;
-}
-
-/// Writes each test twice, once per database, each with its own estate (`$estate`) and a server
-/// configured for it (`$app`), changed by `$adjust`.
-macro_rules! with_the_estate {
-    ($(async fn $name:ident($estate:ident, $app:ident) [$adjust:expr] $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-
-                async fn body(backend: Backend) {
-                    let $estate = Estate::new();
-                    $estate.put_variables("production", "ap-south-1", &production_variables(CLOUDFLARE_TOKEN)).await;
-                    let adjust: fn(&mut zelly_control::Config) = $adjust;
-                    let $app = TestApp::start_with(backend, |c| {
-                        $estate.configure(c);
-                        adjust(c);
-                    })
-                    .await;
-                    $body
-                    $app.stop().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    body(Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    body(Backend::Postgres).await;
-                }
-            }
-        )*
-    };
+    let app = TestApp::start_with(backend, |c| {
+        estate.configure(c);
+        adjust(c);
+    })
+    .await;
+    (estate, app)
 }
 
 fn slow_staging_apply(c: &mut zelly_control::Config) {
@@ -245,8 +215,9 @@ fn sleeping(app: &TestApp, seconds: &str) -> usize {
         .count()
 }
 
-with_the_estate! {
-    async fn cancel_of_a_running_apply_stops_terraform_and_releases_the_state_lock(estate, app) [slow_staging_apply] {
+for_each_backend! {
+    async fn cancel_of_a_running_apply_stops_terraform_and_releases_the_state_lock(backend) {
+        let (estate, app) = estate_and_app(backend, slow_staging_apply).await;
         let meera = app.token("meera", Role::Operator).await;
         let id = app.start_run("staging", &meera, "apply").await;
         app.wait_for(id, "planned").await;
@@ -272,9 +243,11 @@ with_the_estate! {
             assert_ne!(status, "errored", "{}", app.log(next).await);
             status == "planned_and_finished" || status == "no_changes"
         }).await;
+        app.stop().await;
     }
 
-    async fn a_held_state_lock_fails_the_run_naming_its_holder(estate, app) [|_| {}] {
+    async fn a_held_state_lock_fails_the_run_naming_its_holder(backend) {
+        let (estate, app) = estate_and_app(backend, |_| {}).await;
         let meera = app.token("meera", Role::Operator).await;
         let info = estate.aws.backend(&["put-lock", "production/terraform.tfstate", "priya@laptop"]);
         let id = app.start_run("production", &meera, "plan").await;
@@ -283,9 +256,11 @@ with_the_estate! {
         assert!(error.contains("The state is locked: priya@laptop holds the lock (Apply"), "{error}");
         assert!(error.contains(info["ID"].as_str().unwrap()), "names the lock: {error}");
         assert!(app.log(id).await.contains("Error acquiring the state lock"), "terraform's own words are in the log");
+        app.stop().await;
     }
 
-    async fn two_environments_apply_at_once_each_in_its_own_copy_and_state(estate, app) [|_| {}] {
+    async fn two_environments_apply_at_once_each_in_its_own_copy_and_state(backend) {
+        let (estate, app) = estate_and_app(backend, |_| {}).await;
         let meera = app.token("meera", Role::Operator).await;
         let ravi = app.token("ravi", Role::Approver).await;
         let production = app.start_run("production", &meera, "apply").await;
@@ -300,9 +275,11 @@ with_the_estate! {
         assert_eq!(estate.state("staging/terraform.tfstate")["outputs"]["release"]["value"], "staging-1");
         let staging_log = app.log(staging).await;
         assert!(staging_log.contains("Variables: no plain variables in the configuration; no sensitive variables (zelly/terraform/staging does not exist)"), "{staging_log}");
+        app.stop().await;
     }
 
-    async fn a_saved_plan_made_stale_outside_the_control_plane_is_refused_by_terraform(estate, app) [|_| {}] {
+    async fn a_saved_plan_made_stale_outside_the_control_plane_is_refused_by_terraform(backend) {
+        let (estate, app) = estate_and_app(backend, |_| {}).await;
         let meera = app.token("meera", Role::Operator).await;
         let ravi = app.token("ravi", Role::Approver).await;
         let id = app.start_run("production", &meera, "apply").await;
@@ -320,5 +297,6 @@ with_the_estate! {
         let run = app.wait_for(id, "errored").await;
         assert!(run["error"].as_str().unwrap().starts_with("The saved plan is stale"), "{run}");
         assert_eq!(estate.state("production/terraform.tfstate")["outputs"]["fastify_nova_tasks"]["value"], 4, "nothing of the stale plan was applied");
+        app.stop().await;
     }
 }

@@ -45,41 +45,22 @@ async fn count_runs(app: &TestApp, token: &str) -> usize {
     res.json::<Value>().await.unwrap()["runs"].as_array().unwrap().len()
 }
 
-macro_rules! with_a_checkout {
-    ($(async fn $name:ident($repo:ident, $app:ident) $body:block)*) => {
-        $(
-            mod $name {
-                use super::*;
-
-                async fn body(backend: Backend) {
-                    let dir = tempfile::tempdir().unwrap();
-                    let $repo = infra_repo(dir.path(), "committed");
-                    let path = dir.path().to_path_buf();
-                    let $app = TestApp::start_with(backend, |c| {
-                        c.terraform.infra_dir = path;
-                        c.terraform.commit_url = Some("https://git.example.com/infra/commit/{sha}".into());
-                    })
-                    .await;
-                    $body
-                    $app.stop().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    body(Backend::Sqlite).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    body(Backend::Postgres).await;
-                }
-            }
-        )*
-    };
+/// A server reading a git checkout of the fixture infra repository (its commits linked).
+async fn checkout_and_app(backend: Backend) -> (tempfile::TempDir, GitRepo, TestApp) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = infra_repo(dir.path(), "committed");
+    let path = dir.path().to_path_buf();
+    let app = TestApp::start_with(backend, |c| {
+        c.terraform.infra_dir = path;
+        c.terraform.commit_url = Some("https://git.example.com/infra/commit/{sha}".into());
+    })
+    .await;
+    (dir, repo, app)
 }
 
-with_a_checkout! {
-    async fn a_checkout_is_read_at_its_branchs_last_commit_never_its_uncommitted_edits(repo, app) {
+for_each_backend! {
+    async fn a_checkout_is_read_at_its_branchs_last_commit_never_its_uncommitted_edits(backend) {
+        let (_dir, repo, app) = checkout_and_app(backend).await;
         let meera = app.token("meera", Role::Operator).await;
         // Edited on disk, not committed: the run must not see it.
         set_marker(&repo.dir, "terraform", "uncommitted");
@@ -93,9 +74,11 @@ with_a_checkout! {
         let calls = app.invocations("production");
         assert!(calls.iter().all(|c| !c["cwd"].as_str().unwrap().starts_with(&repo.dir.display().to_string())), "never in the checkout itself");
         assert_eq!(repo.git(&["status", "--porcelain"]).lines().count(), 2, "the checkout's edits are left as they were");
+        app.stop().await;
     }
 
-    async fn a_run_names_a_branch_a_tag_or_a_commit_and_plans_exactly_that(repo, app) {
+    async fn a_run_names_a_branch_a_tag_or_a_commit_and_plans_exactly_that(backend) {
+        let (_dir, repo, app) = checkout_and_app(backend).await;
         let meera = app.token("meera", Role::Operator).await;
         let first = repo.head();
         repo.git(&["tag", "v1.0"]);
@@ -144,9 +127,11 @@ with_a_checkout! {
         assert!(page.contains("Infra as it stands") && page.contains("Priya Nair") && page.contains("v1.0"), "subject, author, ref");
         let runs_page = app.get("/environments/production/runs", Some(&meera)).await.text().await.unwrap();
         assert!(runs_page.contains(r#"name="ref""#) && runs_page.contains("the latest commit of main"));
+        app.stop().await;
     }
 
-    async fn working_copies_are_removed_when_runs_end(repo, app) {
+    async fn working_copies_are_removed_when_runs_end(backend) {
+        let (_dir, repo, app) = checkout_and_app(backend).await;
         let meera = app.token("meera", Role::Operator).await;
         let plan = app.start_run("staging", &meera, "apply").await;
         app.wait_for(plan, "planned").await;
@@ -165,6 +150,7 @@ with_a_checkout! {
         assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0, "no copy outlives its run, failed ones included");
         let cwds: Vec<String> = app.invocations("staging").iter().map(|c| c["cwd"].as_str().unwrap().to_string()).collect();
         assert!(cwds.iter().any(|c| c.contains(&format!("/work/{plan}-plan/"))) && cwds.iter().any(|c| c.contains(&format!("/work/{plan}-apply/"))), "{cwds:?}");
+        app.stop().await;
     }
 }
 
@@ -251,49 +237,41 @@ async fn leftover_working_copies_are_removed_at_start() {
     app.stop().await;
 }
 
-/// The variables, the provider cache and the lock file, with secrets in the AWS emulator.
-async fn variables_cache_and_lock_file(backend: Backend) {
-    let aws = common::Emulator::with_state_backend();
-    aws.put_secret("ap-south-1", "zelly/terraform/production", &json!({ "cloudflare_api_token": "cf-fake-token-1234" }).to_string()).await;
-    let app = TestApp::start_with(backend, |c| {
-        common::use_emulator(c, &aws);
-        let production = c.environments.get_mut("production").unwrap();
-        production.terraform.variables.insert("fastify_nova_tasks".into(), json!(3));
-    })
-    .await;
-    let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
-    let id = app.start_run("production", &meera, "apply").await;
-    app.wait_for(id, "planned").await;
-    app.post_json(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({})).await;
-    app.wait_for(id, "applied").await;
+// The variables, the provider cache and the lock file, with secrets in the AWS emulator.
+for_each_backend! {
+    async fn variables_reach_terraform_in_a_private_file_with_a_shared_provider_cache_and_the_plans_lock_file(backend) {
+        let aws = common::Emulator::with_state_backend();
+        aws.put_secret("ap-south-1", "zelly/terraform/production", &json!({ "cloudflare_api_token": "cf-fake-token-1234" }).to_string()).await;
+        let app = TestApp::start_with(backend, |c| {
+            common::use_emulator(c, &aws);
+            let production = c.environments.get_mut("production").unwrap();
+            production.terraform.variables.insert("fastify_nova_tasks".into(), json!(3));
+        })
+        .await;
+        let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
+        let id = app.start_run("production", &meera, "apply").await;
+        app.wait_for(id, "planned").await;
+        app.post_json(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({})).await;
+        app.wait_for(id, "applied").await;
 
-    let calls = app.invocations("production");
-    let (plan_calls, apply_calls): (Vec<&Value>, Vec<&Value>) = calls.iter().partition(|c| c["cwd"].as_str().unwrap().contains("-plan/"));
-    let plan = plan_calls.iter().find(|c| c["args"][0] == "plan").unwrap();
-    assert_eq!(
-        plan["tfvars"],
-        json!({ "zelly.auto.tfvars.json": { "mode": "0o600", "variables": ["cloudflare_api_token", "fastify_nova_tasks"] } }),
-        "plain and sensitive variables in one file only the server can read"
-    );
-    let cache = app.config.server.data_dir.join("plugin-cache").display().to_string();
-    assert!(calls.iter().all(|c| c["plugin_cache"] == cache.as_str()), "every step shares one provider cache");
-    let apply_init = apply_calls.iter().find(|c| c["args"][0] == "init").unwrap();
-    assert!(plan["lock_file"].as_str().unwrap().contains("fake dependency lock"));
-    assert_eq!(apply_init["lock_file"], plan["lock_file"], "the apply starts from the plan's lock file");
-    assert!(apply_init["args"].as_array().unwrap().iter().any(|a| a == "-lockfile=readonly"), "and keeps it as it is");
-    let log = app.log(id).await;
-    assert!(log.contains("Variables: 1 plain from the configuration (fastify_nova_tasks); 1 sensitive from zelly/terraform/production"), "{log}");
-    app.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn variables_reach_terraform_in_a_private_file_with_a_shared_provider_cache_and_the_plans_lock_file_on_sqlite() {
-    variables_cache_and_lock_file(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn variables_reach_terraform_in_a_private_file_with_a_shared_provider_cache_and_the_plans_lock_file_on_postgres() {
-    variables_cache_and_lock_file(Backend::Postgres).await;
+        let calls = app.invocations("production");
+        let (plan_calls, apply_calls): (Vec<&Value>, Vec<&Value>) = calls.iter().partition(|c| c["cwd"].as_str().unwrap().contains("-plan/"));
+        let plan = plan_calls.iter().find(|c| c["args"][0] == "plan").unwrap();
+        assert_eq!(
+            plan["tfvars"],
+            json!({ "zelly.auto.tfvars.json": { "mode": "0o600", "variables": ["cloudflare_api_token", "fastify_nova_tasks"] } }),
+            "plain and sensitive variables in one file only the server can read"
+        );
+        let cache = app.config.server.data_dir.join("plugin-cache").display().to_string();
+        assert!(calls.iter().all(|c| c["plugin_cache"] == cache.as_str()), "every step shares one provider cache");
+        let apply_init = apply_calls.iter().find(|c| c["args"][0] == "init").unwrap();
+        assert!(plan["lock_file"].as_str().unwrap().contains("fake dependency lock"));
+        assert_eq!(apply_init["lock_file"], plan["lock_file"], "the apply starts from the plan's lock file");
+        assert!(apply_init["args"].as_array().unwrap().iter().any(|a| a == "-lockfile=readonly"), "and keeps it as it is");
+        let log = app.log(id).await;
+        assert!(log.contains("Variables: 1 plain from the configuration (fastify_nova_tasks); 1 sensitive from zelly/terraform/production"), "{log}");
+        app.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -96,6 +96,12 @@ fn SecretView(p: SecretPage, notes: Notes) -> impl IntoView {
         {notes.saved.clone().map(|v| view! { <Saved d=d.clone() version=v changed=notes.changed.clone()/> })}
         {(!notes.redeployed.is_empty()).then(|| view! { <RolloutSection env=env.name.clone() services=notes.redeployed.clone()/> })}
         {d.read_only.clone().map(|why| view! { <div class="notice notice-info" role="status">{why}</div> })}
+        {d.terraform_variables.then(|| view! {
+            <div class="notice notice-info" role="note" data-terraform-variables="true">
+                {format!("{}'s Terraform variables: each key is a variable name, and every value is sensitive. Runs write them into their working copy and mask them in every log. A change applies from the next plan. ", env.display_name)}
+                <a href=format!("/environments/{}/runs#variables", env.name)>"All variables"</a>
+            </div>
+        })}
         {(!perms.can_write).then(|| view! {
             <p class="notice notice-info">{format!("Changing secrets in {} needs the {} role; revealing a value needs {}.", env.display_name, perms.write_role, perms.reveal_role)}</p>
         })}

@@ -270,3 +270,38 @@ fn single_sign_on_is_checked_at_start_and_its_secret_never_printed() {
         Ok(())
     });
 }
+
+#[test]
+fn terraform_sources_variables_and_the_data_key_are_checked_by_key_and_never_printed() {
+    Jail::expect_with(|jail| {
+        for (key, value, says) in [
+            ("ZELLY_TERRAFORM__BRANCH", "main..x", "terraform.branch: is not a valid git ref name"),
+            ("ZELLY_TERRAFORM__COMMIT_URL", "https://github.com/zelly/infra/commit/", "terraform.commit_url"),
+            ("ZELLY_TERRAFORM__COMMIT_URL", "ftp://x/{sha}", "is not an http(s) URL"),
+            ("ZELLY_SERVER__DATA_KEY", "c2hvcnQ=", "server.data_key: must be 32 bytes"),
+            ("ZELLY_ENVIRONMENTS__STAGING__TERRAFORM__VARIABLES__2FAST", "1", "environments.staging.terraform.variables.2fast: not a Terraform variable name"),
+            ("ZELLY_ENVIRONMENTS__PRODUCTION__TERRAFORM__VARIABLES_SECRET", "other/vars", "environments.production.terraform.variables_secret: \"other/vars\" must be a secret name under secrets.prefix"),
+        ] {
+            jail.set_env(key, value);
+            let message = error_of(jail, None);
+            assert!(message.contains(says), "{key}={value}: {message}");
+            jail.clear_env();
+        }
+
+        let key = "k".repeat(32);
+        let data_key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key.as_bytes());
+        jail.set_env("ZELLY_SERVER__DATA_KEY", &data_key);
+        jail.set_env("ZELLY_TERRAFORM__REPO_URL", "https://ci:glpat-s3cret@git.example.com/zelly/infra.git");
+        jail.set_env("ZELLY_ENVIRONMENTS__PRODUCTION__TERRAFORM__VARIABLES__FASTIFY_NOVA_TASKS", "3");
+        let config = load_in(jail, None, Overrides::default()).unwrap();
+        assert_eq!(config.terraform.branch, "main");
+        assert_eq!(config.terraform.repo_url.as_ref().unwrap().expose(), "https://ci:glpat-s3cret@git.example.com/zelly/infra.git");
+        assert_eq!(config.environments["production"].terraform.variables["fastify_nova_tasks"], serde_json::json!(3));
+        let (secret, required) = config.environments["production"].variables_secret(&config.secrets.prefix);
+        assert_eq!((secret.as_str(), required), ("zelly/terraform/production", false));
+        let printed = toml::to_string_pretty(&config).unwrap() + &format!("{config:?}");
+        assert!(!printed.contains("glpat-s3cret") && !printed.contains(&data_key), "{printed}");
+        assert!(printed.contains("https://ci:redacted@git.example.com/zelly/infra.git"));
+        Ok(())
+    });
+}

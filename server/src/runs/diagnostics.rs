@@ -46,8 +46,21 @@ fn plain(line: &[u8]) -> String {
     out.trim().trim_start_matches(['│', '╷', '╵']).trim().to_string()
 }
 
+/// Whether a line may be part of a diagnostic worth reading: a SIMD search, as every line of
+/// output passes here.
+fn worth_reading(line: &[u8]) -> bool {
+    static ERROR: std::sync::LazyLock<memchr::memmem::Finder<'static>> = std::sync::LazyLock::new(|| memchr::memmem::Finder::new("Error"));
+    static LOCK: std::sync::LazyLock<memchr::memmem::Finder<'static>> = std::sync::LazyLock::new(|| memchr::memmem::Finder::new("Lock Info"));
+    ERROR.find(line).is_some() || LOCK.find(line).is_some()
+}
+
 impl Diagnostics {
+    /// Reads one line of output. Most lines say nothing of interest: they are let go without
+    /// being decoded (a plan can print hundreds of thousands).
     pub fn observe(&mut self, line: &[u8]) {
+        if !self.in_lock_info && !worth_reading(line) {
+            return;
+        }
         let text = plain(line);
         if let Some(title) = text.strip_prefix("Error: ") {
             if self.errors.len() < 5 && !self.errors.iter().any(|e| e == title) {

@@ -160,7 +160,7 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
     heartbeat.abort();
 
     let shut_down = *runs.shutting_down().borrow();
-    let recorded = match (phase, &outcome) {
+    let recorded = match (phase, outcome) {
         // Interrupted by a shutdown, not by a person: a plan simply runs again later.
         (Phase::Plan, Outcome::Canceled) if shut_down => match runs.db.release_to_queue(&run, worker).await {
             Ok(true) => Ok(crate::db::runs::Transition::Done),
@@ -169,14 +169,14 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
         },
         (Phase::Apply, Outcome::Canceled) if shut_down => runs.db.finish_canceled(&run, worker, Some(APPLY_SHUT_DOWN)).await,
         (_, Outcome::Canceled) => runs.db.finish_canceled(&run, worker, None).await,
-        (Phase::Plan, Outcome::Planned { summary, cost_diff, artifacts }) => {
+        (Phase::Plan, Outcome::Planned(planned)) => {
+            let Planned { summary, cost_diff, artifacts } = *planned;
             let status = match (summary.add + summary.change + summary.destroy, run.kind) {
                 (0, _) => RunStatus::NoChanges,
                 (_, RunKind::Apply) => RunStatus::Planned,
                 (_, RunKind::Plan) => RunStatus::PlannedAndFinished,
             };
-            let artifacts = artifacts.clone();
-            let outcome = PlanOutcome { status, summary: Some(summary), cost_diff: cost_diff.as_ref(), error: None, artifacts };
+            let outcome = PlanOutcome { status, summary: Some(&summary), cost_diff: cost_diff.as_ref(), error: None, artifacts };
             runs.db.finish_plan(&run, worker, outcome).await
         }
         (Phase::Plan, Outcome::NoChanges) => {
@@ -184,11 +184,11 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
             runs.db.finish_plan(&run, worker, outcome).await
         }
         (Phase::Plan, Outcome::Failed(why)) => {
-            let outcome = PlanOutcome { status: RunStatus::Errored, summary: None, cost_diff: None, error: Some(why), artifacts: vec![] };
+            let outcome = PlanOutcome { status: RunStatus::Errored, summary: None, cost_diff: None, error: Some(&why), artifacts: vec![] };
             runs.db.finish_plan(&run, worker, outcome).await
         }
         (Phase::Apply, Outcome::Applied) => runs.db.finish_apply(&run, worker, None).await,
-        (Phase::Apply, Outcome::Failed(why)) => runs.db.finish_apply(&run, worker, Some(why)).await,
+        (Phase::Apply, Outcome::Failed(why)) => runs.db.finish_apply(&run, worker, Some(&why)).await,
         (Phase::Apply, _) | (Phase::Plan, Outcome::Applied) => unreachable!("phases produce their own outcomes"),
     };
     match recorded {
@@ -202,16 +202,19 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
 }
 
 enum Outcome {
-    Planned {
-        summary: app::model::run::PlanSummary,
-        cost_diff: Option<app::model::cost::CostDiff>,
-        /// Ready to store: sealed where they hold secrets.
-        artifacts: Vec<(&'static str, Vec<u8>)>,
-    },
+    Planned(Box<Planned>),
     NoChanges,
     Applied,
     Canceled,
     Failed(String),
+}
+
+/// A plan with changes, ready to be recorded.
+struct Planned {
+    summary: app::model::run::PlanSummary,
+    cost_diff: Option<app::model::cost::CostDiff>,
+    /// Ready to store: sealed where they hold secrets.
+    artifacts: Vec<(&'static str, Vec<u8>)>,
 }
 
 /// Renews the lease while terraform runs and turns cancel requests (and a shutdown) into stop
@@ -318,22 +321,27 @@ async fn note_source(runs: &Runs, run: &RunRow, log: &LogWriter) {
     log.note(&line).await;
 }
 
-/// The run's working copy for `phase`, with the log saying what code it holds.
-async fn working_copy(runs: &Runs, run: &RunRow, phase: Phase, log: &LogWriter) -> Result<WorkingCopy, Outcome> {
+/// Runs `work` in a fresh working copy of the run's code for `phase`, then removes the copy
+/// whatever the outcome.
+async fn in_working_copy(
+    runs: &Runs,
+    run: &RunRow,
+    phase: Phase,
+    log: &LogWriter,
+    work: impl AsyncFnOnce(&WorkingCopy) -> Result<Outcome, Outcome>,
+) -> Outcome {
     note_source(runs, run, log).await;
-    WorkingCopy::create(&runs.config.server.data_dir, run.id, phase, &runs.source, run.infra_commit.as_deref())
-        .await
-        .map_err(|e| Outcome::Failed(format!("The working copy could not be made: {e}")))
+    let copy = match WorkingCopy::create(&runs.config.server.data_dir, run.id, phase, &runs.source, run.infra_commit.as_deref()).await {
+        Ok(copy) => copy,
+        Err(e) => return Outcome::Failed(format!("The working copy could not be made: {e}")),
+    };
+    let outcome = work(&copy).await.unwrap_or_else(|stopped| stopped);
+    copy.remove().await;
+    outcome
 }
 
 async fn plan_phase(runs: &Runs, run: &RunRow, env: &Environment, log: &LogWriter, mut stop: watch::Receiver<Stop>) -> Outcome {
-    let copy = match working_copy(runs, run, Phase::Plan, log).await {
-        Ok(copy) => copy,
-        Err(outcome) => return outcome,
-    };
-    let outcome = plan_in(runs, run, env, log, &mut stop, &copy).await.unwrap_or_else(|stopped| stopped);
-    copy.remove().await;
-    outcome
+    in_working_copy(runs, run, Phase::Plan, log, async |copy| plan_in(runs, run, env, log, &mut stop, copy).await).await
 }
 
 async fn plan_in(
@@ -384,7 +392,7 @@ async fn plan_in(
     if let Ok(lock) = std::fs::read(root.join(artifacts::LOCK_FILE)) {
         artifacts.push((artifacts::LOCK_FILE, lock));
     }
-    Ok(Outcome::Planned { summary, cost_diff, artifacts })
+    Ok(Outcome::Planned(Box::new(Planned { summary, cost_diff, artifacts })))
 }
 
 /// `terraform show -json` with every sensitive value masked, and the sensitive variables'
@@ -448,16 +456,17 @@ async fn apply_phase(runs: &Runs, run: &RunRow, env: &Environment, log: &LogWrit
     };
     // The values the plan was made with, whatever the secret holds now.
     log.scrub_with(Scrubber::new(values));
-    let copy = match working_copy(runs, run, Phase::Apply, log).await {
-        Ok(copy) => copy,
-        Err(outcome) => return outcome,
-    };
-    let outcome = apply_in(runs, run, env, log, &mut stop, &copy, &plan_file, lock.as_deref()).await.unwrap_or_else(|stopped| stopped);
-    copy.remove().await;
-    outcome
+    let saved = Saved { plan_file, lock };
+    in_working_copy(runs, run, Phase::Apply, log, async |copy| apply_in(runs, run, env, log, &mut stop, copy, &saved).await).await
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the plan left for its apply.
+struct Saved {
+    plan_file: Vec<u8>,
+    /// The dependency lock file after the plan's `init`, when there was one.
+    lock: Option<Vec<u8>>,
+}
+
 async fn apply_in(
     runs: &Runs,
     run: &RunRow,
@@ -465,18 +474,17 @@ async fn apply_in(
     log: &LogWriter,
     stop: &mut watch::Receiver<Stop>,
     copy: &WorkingCopy,
-    saved: &[u8],
-    lock: Option<&[u8]>,
+    saved: &Saved,
 ) -> Result<Outcome, Outcome> {
     let root = root_of(copy, run, env)?;
     let plan_file = copy.plan_file();
-    let written = std::fs::write(&plan_file, saved).and_then(|_| match lock {
+    let written = std::fs::write(&plan_file, &saved.plan_file).and_then(|_| match &saved.lock {
         Some(lock) => std::fs::write(root.join(artifacts::LOCK_FILE), lock),
         None => Ok(()),
     });
     written.map_err(|e| Outcome::Failed(format!("could not write the saved plan into the working copy: {e}")))?;
     log.note("Applying the saved plan.").await;
-    init(runs, env, &root, log, stop, lock.is_some()).await?;
+    init(runs, env, &root, log, stop, saved.lock.is_some()).await?;
     let path_arg = plan_file.display().to_string();
     match step(runs, env, &root, log, stop, &["apply", "-input=false", &path_arg]).await? {
         (0, _) => Ok(Outcome::Applied),

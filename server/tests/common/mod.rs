@@ -289,6 +289,32 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Writes each test twice, once per database: `$backend` says which, and the test makes what
+/// it needs itself (for tests whose server needs more than `TestApp::start`).
+#[macro_export]
+macro_rules! for_each_backend {
+    ($(async fn $name:ident($backend:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn body($backend: common::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    body(common::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    body(common::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
 pub fn fixtures() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").canonicalize().unwrap()
 }
