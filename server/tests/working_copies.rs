@@ -264,6 +264,7 @@ for_each_backend! {
         );
         let cache = app.config.server.data_dir.join("plugin-cache").display().to_string();
         assert!(calls.iter().all(|c| c["plugin_cache"] == cache.as_str()), "every step shares one provider cache");
+        assert!(calls.iter().all(|c| c["plugin_cache_without_checksums"] == "true"), "and uses it even when the commit has no lock file");
         let apply_init = apply_calls.iter().find(|c| c["args"][0] == "init").unwrap();
         assert!(plan["lock_file"].as_str().unwrap().contains("fake dependency lock"));
         assert_eq!(apply_init["lock_file"], plan["lock_file"], "the apply starts from the plan's lock file");

@@ -55,6 +55,10 @@ impl Terraform {
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
             .env("TF_PLUGIN_CACHE_DIR", &self.plugin_cache)
+            // Without it, terraform ≥ 1.4 ignores the cache when the lock file lacks the cached
+            // package's checksum (a repository that commits no lock file), and downloads every
+            // provider again for each fresh copy. The lock file it then writes is the run's own.
+            .env("TF_PLUGIN_CACHE_MAY_BREAK_DEPENDENCY_LOCK_FILE", "true")
             .env("AWS_REGION", &env.region)
             .env("AWS_DEFAULT_REGION", &env.region)
             .process_group(0)
