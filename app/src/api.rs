@@ -49,8 +49,16 @@ pub async fn list_environments() -> Result<Vec<Environment>, ServerFnError> {
 
 #[server(prefix = "/app")]
 pub async fn load_environment_activity() -> Result<Vec<EnvironmentActivity>, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
-    backend::get()?.activity().await.map_err(ServerFnError::new)
+    let who = backend::require(crate::model::Role::Viewer)?;
+    backend::get()?.activity(&who).await.map_err(ServerFnError::new)
+}
+
+/// An environment's state page; `from` and `to` (version ids) ask for their diff.
+#[server(prefix = "/app")]
+pub async fn load_state_page(environment: String, from: Option<String>, to: Option<String>) -> Result<crate::model::state::StatePage, ServerFnError> {
+    let who = backend::require(crate::model::Role::Viewer)?;
+    let versions = from.zip(to).filter(|(f, t)| !f.is_empty() && !t.is_empty());
+    backend::get()?.state_page(&who, &environment, versions).await.map_err(ServerFnError::new)
 }
 
 /// What the dashboard reads from AWS: every environment's ECS status and its metrics for one
@@ -183,7 +191,8 @@ pub mod backend {
     #[async_trait::async_trait]
     pub trait Backend: Send + Sync + 'static {
         async fn environments(&self) -> Vec<Environment>;
-        async fn activity(&self) -> Result<Vec<EnvironmentActivity>, String>;
+        async fn activity(&self, who: &Identity) -> Result<Vec<EnvironmentActivity>, String>;
+        async fn state_page(&self, who: &Identity, environment: &str, diff: Option<(String, String)>) -> Result<crate::model::state::StatePage, String>;
         async fn dashboard(&self, range: Range) -> Dashboard;
         async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String>;
         async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String>;

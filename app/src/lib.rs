@@ -54,6 +54,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=StaticSegment("") view=pages::environments::EnvironmentsPage ssr=SsrMode::Async/>
                     <Route path=path!("/environments/:env/runs") view=pages::runs::RunsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/environments/:env/state") view=pages::state::StatePage ssr=SsrMode::Async/>
                     <Route path=path!("/runs/:id") view=pages::run::RunPage ssr=SsrMode::Async/>
                     <Route path=path!("/secrets") view=pages::secrets::SecretsPage ssr=SsrMode::Async/>
                     <Route path=path!("/costs") view=pages::costs::CostsPage ssr=SsrMode::Async/>

@@ -113,7 +113,7 @@ async fn main() {
         Some(i) => args[i + 1].clone(),
         None => format!("sqlite://{}/bench.db?mode=rwc", dir.display()),
     };
-    let (_aws, aws) = support::emulator();
+    let (_aws, aws) = support::emulator_with(&["--state-backend"]);
     let cli_config = dir.join("empty.tfrc");
     std::fs::write(&cli_config, "").unwrap();
     let wrapper = dir.join("terraform-timed");

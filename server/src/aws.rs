@@ -28,7 +28,12 @@ pub fn loader(aws: &AwsConfig, region: &str) -> aws_config::ConfigLoader {
 }
 
 pub async fn sdk_config(aws: &AwsConfig, env: &Environment) -> SdkConfig {
-    let mut loader = loader(aws, &env.region);
+    sdk_config_in(aws, env, &env.region).await
+}
+
+/// The environment's credentials for another region (its state backend's, say).
+pub async fn sdk_config_in(aws: &AwsConfig, env: &Environment, region: &str) -> SdkConfig {
+    let mut loader = loader(aws, region);
     if let Some(profile) = &env.aws_profile {
         loader = loader.profile_name(profile);
     }

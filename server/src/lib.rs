@@ -16,6 +16,7 @@ pub mod live_cache;
 pub mod metrics;
 pub mod runs;
 pub mod secrets;
+pub mod state;
 
 pub use config::Config;
 pub use http::{launch_with_listener, AppState};

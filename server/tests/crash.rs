@@ -6,7 +6,7 @@ mod common;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use common::until;
 
 struct Server {
     child: Child,
@@ -71,15 +71,6 @@ async fn run(client: &reqwest::Client, server: &Server, token: &str, id: i64) ->
     client.get(format!("{}/api/v1/runs/{id}", server.url)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }
 
-/// Waits (bounded, not timed) until `check` holds.
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// A database, a copy of the fixture infra repo with a slow production plan and a slow staging
 /// apply, and an operator's token.
 async fn slow_runs(backend: common::Backend, seconds: f64) -> (common::TestDatabase, std::path::PathBuf, String, Value) {
@@ -121,7 +112,7 @@ async fn killed_mid_run(backend: common::Backend) {
     until("the apply to be errored", async || run(&client, &server, &token, applying).await["status"] == "errored").await;
     let errored = run(&client, &server, &token, applying).await;
     let error = errored["error"].as_str().unwrap();
-    assert!(error.contains("will not be retried") && error.contains("force-unlock"), "{error}");
+    assert!(error.contains("will not be retried") && error.contains("state page"), "{error}");
     until("the plan to be redone", async || run(&client, &server, &token, planning).await["status"] == "planned_and_finished").await;
     assert_eq!(calls(&infra, "terraform", "plan"), 2, "the interrupted plan ran again");
     assert_eq!(calls(&infra, "terraform/environments/staging", "apply"), 1, "the apply was never repeated");

@@ -6,9 +6,8 @@ mod common;
 
 use app::model::Role;
 use common::estate::Estate;
-use common::{Backend, TestApp};
+use common::{until, Api, Backend, TestApp};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 const CLOUDFLARE_TOKEN: &str = "cf-Tok3n-8d1e4a9b77c2f0";
 const ROTATED_TOKEN: &str = "cf-R0tated-5e6f7a8b9c0d1e";
@@ -31,48 +30,6 @@ const NEVER: [&str; 6] = [
 
 fn production_variables(token: &str) -> Value {
     json!({ "cloudflare_api_token": token, "bastion_ssh_key": BASTION_KEY, "wireguard_private_key": WIREGUARD_KEY })
-}
-
-/// Waits (bounded, not timed) until `check` holds.
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// An HTTP client for a server started as its own process.
-struct Api {
-    client: reqwest::Client,
-    url: String,
-}
-
-impl Api {
-    async fn get(&self, path: &str, token: &str) -> String {
-        let res = self.client.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
-        assert!(res.status().is_success(), "GET {path}: {}", res.status());
-        res.text().await.unwrap()
-    }
-
-    async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let res = self.client.post(format!("{}{path}", self.url)).bearer_auth(token).json(&body).send().await.unwrap();
-        (res.status().as_u16(), res.json().await.unwrap())
-    }
-
-    async fn run(&self, id: i64, token: &str) -> Value {
-        serde_json::from_str(&self.get(&format!("/api/v1/runs/{id}"), token).await).unwrap()
-    }
-
-    async fn wait_for(&self, id: i64, token: &str, status: &str) -> Value {
-        until(&format!("run {id} to be {status}"), async || {
-            let run = self.run(id, token).await;
-            assert!(run["status"] != "errored" || status == "errored", "run {id} errored: {run:#}");
-            run["status"] == status
-        })
-        .await;
-        self.run(id, token).await
-    }
 }
 
 for_each_backend! {
@@ -203,16 +160,7 @@ fn slow_staging_apply(c: &mut zelly_control::Config) {
 
 /// Processes running `sleep <seconds>` (a provisioner's) in one of `app`'s working copies.
 fn sleeping(app: &TestApp, seconds: &str) -> usize {
-    let ours = app.config.server.data_dir.display().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-            let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
-            cmdline == format!("sleep\0{seconds}\0").into_bytes() && cwd.display().to_string().starts_with(&ours)
-        })
-        .count()
+    common::sleepers(&app.config.server.data_dir, seconds).len()
 }
 
 for_each_backend! {

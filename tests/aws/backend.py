@@ -5,6 +5,8 @@
     backend.py ENDPOINT versions KEY      [{"version_id", "size", "latest"}] of KEY, newest first
     backend.py ENDPOINT locks             the lock table's items: [{"LockID", "Info"?, "Digest"?}]
     backend.py ENDPOINT put-lock KEY WHO  holds KEY's lock as a crashed `terraform apply` by WHO would
+    backend.py ENDPOINT put-lockfile KEY WHO   the same as S3 locking does (`use_lockfile`): KEY.tflock
+    backend.py ENDPOINT lockfile KEY      KEY.tflock's lock info (null if none)
 
 The bucket and table are the estate's (seed.py).
 """
@@ -33,13 +35,21 @@ def main():
     elif command == "locks":
         items = dynamodb.scan(TableName=LOCK_TABLE)["Items"]
         print(json.dumps([{k: v["S"] for k, v in item.items()} for item in items]))
-    elif command == "put-lock":
+    elif command in ("put-lock", "put-lockfile"):
         key, who = args
         info = {"ID": str(uuid.uuid4()), "Operation": "OperationTypeApply", "Info": "", "Who": who,
                 "Version": "1.11.4", "Created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
                 "Path": f"{STATE_BUCKET}/{key}"}
-        dynamodb.put_item(TableName=LOCK_TABLE, Item={"LockID": {"S": f"{STATE_BUCKET}/{key}"}, "Info": {"S": json.dumps(info)}})
+        if command == "put-lock":
+            dynamodb.put_item(TableName=LOCK_TABLE, Item={"LockID": {"S": f"{STATE_BUCKET}/{key}"}, "Info": {"S": json.dumps(info)}})
+        else:
+            s3.put_object(Bucket=STATE_BUCKET, Key=f"{key}.tflock", Body=json.dumps(info).encode())
         print(json.dumps(info))
+    elif command == "lockfile":
+        try:
+            print(s3.get_object(Bucket=STATE_BUCKET, Key=f"{args[0]}.tflock")["Body"].read().decode())
+        except s3.exceptions.NoSuchKey:
+            print("null")
     else:
         sys.exit(f"unknown command {command}")
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """The AWS emulator for tests and the demo: moto's server behind a small proxy.
 
-    emulator.py [--seed | --state-backend] [--port PORT] [--exit-with-stdin]
+    emulator.py [--seed] [--state-backend] [--port PORT] [--exit-with-stdin]
 
 Starts moto (one per region of the estate) on free loopback ports and the proxy on PORT (default:
-a free one), optionally seeds the Zelly estate in both regions (`--seed`, see seed.py) or only
+a free one), optionally seeds the Zelly estate in both regions (`--seed`, see seed.py) and
 terraform's state backend (`--state-backend`: the versioned bucket and the lock table), prints
 `AWS emulator at http://127.0.0.1:PORT` and runs until it is stopped (SIGTERM/SIGINT, or, with
 `--exit-with-stdin`, its standard input closing: a test process that dies takes it along),
@@ -196,6 +196,8 @@ def make_handler(moto_ports, state):
                 operation = target.split(".")[-1] if target else self.path
                 service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else "?"
                 path = self.path
+                if service == "s3":
+                    operation = s3_operation(self.command, self.path)
             with state.lock:
                 state.calls.append({"service": service, "operation": operation, "region": region})
 
@@ -251,6 +253,19 @@ def wait_for(port):
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def s3_operation(method, path):
+    """S3's REST calls by name (ListObjectVersions, GetObject, …), as the other services' are."""
+    bucket_and_key, _, query = path.partition("?")
+    params = {p.split("=")[0] for p in query.split("&") if p}
+    on_object = "/" in bucket_and_key.strip("/")
+    if method == "GET" and "versions" in params:
+        return "ListObjectVersions"
+    if method == "GET" and ("list-type" in params or not on_object):
+        return "ListObjects"
+    names = {"GET": "GetObject", "HEAD": "HeadObject", "PUT": "PutObject", "DELETE": "DeleteObject", "POST": "PostObject"}
+    return names.get(method, method) if on_object else f"{method} bucket"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", action="store_true")
@@ -291,7 +306,10 @@ def main():
             sys.path.insert(0, HERE)
             import seed
             endpoint = f"http://127.0.0.1:{port}"
-            seed.seed(endpoint) if args.seed else seed.seed_state_backend(endpoint)
+            if args.seed:
+                seed.seed(endpoint)
+            if args.state_backend:
+                seed.seed_state_backend(endpoint)
             with state.lock:
                 state.calls.clear()
         print(f"AWS emulator at http://127.0.0.1:{port}", flush=True)

@@ -139,6 +139,5 @@ def seed_state_backend(endpoint):
 
 
 def seed(endpoint):
-    seed_state_backend(endpoint)
     for env, spec in ENVIRONMENTS.items():
         seed_environment(endpoint, env, spec)

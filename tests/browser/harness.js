@@ -16,10 +16,12 @@ mkdirSync(screenshots, { recursive: true });
 const targetDir = process.env.CARGO_TARGET_DIR || join(here, '..', '..', 'target');
 const binary = process.env.ZELLY_BIN || join(targetDir, 'debug', 'zelly-control');
 
-/** Starts the seeded AWS emulator of tests/aws; resolves to { url, stop }. */
-async function startEmulator() {
+/** Starts the seeded AWS emulator of tests/aws (with terraform's state backend when asked);
+ * resolves to { url, stop }. */
+async function startEmulator({ stateBackend = false } = {}) {
   const python = process.env.ZELLY_TEST_PYTHON || join(process.env.HOME, '.cache', 'zelly-venv', 'bin', 'python');
-  const child = spawn(python, [join(here, '..', 'aws', 'emulator.py'), '--seed'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = [join(here, '..', 'aws', 'emulator.py'), '--seed', ...(stateBackend ? ['--state-backend'] : [])];
+  const child = spawn(python, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
       const m = line.match(/AWS emulator at (\S+)/);
@@ -32,8 +34,8 @@ async function startEmulator() {
 
 /** Starts `zelly-control serve` (with the AWS emulator) and resolves to { url, awsUrl, stop } once it
  * prints its address. `listen` is a free port unless the test must know it beforehand. */
-export async function startServer(extraEnv = {}, { listen = '127.0.0.1:0' } = {}) {
-  const aws = await startEmulator();
+export async function startServer(extraEnv = {}, { listen = '127.0.0.1:0', stateBackend = false } = {}) {
+  const aws = await startEmulator({ stateBackend });
   if (!existsSync(binary)) throw new Error(`${binary} not found: build it with \`cargo leptos build\` first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'zelly-browser-'));
   // Terraform runs use the fake terraform on a private copy of the fixture infra repository.
@@ -92,11 +94,12 @@ export async function launchBrowser() {
 }
 
 /** For a test file: a server and a browser before its tests, both stopped after them.
- * `setup` (optional) runs first and returns more environment for the server. */
-export function serverAndBrowser(setup = async () => ({})) {
+ * `setup` (optional) runs first and returns more environment for the server; `options` are
+ * startServer's. */
+export function serverAndBrowser(setup = async () => ({}), options = {}) {
   const shared = {};
   before(async () => {
-    shared.server = await startServer(await setup(shared));
+    shared.server = await startServer(await setup(shared), options);
     shared.browser = await launchBrowser();
   });
   after(async () => {

@@ -1,6 +1,8 @@
 // Runs on a real infra repository with the real terraform: the environment page lists the
 // variables (sensitive ones masked), an operator starts a production apply of a chosen commit
-// from the form, the run page shows that commit linked, and the log masks every value.
+// from the form, the run page shows that commit linked, and the log masks every value. Then the
+// state: the environments page shows the applied commit and a lock a laptop left, the state page
+// names the run that wrote each version, and an admin releases the lock from it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -43,7 +45,7 @@ const shared = serverAndBrowser(async (shared) => {
     TF_CLI_CONFIG_FILE: cliConfig,
     HOME: process.env.HOME,
   };
-});
+}, { stateBackend: true });
 
 /** Puts the production variables secret into the emulator, as a team lead would with the CLI. */
 function putVariables(awsUrl) {
@@ -96,8 +98,62 @@ test('a production apply of a chosen commit, with its variables masked throughou
   }
   await page.locator('.log-section').scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(screenshots, 'run-real-terraform.png'), fullPage: true });
-  const output = await server.stop();
+  assert.deepEqual(operator.errors.concat(approver.errors), []);
+  shared.applied = { run: Number(runUrl.match(/(\d+)$/)[1]), commit: chosen };
+  await Promise.all([operator.context.close(), approver.context.close()]);
+});
+
+/** Holds production's state lock as a crashed `terraform apply` on a laptop would. */
+function lockFromLaptop(awsUrl) {
+  const python = process.env.ZELLY_TEST_PYTHON || join(process.env.HOME, '.cache', 'zelly-venv', 'bin', 'python');
+  const out = execFileSync(python, [join(here, '..', 'aws', 'backend.py'), awsUrl, 'put-lock', 'production/terraform.tfstate', 'priya@laptop']);
+  return JSON.parse(out.toString());
+}
+
+test('the state: the applied commit, a stale lock shown and released by an admin', async () => {
+  const { server, applied } = shared;
+  assert.ok(applied, 'the apply above ran');
+  const lock = lockFromLaptop(server.awsUrl);
+  const admin = await signedInAs(shared, 'asha');
+  const page = admin.page;
+  await page.waitForSelector('body[data-hydrated="true"]');
+  const card = page.locator('article[data-env="production"]');
+  assert.equal(await card.locator('[data-applied]').getAttribute('data-applied'), applied.commit);
+  assert.match(await card.locator('[data-applied]').innerText(), new RegExp(`Applied\\s+${applied.commit.slice(0, 7)} by #${applied.run}`, "i"));
+  assert.match(await card.locator('[data-lock]').innerText(), /held by priya@laptop \(Apply/);
+  await card.screenshot({ path: join(screenshots, 'environment-card-lock.png') });
+
+  await card.locator('a.lock-held').click();
+  await page.waitForURL(`${server.url}/environments/production/state`);
+  await page.waitForSelector('body[data-hydrated="true"]');
+  const panel = page.locator('section.state-lock');
+  assert.equal(await panel.getAttribute('data-lock'), lock.ID);
+  assert.match(await panel.innerText(), /Held by\s+priya@laptop/i);
+  assert.match(await panel.innerText(), /Outside the control plane/);
+  const ours = page.locator(`tr[data-run="${applied.run}"]`);
+  assert.match(await ours.innerText(), new RegExp(`run #${applied.run} at ${applied.commit.slice(0, 7)}`));
+  assert.equal(await ours.locator(`a[href="https://github.com/zelly/infra/commit/${applied.commit}"]`).count(), 1);
+  assert.match(await page.locator('tr[data-version]').first().innerText(), /current/);
+  await page.screenshot({ path: join(screenshots, 'state-locked.png'), fullPage: true });
+
+  // Confirming with the wrong name changes nothing; with the environment's name, the lock goes.
+  await panel.locator('input[name="confirm"]').fill('staging');
+  await panel.locator('button:has-text("Force unlock")').click();
+  await page.waitForURL(/\?error=/);
+  assert.match(await page.locator('.notice-error').innerText(), /type the environment's name \(production\)/);
+  assert.equal(await page.locator('section.state-lock').getAttribute('data-lock'), lock.ID, 'still locked');
+  await page.locator('section.state-lock input[name="confirm"]').fill('production');
+  await page.locator('section.state-lock button:has-text("Force unlock")').click();
+  await page.waitForURL(/\?unlocked=/);
+  assert.match(await page.locator('.notice-info').innerText(), new RegExp(`Released the state lock ${lock.ID}`));
+  assert.equal(await page.locator('section.state-lock').getAttribute('data-lock'), 'none');
+  await page.screenshot({ path: join(screenshots, 'state-unlocked.png'), fullPage: true });
+  assert.deepEqual(admin.errors, []);
+  await admin.context.close();
+});
+
+test('no value reaches the server log', async () => {
+  const output = await shared.server.stop();
   shared.server = null;
   assert.ok(!output.includes(TOKEN) && !output.includes('BrowserBastion77'), 'no value in the server log');
-  assert.deepEqual(operator.errors.concat(approver.errors), []);
 });

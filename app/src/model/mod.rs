@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod run;
 pub mod secret;
 pub mod shared;
+pub mod state;
 pub mod status;
 pub mod users;
 pub mod variables;
@@ -94,6 +95,9 @@ pub struct TerraformRoot {
     pub lock_table: String,
     /// Region of the state bucket and the lock table (they may live outside the environment).
     pub backend_region: String,
+    /// How terraform locks the state: `dynamodb` (the lock table) or `s3` (a `.tflock` object).
+    #[serde(default)]
+    pub lock: state::LockMode,
     /// Input variables with plain values, written for every run of this root. Sensitive ones
     /// belong in `variables_secret`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -133,6 +137,11 @@ impl Environment {
 impl TerraformRoot {
     pub fn state_url(&self) -> String {
         format!("s3://{}/{}", self.state_bucket, self.state_key)
+    }
+
+    /// The lock table item's key (and the `Path` of terraform's lock info).
+    pub fn lock_id(&self) -> String {
+        format!("{}/{}", self.state_bucket, self.state_key)
     }
 }
 

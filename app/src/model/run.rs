@@ -274,6 +274,9 @@ pub struct RunView {
     pub approvals_required: u32,
     pub actions: RunActions,
     pub simulated_terraform: bool,
+    /// The environment's state page, when the run's error concerns the state lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_page: Option<String>,
 }
 
 /// One environment's run activity, for the environments page.
@@ -282,7 +285,13 @@ pub struct EnvironmentActivity {
     pub environment: String,
     pub active: Option<Run>,
     pub last: Option<Run>,
+    /// The last run that applied: what the environment runs, as far as we know.
+    pub applied: Option<Run>,
     pub queued: i64,
+    /// Who holds the state lock, if anyone.
+    pub lock: Option<super::state::StateLock>,
+    /// Why the lock could not be read.
+    pub lock_error: Option<String>,
 }
 
 /// Where an environment's runs take their Terraform code from.

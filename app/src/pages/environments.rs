@@ -151,6 +151,8 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
                 {activity.map(|a| view! {
                     <RunLine label="Active" run=a.active none="idle"/>
                     <RunLine label="Last" run=a.last none="no runs yet"/>
+                    <AppliedLine run=a.applied.clone()/>
+                    <LockLine environment=env.name.clone() lock=a.lock.clone() error=a.lock_error.clone()/>
                     <div class="activity-line">
                         <span class="activity-label">"Queue"</span>
                         <span data-queued=a.queued.to_string()>{if a.queued == 0 { "empty".to_string() } else { format!("{} waiting", a.queued) }}</span>
@@ -158,10 +160,56 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
                 })}
                 <div class="row">
                     <a class="button small" href=format!("/environments/{}/runs", env.name)>"Runs →"</a>
+                    <a class="button small" href=format!("/environments/{}/state", env.name)>"State →"</a>
                     <a class="button small" href=format!("/secrets#{}", env.name)>"Secrets →"</a>
                 </div>
             </div>
         </article>
+    }
+}
+
+/// The commit the environment last applied, by which run.
+#[component]
+fn AppliedLine(run: Option<crate::model::run::Run>) -> impl IntoView {
+    let commit = run.as_ref().and_then(|r| r.commit.clone()).unwrap_or_default();
+    view! {
+        <div class="activity-line" data-applied=commit>
+            <span class="activity-label">"Applied"</span>
+            {match run {
+                Some(run) => view! {
+                    <span>
+                        {match run.short_commit() {
+                            Some(sha) => view! { <code title=run.commit.clone().unwrap_or_default()>{sha.to_string()}</code> }.into_any(),
+                            None => view! { <span class="muted">"no commit (plain directory)"</span> }.into_any(),
+                        }}
+                        " by "<a href=format!("/runs/{}", run.id)>{format!("#{}", run.id)}</a>
+                        {run.finished_at.map(|t| view! { <span class="muted">{format!(" · {}", crate::components::run_bits::when(&t))}</span> })}
+                    </span>
+                }.into_any(),
+                None => view! { <span class="muted">"nothing applied from here yet"</span> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+/// Who holds the state lock (a link to the state page), or that nobody does.
+#[component]
+fn LockLine(environment: String, lock: Option<crate::model::state::StateLock>, error: Option<String>) -> impl IntoView {
+    let page = format!("/environments/{environment}/state");
+    let who = lock.as_ref().map(|l| l.who.clone()).unwrap_or_default();
+    view! {
+        <div class="activity-line" data-lock=who>
+            <span class="activity-label">"Lock"</span>
+            {match (lock, error) {
+                (Some(lock), _) => view! {
+                    <a href=page class="lock-held">
+                        {format!("held by {} ({}{})", lock.who, lock.operation_name(), lock.age().map(|a| format!(", {a}")).unwrap_or_default())}
+                    </a>
+                }.into_any(),
+                (None, Some(e)) => view! { <span class="muted" title=e>"unknown (the lock could not be read)"</span> }.into_any(),
+                (None, None) => view! { <span class="muted">"not locked"</span> }.into_any(),
+            }}
+        </div>
     }
 }
 

@@ -6,4 +6,5 @@ pub mod run;
 pub mod runs;
 pub mod secret;
 pub mod secrets;
+pub mod state;
 pub mod users;

@@ -78,7 +78,10 @@ fn RunDetails(v: RunView, error: Option<String>) -> impl IntoView {
         {v.simulated_terraform.then(|| view! { <SimulatedNotice/> })}
         {error.map(|e| view! { <div class="notice notice-error" role="alert">{e}</div> })}
         {run.error.clone().filter(|_| matches!(run.status, RunStatus::Errored | RunStatus::Expired | RunStatus::Canceled | RunStatus::Discarded)).map(|e| view! {
-            <div class=if run.status == RunStatus::Errored { "notice notice-error" } else { "notice notice-info" } role="status">{e}</div>
+            <div class=if run.status == RunStatus::Errored { "notice notice-error" } else { "notice notice-info" } role="status">
+                {e}
+                {v.state_page.clone().map(|page| view! { " "<a class="state-link" href=page>"See who holds the lock on the state page →"</a> })}
+            </div>
         })}
         <div class="run-grid">
             <Timeline run=run.clone()/>

@@ -33,7 +33,7 @@ pub fn RunsPage() -> impl IntoView {
                             <Title text=format!("{} runs", env.display_name)/>
                             <div class="page-head">
                                 <div>
-                                    <p class="crumbs"><a href="/">"Environments"</a>" / "{env.display_name.clone()}</p>
+                                    <p class="crumbs"><a href="/">"Environments"</a>" / "{env.display_name.clone()}" · "<a href=format!("/environments/{}/state", env.name)>"state"</a></p>
                                     <h1>{format!("{} runs", env.display_name)}</h1>
                                     <p class="muted">{format!("Terraform in {} · {} · {gate}", env.terraform.root_dir, env.region)}</p>
                                     <p class="muted source" data-source=if page.source.git { "git" } else { "directory" }>

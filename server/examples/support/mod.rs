@@ -31,14 +31,19 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// tests/aws/emulator.py --seed, and its URL.
-pub fn emulator() -> (Killed, String) {
+/// tests/aws/emulator.py seeded with the estate (and with `flags`, e.g. `--state-backend`), and its URL.
+pub fn emulator_with(flags: &[&str]) -> (Killed, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = std::env::var("ZELLY_TEST_PYTHON")
         .unwrap_or_else(|_| format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap()));
-    let mut child = Command::new(python).arg(root.join("tests/aws/emulator.py")).arg("--seed").stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(python).arg(root.join("tests/aws/emulator.py")).arg("--seed").args(flags).stdout(Stdio::piped()).spawn().unwrap();
     let url = first_line(&mut child);
     (Killed(child), url)
+}
+
+/// tests/aws/emulator.py --seed, and its URL.
+pub fn emulator() -> (Killed, String) {
+    emulator_with(&[])
 }
 
 /// `zelly-control` from this build (next to the example), run in `dir` against the emulator.

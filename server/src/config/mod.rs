@@ -168,6 +168,13 @@ pub struct TerraformConfig {
     pub commit_url: Option<String>,
 }
 
+impl TerraformConfig {
+    /// The link to `commit`, when `commit_url` is configured.
+    pub fn commit_link(&self, commit: Option<&str>) -> Option<String> {
+        Some(self.commit_url.as_ref()?.replace("{sha}", commit?))
+    }
+}
+
 /// A repository URL, which may carry credentials (`https://user:token@…`): they never print.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]

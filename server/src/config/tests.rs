@@ -175,6 +175,16 @@ fn invalid_values_are_rejected_by_key() {
         assert!(error_of(jail, None).contains("auth.mode"));
         jail.clear_env();
 
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__TERRAFORM__LOCK", "redis");
+        assert!(error_of(jail, None).contains("environments.staging.terraform.lock"));
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__TERRAFORM__LOCK_TABLE", "");
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__TERRAFORM__LOCK", "dynamodb");
+        assert!(error_of(jail, None).contains("environments.staging.terraform.lock_table: must name the DynamoDB lock table"));
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__TERRAFORM__LOCK", "s3");
+        let config = load_in(jail, None, Overrides::default()).expect("S3 lock files need no lock table");
+        assert_eq!(config.environments["staging"].terraform.lock, app::model::state::LockMode::S3);
+        jail.clear_env();
+
         for prefix in ["", "../", "zelly/../other/"] {
             jail.set_env("ZELLY_SECRETS__PREFIX", prefix);
             assert!(error_of(jail, None).contains("secrets.prefix"), "{prefix:?}");

@@ -248,6 +248,12 @@ fn check_environment(name: &str, env: &Environment, problems: &mut Vec<String>) 
     if !is_region(&env.terraform.backend_region) {
         bad("terraform.backend_region", format!("{:?} is not an AWS region", env.terraform.backend_region));
     }
+    if env.terraform.state_bucket.trim().is_empty() || env.terraform.state_key.trim().is_empty() {
+        bad("terraform.state_bucket", "the S3 backend's bucket and key (state_key) must both be set".into());
+    }
+    if env.terraform.lock == app::model::state::LockMode::Dynamodb && env.terraform.lock_table.trim().is_empty() {
+        bad("terraform.lock_table", "must name the DynamoDB lock table (or set terraform.lock = \"s3\" for S3 lock files)".into());
+    }
     if env.terraform.root_dir.trim().is_empty() || env.terraform.root_dir.split('/').any(|p| p == "..") {
         bad("terraform.root_dir", "must be a directory inside the infra repository".into());
     }

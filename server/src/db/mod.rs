@@ -11,6 +11,7 @@ pub mod runs;
 mod secret_locks;
 mod sessions;
 mod sign_in_attempts;
+pub mod state_versions;
 pub mod tokens;
 mod users;
 

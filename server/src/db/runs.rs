@@ -41,6 +41,14 @@ pub struct RunRow {
     pub log_bytes: i64,
 }
 
+/// An environment's runs at a glance: the active one, the last to finish, the last to apply.
+pub struct Activity {
+    pub active: Option<RunRow>,
+    pub last: Option<RunRow>,
+    pub applied: Option<RunRow>,
+    pub queued: i64,
+}
+
 impl RunRow {
     pub fn plan(&self) -> Option<PlanSummary> {
         self.plan_summary.as_deref().and_then(|json| serde_json::from_str(json).ok())
@@ -214,19 +222,29 @@ impl Db {
     }
 
     /// The run holding the environment (if any), its last finished run, and how many wait.
-    pub async fn environment_activity(&self, env: &str) -> DbResult<(Option<RunRow>, Option<RunRow>, i64)> {
+    /// The environment's active run (planning, planned or applying), if any: there is at most one.
+    pub async fn active_run(&self, env: &str) -> DbResult<Option<RunRow>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}");
+        Ok(on_backend!(self, pool => sqlx::query_as::<_, RunRow>(&sql).bind(env).fetch_optional(pool).await)?)
+    }
+
+    pub async fn environment_activity(&self, env: &str) -> DbResult<Activity> {
         let active_sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}");
         let last_sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1"
         );
+        let applied_sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status = 'applied' ORDER BY finished_at DESC, id DESC LIMIT 1"
+        );
         let result = on_backend!(self, pool => {
             let active = sqlx::query_as::<_, RunRow>(&active_sql).bind(env).fetch_optional(pool).await?;
             let last = sqlx::query_as::<_, RunRow>(&last_sql).bind(env).fetch_optional(pool).await?;
+            let applied = sqlx::query_as::<_, RunRow>(&applied_sql).bind(env).fetch_optional(pool).await?;
             let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs WHERE environment = $1 AND status = 'queued'")
                 .bind(env)
                 .fetch_one(pool)
                 .await?;
-            Ok::<_, sqlx::Error>((active, last, queued))
+            Ok::<_, sqlx::Error>(Activity { active, last, applied, queued })
         })?;
         Ok(result)
     }

@@ -11,6 +11,7 @@ pub mod runs;
 pub mod secret_forms;
 pub mod secrets;
 pub mod security;
+pub mod state;
 pub mod ui;
 pub mod users;
 
@@ -57,6 +58,7 @@ pub struct Services {
     pub live: LiveStatus,
     pub metrics: crate::metrics::MetricsService,
     pub secrets: crate::secrets::Secrets,
+    pub states: crate::state::States,
     pub costs: crate::costs::Costs,
     pub leptos: LeptosOptions,
     pub recent_activity: RecentActivity,
@@ -102,7 +104,8 @@ impl AppState {
         let live = LiveStatus::new(&config).await;
         let metrics = crate::metrics::MetricsService::new(&config).await;
         let secrets = crate::secrets::Secrets::new(&config, db.clone(), environments.clone(), live.clone()).await;
-        let runs = Runs::new(db.clone(), config.clone(), environments.clone(), costs.clone(), secrets.clone()).await?;
+        let states = crate::state::States::new(&config, db.clone(), environments.clone()).await;
+        let runs = Runs::new(db.clone(), config.clone(), environments.clone(), costs.clone(), secrets.clone(), states.clone()).await?;
         if runs.simulated {
             tracing::warn!("terraform.bin is the simulated terraform of the test fixtures: runs change nothing real");
         }
@@ -113,6 +116,7 @@ impl AppState {
             oidc,
             login_limit,
             secrets,
+            states,
             costs,
             environments,
             runs,
@@ -131,11 +135,12 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .nest(
             "/api/v1",
-            api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router()).merge(users::api_router())),
+            api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router()).merge(state::api_router()).merge(users::api_router())),
         )
         .merge(auth::login::router())
         .merge(run_forms::router())
         .merge(secret_forms::router())
+        .merge(state::form_router())
         .merge(users::form_router())
         .merge(ui::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))

@@ -28,8 +28,34 @@ impl Backend for UiBackend {
         self.state.environments.all().to_vec()
     }
 
-    async fn activity(&self) -> Result<Vec<EnvironmentActivity>, String> {
-        self.state.runs.activity().await.map_err(|e| e.to_string())
+    /// Runs from the database, the lock holders from each state backend (one read each, at once).
+    async fn activity(&self, who: &Identity) -> Result<Vec<EnvironmentActivity>, String> {
+        let mut all = self.state.runs.activity().await.map_err(|e| e.to_string())?;
+        let locks = futures_util::future::join_all(all.iter().map(|a| self.state.states.lock(who, &a.environment))).await;
+        for (activity, lock) in all.iter_mut().zip(locks) {
+            match lock {
+                Ok(lock) => activity.lock = lock,
+                Err(e) => activity.lock_error = Some(e.to_string()),
+            }
+        }
+        Ok(all)
+    }
+
+    async fn state_page(&self, who: &Identity, environment: &str, diff: Option<(String, String)>) -> Result<app::model::state::StatePage, String> {
+        let env = self.environment(environment)?;
+        let states = &self.state.states;
+        let overview = states.overview(who, environment);
+        let diff = async {
+            let (from, to) = diff?;
+            Some(states.diff(who, environment, &from, &to).await.map_err(|e| e.to_string()))
+        };
+        let (overview, diff) = tokio::join!(overview, diff);
+        Ok(app::model::state::StatePage {
+            environment: env,
+            overview: overview.map_err(|e| e.to_string()),
+            diff,
+            can_administer: crate::state::may_administer(who),
+        })
     }
 
     async fn dashboard(&self, range: app::model::metrics::Range) -> app::api::Dashboard {

@@ -104,9 +104,9 @@ impl Diagnostics {
         if let Some(lock) = self.lock_holder() {
             let operation = lock.operation.strip_prefix("OperationType").unwrap_or(&lock.operation);
             return format!(
-                "The state is locked: {who} holds the lock ({operation}, since {created}, terraform {version}, lock ID {id}). \
-                 Wait for that operation to finish; if it is no longer running, release the lock with \
-                 `terraform force-unlock {id}` in the environment's root directory.",
+                "{LOCKED_PREFIX} {who} holds the lock ({operation}, since {created}, terraform {version}, lock ID {id}). \
+                 Wait for that operation to finish; if it is no longer running, an admin can release the lock on \
+                 the environment's state page (or with `terraform force-unlock {id}` in its root directory).",
                 who = if lock.who.is_empty() { "someone" } else { &lock.who },
                 created = lock.created,
                 version = lock.version,
@@ -124,6 +124,14 @@ impl Diagnostics {
         }
     }
 }
+
+/// Whether a run's error is about the state lock (held by someone, or perhaps left held by a
+/// lost apply): the run page then links to the environment's state page.
+pub fn points_to_state_page(error: &str) -> bool {
+    error.starts_with(LOCKED_PREFIX) || error == crate::runs::engine::APPLY_INTERRUPTED
+}
+
+const LOCKED_PREFIX: &str = "The state is locked:";
 
 #[cfg(test)]
 mod tests {
@@ -165,6 +173,7 @@ mod tests {
         let why = d.explain("plan", 1);
         assert!(why.contains("priya@laptop holds the lock (Apply, since 2026-12-01 07:37:17"), "{why}");
         assert!(why.contains("force-unlock b68b9a81-5d6a-9e31-bbb8-34e3ef89f5a5"), "{why}");
+        assert!(points_to_state_page(&why) && !points_to_state_page("terraform plan failed (exit code 1)."));
     }
 
     #[test]

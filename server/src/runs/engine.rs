@@ -43,8 +43,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(2);
 
 pub const APPLY_INTERRUPTED: &str = "The control plane lost this run while terraform apply was running (its worker \
 stopped or crashed). The apply may have partly completed, and it will not be retried automatically. Check the \
-environment before starting a new run. If terraform left the state lock held, release it from the environment's \
-root directory with `terraform force-unlock <LOCK_ID>` once you are sure no apply is running.";
+environment before starting a new run. If terraform left the state lock held, an admin can release it on the \
+environment's state page once no apply is running.";
 
 pub const APPLY_SHUT_DOWN: &str = "The control plane shut down during this apply: terraform was interrupted \
 (SIGINT) and stopped. Some changes may have been applied. Check the environment, then start a new run.";
@@ -457,7 +457,12 @@ async fn apply_phase(runs: &Runs, run: &RunRow, env: &Environment, log: &LogWrit
     // The values the plan was made with, whatever the secret holds now.
     log.scrub_with(Scrubber::new(values));
     let saved = Saved { plan_file, lock };
-    in_working_copy(runs, run, Phase::Apply, log, async |copy| apply_in(runs, run, env, log, &mut stop, copy, &saved).await).await
+    // Whatever the outcome, a state version written meanwhile is this apply's (terraform holds
+    // the lock throughout): the state page names the run that wrote it.
+    let before = runs.states.current_version(&env.name).await;
+    let outcome = in_working_copy(runs, run, Phase::Apply, log, async |copy| apply_in(runs, run, env, log, &mut stop, copy, &saved).await).await;
+    runs.states.record_apply(&env.name, run.id, before.as_deref()).await;
+    outcome
 }
 
 /// What the plan left for its apply.

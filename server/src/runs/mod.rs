@@ -79,6 +79,8 @@ pub struct Runs {
     pub source: Arc<Source>,
     /// The variables secret of each environment is read through it.
     pub secrets: crate::secrets::Secrets,
+    /// Which state version each apply wrote is recorded through it.
+    pub states: crate::state::States,
     /// Seals saved plans (and anything else a run keeps that holds secrets).
     pub data_key: DataKey,
     /// Set once when the process shuts down: workers stop taking work and interrupt terraform.
@@ -92,6 +94,7 @@ impl Runs {
         environments: Environments,
         costs: crate::costs::Costs,
         secrets: crate::secrets::Secrets,
+        states: crate::state::States,
     ) -> anyhow::Result<Runs> {
         let data_dir = &config.server.data_dir;
         let data_key = DataKey::load(config.server.data_key.as_ref().map(|k| k.expose()), data_dir)?;
@@ -117,6 +120,7 @@ impl Runs {
             simulated,
             source,
             secrets,
+            states,
             data_key,
             shutdown,
         })
@@ -165,8 +169,7 @@ impl Runs {
 
     /// A link to `commit`, from `terraform.commit_url`.
     pub fn commit_url(&self, commit: Option<&str>) -> Option<String> {
-        let template = self.config.terraform.commit_url.as_ref()?;
-        Some(template.replace("{sha}", commit?))
+        self.config.terraform.commit_link(commit)
     }
 
     async fn load(&self, id: i64) -> Result<Run, RunError> {
@@ -188,6 +191,7 @@ impl Runs {
             environment_display_name: env.display_name.clone(),
             approvals_required: env.approvals_required,
             simulated_terraform: self.simulated,
+            state_page: run.error.as_deref().filter(|e| diagnostics::points_to_state_page(e)).map(|_| format!("/environments/{}/state", run.environment)),
             run,
         })
     }
@@ -201,12 +205,14 @@ impl Runs {
     pub async fn activity(&self) -> Result<Vec<EnvironmentActivity>, RunError> {
         let mut all = Vec::new();
         for env in self.environments.all() {
-            let (active, last, queued) = self.db.environment_activity(&env.name).await?;
+            let activity = self.db.environment_activity(&env.name).await?;
             all.push(EnvironmentActivity {
                 environment: env.name.clone(),
-                active: active.map(|r| r.into_run(vec![])),
-                last: last.map(|r| r.into_run(vec![])),
-                queued,
+                active: activity.active.map(|r| r.into_run(vec![])),
+                last: activity.last.map(|r| r.into_run(vec![])),
+                applied: activity.applied.map(|r| r.into_run(vec![])),
+                queued: activity.queued,
+                ..Default::default()
             });
         }
         Ok(all)

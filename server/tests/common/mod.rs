@@ -9,7 +9,8 @@ pub mod repo;
 use app::model::Role;
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::Connection;
-use std::time::Duration;
+use serde_json::Value;
+use std::time::{Duration, Instant};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -381,7 +382,7 @@ pub struct Emulator {
 }
 
 impl Emulator {
-    /// The emulator seeded with the Zelly estate (ECS, secrets, metrics, the state backend).
+    /// The emulator seeded with the Zelly estate (ECS, secrets, metrics; not the state backend).
     pub fn start() -> Emulator {
         Self::start_with(&["--seed"])
     }
@@ -549,8 +550,17 @@ impl LoggedServer {
     }
 
     /// Stops the server and returns everything it printed.
-    pub fn finish(mut self) -> String {
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+    pub fn finish(self) -> String {
+        self.end(libc::SIGTERM)
+    }
+
+    /// Kills the server (SIGKILL: no cleanup of any kind) and returns everything it printed.
+    pub fn kill(self) -> String {
+        self.end(libc::SIGKILL)
+    }
+
+    fn end(mut self, signal: libc::c_int) -> String {
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
         let _ = self.child.wait();
         std::thread::sleep(std::time::Duration::from_millis(200));
         let text = self.output.lock().unwrap().clone();
@@ -616,4 +626,61 @@ pub fn contains(haystack: &[u8], needle: &str) -> bool {
         let read = zip.by_index(i).map(|mut f| std::io::Read::read_to_end(&mut f, &mut member));
         read.is_ok() && contains(&member, std::str::from_utf8(needle).unwrap())
     })
+}
+
+/// Waits (bounded, not timed) until `check` holds.
+pub async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An HTTP client for a server started as its own process.
+pub struct Api {
+    pub client: reqwest::Client,
+    pub url: String,
+}
+
+impl Api {
+    pub async fn get(&self, path: &str, token: &str) -> String {
+        let res = self.client.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
+        assert!(res.status().is_success(), "GET {path}: {}", res.status());
+        res.text().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        let res = self.client.post(format!("{}{path}", self.url)).bearer_auth(token).json(&body).send().await.unwrap();
+        (res.status().as_u16(), res.json().await.unwrap())
+    }
+
+    pub async fn run(&self, id: i64, token: &str) -> Value {
+        serde_json::from_str(&self.get(&format!("/api/v1/runs/{id}"), token).await).unwrap()
+    }
+
+    pub async fn wait_for(&self, id: i64, token: &str, status: &str) -> Value {
+        until(&format!("run {id} to be {status}"), async || {
+            let run = self.run(id, token).await;
+            assert!(run["status"] != "errored" || status == "errored", "run {id} errored: {run:#}");
+            run["status"] == status
+        })
+        .await;
+        self.run(id, token).await
+    }
+}
+
+/// Processes running `sleep <seconds>` (a provisioner's) in a working copy under `data_dir`.
+pub fn sleepers(data_dir: &std::path::Path, seconds: &str) -> Vec<i32> {
+    let ours = data_dir.display().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
+            cmdline == format!("sleep\0{seconds}\0").into_bytes() && cwd.display().to_string().starts_with(&ours)
+        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
 }

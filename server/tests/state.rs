@@ -1,0 +1,316 @@
+//! Where each environment stands in its state backend, with the real terraform on the estate of
+//! tests/fixtures/estate (its S3 bucket and DynamoDB lock table in the AWS emulator): the state's
+//! versions and the runs that wrote them, what a version holds (never a value), the diff of two,
+//! the lock's holder, and force-unlock.
+
+mod common;
+
+use app::model::Role;
+use common::estate::Estate;
+use common::{until, Api, Backend, TestApp};
+use serde_json::{json, Value};
+
+const PRODUCTION_STATE: &str = "production/terraform.tfstate";
+const STAGING_STATE: &str = "staging/terraform.tfstate";
+const STAGING_LOCK: &str = "zelly-terraform-state/staging/terraform.tfstate";
+const CLOUDFLARE_TOKEN: &str = "cf-St4te-Tok3n-61c2d9e0a7b4";
+const BASTION_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStateBastion5f3e ops@zelly-bastion";
+
+async fn production_estate(backend: Backend) -> (Estate, TestApp) {
+    let estate = Estate::new();
+    let variables = json!({ "cloudflare_api_token": CLOUDFLARE_TOKEN, "bastion_ssh_key": BASTION_KEY });
+    estate.put_variables("production", "ap-south-1", &variables).await;
+    let app = TestApp::start_with(backend, |c| {
+        estate.configure(c);
+        c.terraform.commit_url = Some("https://git.example.com/zelly/infra/commit/{sha}".into());
+    })
+    .await;
+    (estate, app)
+}
+
+/// Plans and applies the branch head of `env`, approved by `approver`.
+async fn apply(app: &TestApp, env: &str, operator: &str, approver: &str) -> Value {
+    let id = app.start_run(env, operator, "apply").await;
+    let planned = app.wait_for(id, "planned").await;
+    assert!(planned["error"].is_null(), "{planned}");
+    // A new code version replaces the deploy resource: a destroy, which production confirms by name.
+    let res = app.post_json(&format!("/api/v1/runs/{id}/approve"), approver, json!({ "confirm": env })).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    app.wait_for(id, "applied").await
+}
+
+async fn get_json(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
+    let res = app.get(path, Some(token)).await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()
+}
+
+for_each_backend! {
+    async fn versions_name_the_runs_that_wrote_them_and_nothing_shows_a_value(backend) {
+        let (estate, app) = production_estate(backend).await;
+        let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
+        let viewer = app.token("vic", Role::Viewer).await;
+        let first = apply(&app, "production", &meera, &ravi).await;
+        estate.commit_code_version("2");
+        let second = apply(&app, "production", &meera, &ravi).await;
+        // Someone applies from a laptop: a version the control plane did not write.
+        let laptop = tempfile::tempdir().unwrap();
+        let checkout = laptop.path().join("infra");
+        estate.terraform_by_hand("terraform", &["version"], &checkout);
+        let tfvars = json!({ "cloudflare_api_token": CLOUDFLARE_TOKEN, "bastion_ssh_key": BASTION_KEY, "fastify_nova_tasks": 4 });
+        std::fs::write(checkout.join("terraform/terraform.tfvars.json"), tfvars.to_string()).unwrap();
+        for args in [&["init", "-input=false"][..], &["apply", "-input=false", "-auto-approve"][..]] {
+            let out = estate.terraform_by_hand("terraform", args, &checkout);
+            assert!(out.status.success(), "terraform {args:?}: {}", String::from_utf8_lossy(&out.stdout));
+        }
+
+        let (status, state) = get_json(&app, "/api/v1/environments/production/state", &viewer).await;
+        assert_eq!(status, 200, "{state}");
+        assert!(state["lock"].is_null(), "nobody holds the lock: {state}");
+        let versions = state["versions"].as_array().unwrap();
+        let in_bucket: Vec<Value> = estate.aws.backend(&["versions", PRODUCTION_STATE]).as_array().unwrap().clone();
+        let ids: Vec<&str> = versions.iter().map(|v| v["version_id"].as_str().unwrap()).collect();
+        let bucket_ids: Vec<&str> = in_bucket.iter().map(|v| v["version_id"].as_str().unwrap()).collect();
+        assert_eq!(ids, bucket_ids, "every version of the state object, newest first");
+        assert_eq!(versions.iter().filter(|v| v["is_latest"] == true).count(), 1);
+        assert_eq!(versions[0]["is_latest"], true);
+        assert!(versions[0]["run_id"].is_null(), "the laptop's apply is outside the control plane: {:#}", versions[0]);
+        let serials: Vec<i64> = versions.iter().map(|v| v["serial"].as_i64().unwrap()).collect();
+        assert!(serials.windows(2).all(|w| w[0] > w[1]), "serials fall from the newest: {serials:?}");
+        assert!(versions.iter().all(|v| v["lineage"] == versions[0]["lineage"] && v["terraform_version"].as_str().unwrap().starts_with("1.")));
+        assert!(versions.iter().all(|v| v["size"].as_i64().unwrap() > 0));
+        assert_eq!(versions[0]["resources"], 3);
+
+        let written_by = |run: &Value| -> Value {
+            let by: Vec<&Value> = versions.iter().filter(|v| v["run_id"] == run["id"]).collect();
+            assert_eq!(by.len(), 1, "run {} wrote one version: {versions:#?}", run["id"]);
+            by[0].clone()
+        };
+        let (by_first, by_second) = (written_by(&first), written_by(&second));
+        assert!(ids.iter().position(|i| *i == by_second["version_id"]) < ids.iter().position(|i| *i == by_first["version_id"]));
+        assert_eq!(by_second["commit"], second["commit"]);
+        let sha = second["commit"].as_str().unwrap();
+        assert_eq!(by_second["commit_url"], format!("https://git.example.com/zelly/infra/commit/{sha}"));
+        assert_ne!(by_first["commit"], by_second["commit"], "each version names its own run's commit");
+
+        // What a version holds: addresses and output names, without a value (the state has them).
+        let path = format!("/api/v1/environments/production/state/versions/{}", by_second["version_id"].as_str().unwrap());
+        let (status, detail) = get_json(&app, &path, &viewer).await;
+        assert_eq!(status, 200, "{detail}");
+        let addresses: Vec<(&str, &str, &str)> = detail["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["address"].as_str().unwrap(), r["type"].as_str().unwrap(), r["mode"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                ("terraform_data.bastion", "terraform_data", "managed"),
+                ("terraform_data.deploy", "terraform_data", "managed"),
+                ("terraform_data.fastify_nova", "terraform_data", "managed")
+            ]
+        );
+        assert_eq!(strings(&detail["outputs"]), ["cloudflare_token_check", "code_version", "fastify_nova_tasks"]);
+        assert_eq!(detail["version"]["run_id"], second["id"]);
+        let in_state = estate.state(PRODUCTION_STATE).to_string();
+        assert!(in_state.contains(CLOUDFLARE_TOKEN) && in_state.contains("AAAAC3NzaC1lZDI1NTE5AAAAIStateBastion5f3e"), "the state holds the values");
+
+        // The diff of two versions, by address.
+        let diff = async |from: &Value, to: &Value| {
+            let (from, to) = (from["version_id"].as_str().unwrap(), to["version_id"].as_str().unwrap());
+            get_json(&app, &format!("/api/v1/environments/production/state/diff?from={from}&to={to}"), &viewer).await
+        };
+        let (status, d) = diff(&by_first, &by_second).await;
+        assert_eq!(status, 200, "{d}");
+        assert_eq!((strings(&d["added"]), strings(&d["removed"])), (vec![], vec![]));
+        assert_eq!(strings(&d["changed"]), ["terraform_data.deploy", "terraform_data.fastify_nova"], "a new code version: {d}");
+        let (_, d) = diff(&by_second, &versions[0]).await;
+        assert_eq!(strings(&d["changed"]), ["terraform_data.deploy", "terraform_data.fastify_nova"], "four tasks from the laptop: {d}");
+        let (_, d) = diff(&by_first, &by_first).await;
+        assert!(d["added"].as_array().unwrap().is_empty() && d["changed"].as_array().unwrap().is_empty());
+        let (status, _) = get_json(&app, "/api/v1/environments/production/state/diff?from=x", &viewer).await;
+        assert_eq!(status, 400, "both versions must be named");
+        let (status, missing) = get_json(&app, "/api/v1/environments/production/state/versions/no-such-version", &viewer).await;
+        assert_eq!(status, 404, "{missing}");
+
+        // A page view reads the listing and the lock; versions already read are not read again.
+        estate.aws.reset().await;
+        let page = app.get("/environments/production/state", Some(&viewer)).await.text().await.unwrap();
+        let count = async |op: &str| estate.aws.calls(op).await.len();
+        assert_eq!((count("ListObjectVersions").await, count("GetItem").await, count("GetObject").await), (1, 1, 0));
+        assert!(page.contains("outside the control plane") && page.contains(&format!("href=\"/runs/{}\"", second["id"])), "{page}");
+        assert!(page.contains(&format!("https://git.example.com/zelly/infra/commit/{sha}")));
+        assert!(page.contains("Not locked"));
+
+        // Downloading a version is for admins, and audited.
+        let download = format!("{path}/download");
+        for role in [Role::Viewer, Role::Operator, Role::Approver] {
+            let token = app.token(&format!("someone-{role}"), role).await;
+            assert_eq!(app.get(&download, Some(&token)).await.status(), 403, "{role}");
+        }
+        let admin = app.token("ada", Role::Admin).await;
+        let res = app.get(&download, Some(&admin)).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["cache-control"], "no-store");
+        let file: Value = res.json().await.unwrap();
+        assert_eq!(file["serial"], by_second["serial"]);
+        let (_, audit) = get_json(&app, "/api/v1/audit?action=state.downloaded", &admin).await;
+        let events = audit["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{audit}");
+        let details: Value = serde_json::from_str(events[0]["details"].as_str().unwrap()).unwrap();
+        assert_eq!((events[0]["actor"].as_str(), details["version_id"].as_str()), (Some("ada"), by_second["version_id"].as_str()));
+
+        for text in [state.to_string(), detail.to_string(), page, audit.to_string()] {
+            for value in [CLOUDFLARE_TOKEN, "AAAAC3NzaC1lZDI1NTE5AAAAIStateBastion5f3e"] {
+                assert!(!text.contains(value), "{value} shown");
+            }
+        }
+        app.stop().await;
+    }
+
+    async fn a_held_lock_is_named_everywhere_and_only_an_admin_who_names_it_releases_it(backend) {
+        let (estate, app) = production_estate(backend).await;
+        let meera = app.token("meera", Role::Operator).await;
+        apply(&app, "staging", &meera, &meera).await;
+        let digest = format!("{STAGING_LOCK}-md5");
+        assert!(estate.locks().iter().any(|l| l["LockID"] == digest), "terraform keeps the state's digest beside the lock");
+        let info = estate.aws.backend(&["put-lock", STAGING_STATE, "priya@laptop"]);
+        let lock_id = info["ID"].as_str().unwrap();
+
+        let viewer = app.token("vic", Role::Viewer).await;
+        let (_, state) = get_json(&app, "/api/v1/environments/staging/state", &viewer).await;
+        let lock = &state["lock"];
+        assert_eq!((lock["id"].as_str(), lock["who"].as_str(), lock["operation"].as_str()), (Some(lock_id), Some("priya@laptop"), Some("OperationTypeApply")));
+        assert_eq!((lock["version"].as_str(), lock["source"].as_str(), lock["path"].as_str()), (Some("1.11.4"), Some("dynamodb"), Some(STAGING_LOCK)));
+        assert!(lock["run_id"].is_null() && lock["age_seconds"].as_i64().unwrap() >= 0, "{lock}");
+        let home = app.get("/", Some(&viewer)).await.text().await.unwrap();
+        assert!(home.contains("held by priya@laptop (Apply"), "the environments page names the holder");
+
+        // A run on the locked state fails naming the holder, and its page links to the state page.
+        let id = app.start_run("staging", &meera, "plan").await;
+        let run = app.wait_for(id, "errored").await;
+        assert!(run["error"].as_str().unwrap().contains("priya@laptop holds the lock"), "{run}");
+        let page = app.get(&format!("/runs/{id}"), Some(&viewer)).await.text().await.unwrap();
+        assert!(page.contains("href=\"/environments/staging/state\""), "the run page points at the state page");
+
+        let unlock = async |token: &str, body: Value| {
+            let res = app.post_json("/api/v1/environments/staging/state/force-unlock", token, body).await;
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        };
+        let right = json!({ "lock_id": lock_id, "confirm": "staging" });
+        for role in [Role::Operator, Role::Approver, Role::Viewer] {
+            let token = app.token(&format!("not-admin-{role}"), role).await;
+            assert_eq!(unlock(&token, right.clone()).await.0, 403, "{role}");
+        }
+        let admin = app.token("ada", Role::Admin).await;
+        let (status, body) = unlock(&admin, json!({ "lock_id": "8f0e4b52-0000-4000-8000-000000000000", "confirm": "staging" })).await;
+        assert_eq!(status, 409, "not the current lock: {body}");
+        assert!(body["message"].as_str().unwrap().contains(lock_id), "{body}");
+        assert_eq!(unlock(&admin, json!({ "lock_id": lock_id })).await.0, 422, "no confirmation");
+        assert_eq!(unlock(&admin, json!({ "lock_id": lock_id, "confirm": "production" })).await.0, 422, "the wrong environment");
+        assert!(estate.locks().iter().any(|l| l["LockID"] == STAGING_LOCK), "nothing was released");
+
+        let (status, released) = unlock(&admin, right.clone()).await;
+        assert_eq!(status, 200, "{released}");
+        assert_eq!(released["who"], "priya@laptop");
+        let items = estate.locks();
+        assert!(!items.iter().any(|l| l["LockID"] == STAGING_LOCK), "the lock is gone: {items:?}");
+        assert!(items.iter().any(|l| l["LockID"] == digest), "its -md5 digest item is kept: {items:?}");
+        let (_, audit) = get_json(&app, "/api/v1/audit?action=state.force_unlocked", &admin).await;
+        let event = &audit["events"][0];
+        assert_eq!((event["actor"].as_str(), event["environment"].as_str()), (Some("ada"), Some("staging")));
+        let details: Value = serde_json::from_str(event["details"].as_str().unwrap()).unwrap();
+        assert_eq!((details["lock_id"].as_str(), details["who"].as_str(), details["operation"].as_str()), (Some(lock_id), Some("priya@laptop"), Some("OperationTypeApply")));
+        assert_eq!(unlock(&admin, right).await.0, 409, "nothing left to release");
+        assert!(get_json(&app, "/api/v1/environments/staging/state", &viewer).await.1["lock"].is_null());
+
+        // The next run works.
+        let next = app.start_run("staging", &meera, "plan").await;
+        until("the next plan", async || {
+            let status = app.run(next).await["status"].as_str().unwrap().to_string();
+            assert_ne!(status, "errored", "{}", app.log(next).await);
+            status == "no_changes" || status == "planned_and_finished"
+        })
+        .await;
+        app.stop().await;
+    }
+
+    async fn with_s3_locking_the_lock_file_is_read_and_released(backend) {
+        let estate = Estate::new();
+        let app = TestApp::start_with(backend, |c| {
+            estate.configure(c);
+            c.environments.get_mut("staging").unwrap().terraform.lock = app::model::state::LockMode::S3;
+        })
+        .await;
+        let info = estate.aws.backend(&["put-lockfile", STAGING_STATE, "dev@ci-runner"]);
+        let admin = app.token("ada", Role::Admin).await;
+        let (_, state) = get_json(&app, "/api/v1/environments/staging/state", &admin).await;
+        assert_eq!((state["lock"]["source"].as_str(), state["lock"]["who"].as_str()), (Some("s3"), Some("dev@ci-runner")), "{state}");
+        assert_eq!(state["lock_mode"], "s3");
+        assert!(state["versions"].as_array().unwrap().is_empty(), "the lock file is not a state version: {state}");
+        let body = json!({ "lock_id": info["ID"], "confirm": "staging" });
+        let res = app.post_json("/api/v1/environments/staging/state/force-unlock", &admin, body).await;
+        assert_eq!(res.status(), 200);
+        assert!(estate.aws.backend(&["lockfile", STAGING_STATE]).is_null(), "the .tflock object is gone");
+        app.stop().await;
+    }
+
+    async fn a_lock_left_by_a_server_killed_mid_apply_is_released_and_the_queue_moves_on(backend) {
+        let estate = Estate::new();
+        let db = common::TestDatabase::new(backend).await;
+        let mut vars = estate.env_vars();
+        vars.push(("ZELLY_ENVIRONMENTS__STAGING__TERRAFORM__VARIABLES__APPLY_SECONDS".into(), "617".into()));
+        vars.push(("ZELLY_RUNS__LEASE_SECONDS".into(), "2".into()));
+        let (server, admin) = common::LoggedServer::start(&db, &vars);
+        let meera = server.token("meera", "operator");
+        let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+        let (status, run) = api.post("/api/v1/environments/staging/runs", &meera, json!({ "kind": "apply" })).await;
+        assert_eq!(status, 201, "{run}");
+        let id = run["id"].as_i64().unwrap();
+        api.wait_for(id, &meera, "planned").await;
+        assert_eq!(api.post(&format!("/api/v1/runs/{id}/approve"), &meera, json!({})).await.0, 200);
+        until("the provisioner to run", async || api.get(&format!("/api/v1/runs/{id}/log"), &admin).await.contains("deploying staging-1")).await;
+
+        // While the apply runs, the lock is the run's own, and it is not released by force.
+        let state: Value = serde_json::from_str(&api.get("/api/v1/environments/staging/state", &admin).await).unwrap();
+        assert_eq!(state["lock"]["run_id"], id, "{state}");
+        let lock_id = state["lock"]["id"].as_str().unwrap().to_string();
+        let unlock = json!({ "lock_id": lock_id, "confirm": "staging" });
+        let (status, refused) = api.post("/api/v1/environments/staging/state/force-unlock", &admin, unlock.clone()).await;
+        assert_eq!(status, 409, "{refused}");
+        assert!(refused["message"].as_str().unwrap().contains(&format!("run {id}")), "{refused}");
+
+        server.kill();
+        // Terraform died with the server (it could not release the lock); its provisioner's
+        // `sleep` is an orphan now, and goes too.
+        for pid in common::sleepers(db.dir.path(), "617") {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let (server, admin) = common::LoggedServer::start(&db, &vars);
+        let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
+        until("the lost apply to be errored", async || api.run(id, &admin).await["status"] == "errored").await;
+        let page = api.get(&format!("/runs/{id}"), &admin).await;
+        assert!(page.contains("state page") && page.contains("href=\"/environments/staging/state\""), "the run points at the state page");
+        let state: Value = serde_json::from_str(&api.get("/api/v1/environments/staging/state", &admin).await).unwrap();
+        assert_eq!(state["lock"]["id"], lock_id.as_str(), "the lock is still held: {state}");
+        assert!(state["lock"]["run_id"].is_null(), "by no run that is running: {state}");
+        let (status, released) = api.post("/api/v1/environments/staging/state/force-unlock", &admin, unlock).await;
+        assert_eq!(status, 200, "{released}");
+
+        let (_, next) = api.post("/api/v1/environments/staging/runs", &meera, json!({ "kind": "plan" })).await;
+        let next = next["id"].as_i64().unwrap();
+        until("the next plan", async || {
+            let run = api.run(next, &admin).await;
+            assert_ne!(run["status"], "errored", "{run}");
+            run["status"] == "planned_and_finished" || run["status"] == "no_changes"
+        })
+        .await;
+        server.finish();
+    }
+}
