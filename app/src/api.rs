@@ -29,6 +29,8 @@ pub struct RunsPage {
     pub environment: Environment,
     pub runs: Vec<Run>,
     pub can_start: bool,
+    /// May apply what the promotion source has not applied, giving a reason (admins).
+    pub can_override_promotion: bool,
     pub simulated_terraform: bool,
     /// Where the runs' code comes from.
     pub source: crate::model::run::CodeSource,

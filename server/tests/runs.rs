@@ -149,7 +149,7 @@ on_both_backends! {
             zelly_control::db::Db::Postgres(p) => { sqlx::query(sql).bind(later).bind(id + 1000).execute(p).await.unwrap(); }
         }
         let pinned = zelly_control::runs::source::Pinned { git_ref: None, commit: None };
-        let new = zelly_control::db::runs::NewRun { environment: "production", kind: app::model::run::RunKind::Plan, requested_by: "x", message: "", pinned: &pinned };
+        let new = zelly_control::db::runs::NewRun { environment: "production", kind: app::model::run::RunKind::Plan, requested_by: "x", message: "", pinned: &pinned, promotion_override: None };
         let other = app.db.insert_run(&new).await.unwrap();
         match &app.db {
             zelly_control::db::Db::Sqlite(p) => { sqlx::query(sql).bind(later).bind(other.id).execute(p).await.unwrap(); }

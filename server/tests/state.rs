@@ -16,13 +16,16 @@ const STAGING_LOCK: &str = "zelly-terraform-state/staging/terraform.tfstate";
 const CLOUDFLARE_TOKEN: &str = "cf-St4te-Tok3n-61c2d9e0a7b4";
 const BASTION_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStateBastion5f3e ops@zelly-bastion";
 
-async fn production_estate(backend: Backend) -> (Estate, TestApp) {
+async fn production_estate(backend: Backend, promotion: bool) -> (Estate, TestApp) {
     let estate = Estate::new();
     let variables = json!({ "cloudflare_api_token": CLOUDFLARE_TOKEN, "bastion_ssh_key": BASTION_KEY });
     estate.put_variables("production", "ap-south-1", &variables).await;
     let app = TestApp::start_with(backend, |c| {
         estate.configure(c);
         c.terraform.commit_url = Some("https://git.example.com/zelly/infra/commit/{sha}".into());
+        if !promotion {
+            Estate::skip_promotion(c);
+        }
     })
     .await;
     (estate, app)
@@ -31,6 +34,10 @@ async fn production_estate(backend: Backend) -> (Estate, TestApp) {
 /// Plans and applies the branch head of `env`, approved by `approver`.
 async fn apply(app: &TestApp, env: &str, operator: &str, approver: &str) -> Value {
     let id = app.start_run(env, operator, "apply").await;
+    approve_and_apply(app, id, env, approver).await
+}
+
+async fn approve_and_apply(app: &TestApp, id: i64, env: &str, approver: &str) -> Value {
     let planned = app.wait_for(id, "planned").await;
     assert!(planned["error"].is_null(), "{planned}");
     // A new code version replaces the deploy resource: a destroy, which production confirms by name.
@@ -51,7 +58,7 @@ fn strings(value: &Value) -> Vec<&str> {
 
 for_each_backend! {
     async fn versions_name_the_runs_that_wrote_them_and_nothing_shows_a_value(backend) {
-        let (estate, app) = production_estate(backend).await;
+        let (estate, app) = production_estate(backend, false).await;
         let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
         let viewer = app.token("vic", Role::Viewer).await;
         let first = apply(&app, "production", &meera, &ravi).await;
@@ -174,7 +181,7 @@ for_each_backend! {
     }
 
     async fn a_held_lock_is_named_everywhere_and_only_an_admin_who_names_it_releases_it(backend) {
-        let (estate, app) = production_estate(backend).await;
+        let (estate, app) = production_estate(backend, false).await;
         let meera = app.token("meera", Role::Operator).await;
         apply(&app, "staging", &meera, &meera).await;
         let digest = format!("{STAGING_LOCK}-md5");
@@ -312,5 +319,57 @@ for_each_backend! {
         })
         .await;
         server.finish();
+    }
+
+    async fn production_applies_only_what_staging_has_applied(backend) {
+        let (estate, app) = production_estate(backend, true).await;
+        let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
+        let two = estate.commit_code_version("2");
+        let three = estate.commit_code_version("3");
+        let create = async |token: &str, body: Value| {
+            let res = app.post_json("/api/v1/environments/production/runs", token, body).await;
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        };
+
+        // Nothing applied to staging yet: a production apply is refused before anything runs.
+        let (status, refused) = create(&meera, json!({ "kind": "apply", "ref": two })).await;
+        assert_eq!(status, 409, "{refused}");
+        let message = refused["message"].as_str().unwrap();
+        assert!(message.contains("Production applies only what Staging has applied") && message.contains(&two[..7]), "{message}");
+        let (_, listed) = get_json(&app, "/api/v1/environments/production/runs", &meera).await;
+        assert!(listed["runs"].as_array().unwrap().is_empty(), "no run was created: {listed}");
+        let (status, plan) = create(&meera, json!({ "kind": "plan", "ref": two })).await;
+        assert_eq!(status, 201, "plans are always allowed: {plan}");
+        app.wait_for(plan["id"].as_i64().unwrap(), "planned_and_finished").await;
+
+        // Staging applies commit three: production may apply it, or its ancestor two.
+        let id = app.start_run_at("staging", &meera, "apply", &three).await;
+        approve_and_apply(&app, id, "staging", &meera).await;
+        let (status, run) = create(&meera, json!({ "kind": "apply", "ref": two })).await;
+        assert_eq!(status, 201, "an ancestor of what staging applied: {run}");
+        assert!(run["promotion_override"].is_null());
+        approve_and_apply(&app, run["id"].as_i64().unwrap(), "production", &ravi).await;
+        let home = app.get("/", Some(&meera)).await.text().await.unwrap();
+        assert!(home.contains("data-promotion=\"1\"") && home.contains("1 commit ahead, not yet applied here"), "staging is one commit ahead");
+        let (status, run) = create(&meera, json!({ "kind": "apply", "ref": three })).await;
+        assert_eq!(status, 201, "what staging applied: {run}");
+
+        // A commit staging has not seen is refused, unless an admin overrides with a reason.
+        let four = estate.commit_code_version("4");
+        assert_eq!(create(&meera, json!({ "kind": "apply" })).await.0, 409, "the branch head, four, is not on staging");
+        let reason = "hotfix for the payment outage, staging is down";
+        assert_eq!(create(&meera, json!({ "kind": "apply", "override_promotion": reason })).await.0, 403, "operators may not override");
+        let admin = app.token("asha", Role::Admin).await;
+        assert_eq!(create(&admin, json!({ "kind": "apply", "override_promotion": "  " })).await.0, 422, "a reason is required");
+        let (status, overridden) = create(&admin, json!({ "kind": "apply", "override_promotion": reason })).await;
+        assert_eq!(status, 201, "{overridden}");
+        assert_eq!((overridden["commit"].as_str(), overridden["promotion_override"].as_str()), (Some(four.as_str()), Some(reason)));
+        let (_, audit) = get_json(&app, "/api/v1/audit?action=run.promotion_overridden", &admin).await;
+        let details: Value = serde_json::from_str(audit["events"][0]["details"].as_str().unwrap()).unwrap();
+        assert_eq!((audit["events"][0]["actor"].as_str(), details["reason"].as_str()), (Some("asha"), Some(reason)));
+        let page = app.get(&format!("/runs/{}", overridden["id"]), Some(&meera)).await.text().await.unwrap();
+        assert!(page.contains("Promotion rule overridden") && page.contains(reason), "the run page says so");
+        app.stop().await;
     }
 }

@@ -42,6 +42,7 @@ for_each_backend! {
         let mut vars = estate.env_vars();
         vars.push(("ZELLY_ENVIRONMENTS__PRODUCTION__TERRAFORM__VARIABLES__FASTIFY_NOVA_TASKS".into(), "3".into()));
         vars.push(("ZELLY_TERRAFORM__COMMIT_URL".into(), "https://git.example.com/zelly/infra/commit/{sha}".into()));
+        vars.push((Estate::SKIP_PROMOTION.0.into(), Estate::SKIP_PROMOTION.1.into()));
         let (server, admin) = common::LoggedServer::start(&db, &vars);
         let (meera, ravi) = (server.token("meera", "operator"), server.token("ravi", "approver"));
         let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
@@ -146,6 +147,7 @@ async fn estate_and_app(backend: Backend, adjust: fn(&mut zelly_control::Config)
     estate.put_variables("production", "ap-south-1", &production_variables(CLOUDFLARE_TOKEN)).await;
     let app = TestApp::start_with(backend, |c| {
         estate.configure(c);
+        Estate::skip_promotion(c);
         adjust(c);
     })
     .await;

@@ -42,6 +42,8 @@ const shared = serverAndBrowser(async (shared) => {
     ZELLY_TERRAFORM__REPO_URL: `file://${repo}`,
     ZELLY_TERRAFORM__COMMIT_URL: 'https://github.com/zelly/infra/commit/{sha}',
     ZELLY_ENVIRONMENTS__PRODUCTION__TERRAFORM__VARIABLES__FASTIFY_NOVA_TASKS: '2',
+    // Production applies straight away here: the promotion rule has its own tests.
+    ZELLY_ENVIRONMENTS__PRODUCTION__PROMOTE_FROM: '',
     TF_CLI_CONFIG_FILE: cliConfig,
     HOME: process.env.HOME,
   };

@@ -69,6 +69,10 @@ pub struct Environment {
     pub load_balancers: Vec<LoadBalancer>,
     #[serde(default)]
     pub secrets: Vec<Secret>,
+    /// The environment whose applies this one follows: an apply here may only use a commit that
+    /// environment has applied (or an ancestor of one). Production promotes from staging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote_from: Option<String>,
     /// The usage its cost estimate assumes.
     #[serde(default)]
     pub cost_assumptions: cost::CostAssumptions,

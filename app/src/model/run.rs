@@ -249,6 +249,9 @@ pub struct Run {
     pub log_bytes: i64,
     /// A cancel was asked for and terraform is being stopped.
     pub canceling: bool,
+    /// An admin's reason for applying what the environment's promotion source has not.
+    #[serde(default)]
+    pub promotion_override: Option<String>,
 }
 
 /// What the signed-in user may do to a run right now: the page shows only these buttons.
@@ -292,6 +295,19 @@ pub struct EnvironmentActivity {
     pub lock: Option<super::state::StateLock>,
     /// Why the lock could not be read.
     pub lock_error: Option<String>,
+    /// Where it stands against the environment it promotes from (`promote_from`).
+    pub promotion: Option<Promotion>,
+}
+
+/// An environment that applies only what another has applied.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Promotion {
+    /// The source environment's name.
+    pub from: String,
+    /// False with a plain infra directory: no commits to compare.
+    pub enforced: bool,
+    /// Commits the source has applied that this environment has not (when both applied one).
+    pub source_ahead: Option<u64>,
 }
 
 /// Where an environment's runs take their Terraform code from.

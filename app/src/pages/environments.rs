@@ -153,6 +153,7 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
                     <RunLine label="Last" run=a.last none="no runs yet"/>
                     <AppliedLine run=a.applied.clone()/>
                     <LockLine environment=env.name.clone() lock=a.lock.clone() error=a.lock_error.clone()/>
+                    {a.promotion.clone().map(|p| view! { <PromotionLine p/> })}
                     <div class="activity-line">
                         <span class="activity-label">"Queue"</span>
                         <span data-queued=a.queued.to_string()>{if a.queued == 0 { "empty".to_string() } else { format!("{} waiting", a.queued) }}</span>
@@ -188,6 +189,23 @@ fn AppliedLine(run: Option<crate::model::run::Run>) -> impl IntoView {
                 }.into_any(),
                 None => view! { <span class="muted">"nothing applied from here yet"</span> }.into_any(),
             }}
+        </div>
+    }
+}
+
+/// How far this environment is behind the one it promotes from.
+#[component]
+fn PromotionLine(p: crate::model::run::Promotion) -> impl IntoView {
+    let text = match (p.enforced, p.source_ahead) {
+        (false, _) => format!("from {}: not enforced (plain directory, no commits to compare)", p.from),
+        (true, Some(0)) => format!("from {}: in step with its last apply", p.from),
+        (true, Some(n)) => format!("from {}: {n} commit{} ahead, not yet applied here", p.from, if n == 1 { "" } else { "s" }),
+        (true, None) => format!("from {}: only commits it has applied", p.from),
+    };
+    view! {
+        <div class="activity-line" data-promotion=p.source_ahead.map(|n| n.to_string()).unwrap_or_default()>
+            <span class="activity-label">"Promotes"</span>
+            <span>{text}</span>
         </div>
     }
 }

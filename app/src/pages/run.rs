@@ -76,6 +76,12 @@ fn RunDetails(v: RunView, error: Option<String>) -> impl IntoView {
             </div>
         </div>
         {v.simulated_terraform.then(|| view! { <SimulatedNotice/> })}
+        {run.promotion_override.clone().map(|reason| view! {
+            <div class="notice notice-info promotion-override" role="note">
+                <strong>"Promotion rule overridden. "</strong>
+                {format!("{} applies a commit its promotion source has not applied, because: {reason}", v.environment_display_name)}
+            </div>
+        })}
         {error.map(|e| view! { <div class="notice notice-error" role="alert">{e}</div> })}
         {run.error.clone().filter(|_| matches!(run.status, RunStatus::Errored | RunStatus::Expired | RunStatus::Canceled | RunStatus::Discarded)).map(|e| view! {
             <div class=if run.status == RunStatus::Errored { "notice notice-error" } else { "notice notice-info" } role="status">

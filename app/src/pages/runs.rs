@@ -65,6 +65,18 @@ pub fn RunsPage() -> impl IntoView {
                                             <input type="text" name="ref" maxlength="255" placeholder=branch autocomplete="off" spellcheck="false"/>
                                         </label>
                                     })}
+                                    {env.promote_from.clone().filter(|_| page.source.git).map(|from| view! {
+                                        <p class="muted promotion-rule">{format!("Applies use only commits {from} has applied (or their ancestors).")}</p>
+                                    })}
+                                    {(page.can_override_promotion && env.promote_from.is_some() && page.source.git).then(|| view! {
+                                        <details class="override">
+                                            <summary>"Override the promotion rule (admins)"</summary>
+                                            <label class="field danger">
+                                                <span>"Why this apply may skip the rule (audited, shown on the run)"</span>
+                                                <input type="text" name="override_promotion" maxlength="2000" autocomplete="off"/>
+                                            </label>
+                                        </details>
+                                    })}
                                     <button type="submit" class="button primary">"Start run"</button>
                                 </form>
                             })}

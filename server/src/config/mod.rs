@@ -325,6 +325,8 @@ impl Config {
         let mut config: Config = figment.extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
         for (name, env) in config.environments.iter_mut() {
             env.name = name.clone();
+            // `promote_from = ""` turns the built-in rule off (an environment variable cannot unset it).
+            env.promote_from = env.promote_from.take().filter(|from| !from.trim().is_empty());
         }
         validate::check(&config).map_err(ConfigError::Invalid)?;
         Ok(config)

@@ -27,6 +27,7 @@ fn defaults_describe_the_zelly_estate() {
     assert_eq!(prod.terraform.state_url(), "s3://zelly-terraform-state/production/terraform.tfstate");
     assert_eq!(staging.terraform.state_url(), "s3://zelly-terraform-state/staging/terraform.tfstate");
     assert_eq!(prod.terraform.lock_table, "zelly-terraform-locks");
+    assert_eq!((prod.promote_from.as_deref(), staging.promote_from.as_deref()), (Some("staging"), None), "production promotes from staging");
     assert_eq!(staging.terraform.backend_region, "ap-south-1");
     assert_eq!((prod.network.vpc_cidr.as_str(), staging.network.vpc_cidr.as_str()), ("10.0.0.0/16", "10.1.0.0/16"));
     let (pa, sa) = (prod.aurora.as_ref().unwrap(), staging.aurora.as_ref().unwrap());
@@ -173,6 +174,17 @@ fn invalid_values_are_rejected_by_key() {
 
         jail.set_env("ZELLY_AUTH__MODE", "magic");
         assert!(error_of(jail, None).contains("auth.mode"));
+        jail.clear_env();
+
+        jail.set_env("ZELLY_ENVIRONMENTS__PRODUCTION__PROMOTE_FROM", "qa");
+        assert!(error_of(jail, None).contains("environments.production.promote_from: \"qa\" must name another configured environment"));
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__PROMOTE_FROM", "production");
+        jail.set_env("ZELLY_ENVIRONMENTS__PRODUCTION__PROMOTE_FROM", "staging");
+        assert!(error_of(jail, None).contains("neither could ever apply"));
+        jail.set_env("ZELLY_ENVIRONMENTS__STAGING__PROMOTE_FROM", "");
+        jail.set_env("ZELLY_ENVIRONMENTS__PRODUCTION__PROMOTE_FROM", "");
+        let config = load_in(jail, None, Overrides::default()).expect("\"\" turns promotion off");
+        assert_eq!(config.environments["production"].promote_from, None);
         jail.clear_env();
 
         jail.set_env("ZELLY_ENVIRONMENTS__STAGING__TERRAFORM__LOCK", "redis");

@@ -72,6 +72,14 @@ pub fn check(config: &Config) -> Result<(), String> {
     for (name, env) in &config.environments {
         check_environment(name, env, &mut problems);
         check_variables(config, name, env, &mut problems);
+        if let Some(from) = &env.promote_from {
+            let source = config.environments.get(from);
+            if from == name || source.is_none() {
+                problems.push(format!("environments.{name}.promote_from: {from:?} must name another configured environment"));
+            } else if source.and_then(|s| s.promote_from.as_deref()) == Some(name.as_str()) {
+                problems.push(format!("environments.{name}.promote_from: {from:?} promotes from {name} in turn: neither could ever apply"));
+            }
+        }
         if let Err(e) = env.cost_assumptions.check() {
             problems.push(format!("environments.{name}.cost_assumptions.{e}"));
         }

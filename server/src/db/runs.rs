@@ -39,6 +39,7 @@ pub struct RunRow {
     pub apply_started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub log_bytes: i64,
+    pub promotion_override: Option<String>,
 }
 
 /// An environment's runs at a glance: the active one, the last to finish, the last to apply.
@@ -77,6 +78,7 @@ impl RunRow {
             error: self.error,
             log_bytes: self.log_bytes,
             canceling: self.cancel_requested.is_some() && !self.status.is_terminal(),
+            promotion_override: self.promotion_override,
         }
     }
 }
@@ -96,6 +98,8 @@ pub struct NewRun<'a> {
     pub requested_by: &'a str,
     pub message: &'a str,
     pub pinned: &'a crate::runs::source::Pinned,
+    /// An admin's reason for skipping the promotion rule (audited as its own event).
+    pub promotion_override: Option<&'a str>,
 }
 
 /// The end of a plan phase, written in one transaction with its artifacts.
@@ -136,7 +140,7 @@ macro_rules! update_audited {
 const RUN_COLUMNS: &str = "id, environment, kind, status, requested_by, message, infra_commit, source_ref, \
     commit_subject, commit_author, plan_add, \
     plan_change, plan_destroy, plan_summary, cost_diff, error, attempts, worker_id, lease_expires_at, cancel_requested, \
-    canceled_by, created_at, started_at, planned_at, apply_started_at, finished_at, log_bytes";
+    canceled_by, created_at, started_at, planned_at, apply_started_at, finished_at, log_bytes, promotion_override";
 
 const ACTIVE: &str = "('planning', 'planned', 'applying')";
 
@@ -159,7 +163,8 @@ impl Db {
     pub async fn insert_run(&self, new: &NewRun<'_>) -> DbResult<RunRow> {
         let sql = format!(
             "INSERT INTO runs (environment, kind, status, requested_by, message, created_at, source_ref, infra_commit, \
-             commit_subject, commit_author) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9) RETURNING {RUN_COLUMNS}"
+             commit_subject, commit_author, promotion_override) VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10) \
+             RETURNING {RUN_COLUMNS}"
         );
         let commit = new.pinned.commit.as_ref();
         let row = on_backend!(self, pool => {
@@ -174,6 +179,7 @@ impl Db {
                 .bind(commit.map(|c| &c.sha))
                 .bind(commit.map(|c| &c.subject))
                 .bind(commit.map(|c| &c.author))
+                .bind(new.promotion_override)
                 .fetch_one(&mut *tx)
                 .await?;
             let details = serde_json::json!({
@@ -183,6 +189,10 @@ impl Db {
                 "commit": commit.map(|c| &c.sha),
             });
             insert_audit!(&mut *tx, &audit(new.requested_by, "run.created", &row, details))?;
+            if let Some(reason) = new.promotion_override {
+                let details = serde_json::json!({ "reason": reason, "commit": commit.map(|c| &c.sha) });
+                insert_audit!(&mut *tx, &audit(new.requested_by, "run.promotion_overridden", &row, details))?;
+            }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(row)
         })?;
@@ -222,6 +232,15 @@ impl Db {
     }
 
     /// The run holding the environment (if any), its last finished run, and how many wait.
+    /// The commits an environment's applies brought it to (applied, or planned with no changes),
+    /// the most recent first.
+    pub async fn applied_commits(&self, env: &str, limit: i64) -> DbResult<Vec<String>> {
+        let sql = "SELECT infra_commit FROM runs WHERE environment = $1 AND kind = 'apply' \
+                   AND status IN ('applied', 'no_changes') AND infra_commit IS NOT NULL \
+                   GROUP BY infra_commit ORDER BY MAX(finished_at) DESC LIMIT $2";
+        Ok(on_backend!(self, pool => sqlx::query_scalar(sql).bind(env).bind(limit).fetch_all(pool).await)?)
+    }
+
     /// The environment's active run (planning, planned or applying), if any: there is at most one.
     pub async fn active_run(&self, env: &str) -> DbResult<Option<RunRow>> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}");

@@ -6,7 +6,7 @@ use super::error::ApiError;
 use super::extract::parse_id;
 use super::AppState;
 use crate::auth::middleware::urlencode;
-use crate::runs::RunError;
+use crate::runs::{RunError, RunRequest};
 use app::model::run::RunKind;
 use app::model::Identity;
 use axum::extract::{Path, State};
@@ -40,6 +40,9 @@ struct StartForm {
     /// Empty: the branch.
     #[serde(default, rename = "ref")]
     git_ref: String,
+    /// Empty: follow the promotion rule.
+    #[serde(default)]
+    override_promotion: String,
 }
 
 async fn start(
@@ -52,7 +55,9 @@ async fn start(
     let result = async {
         let kind: RunKind = form.kind.parse().map_err(RunError::Invalid)?;
         let git_ref = Some(form.git_ref.as_str()).filter(|r| !r.trim().is_empty());
-        let run = state.runs.create(&who, &env, kind, &form.message, git_ref).await?;
+        let override_promotion = Some(form.override_promotion.as_str()).filter(|r| !r.trim().is_empty());
+        let request = RunRequest { kind, message: &form.message, git_ref, override_promotion };
+        let run = state.runs.create(&who, &env, request).await?;
         Ok(format!("/runs/{}", run.id))
     }
     .await;

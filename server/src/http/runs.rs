@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::extract::{parse_id, ApiJson, ApiPath, ApiQuery};
 use super::AppState;
-use crate::runs::{logs, RunError};
+use crate::runs::{logs, RunError, RunRequest};
 use app::model::run::{Run, RunKind};
 use app::model::Identity;
 use axum::body::Body;
@@ -50,6 +50,8 @@ struct NewRun {
     /// A branch, tag or commit of the infra repository (default: `terraform.branch`).
     #[serde(rename = "ref")]
     git_ref: Option<String>,
+    /// Admins: why this apply may skip the promotion rule.
+    override_promotion: Option<String>,
 }
 
 async fn create(
@@ -64,7 +66,8 @@ async fn create(
         .ok_or_else(|| ApiError::Unprocessable("\"kind\" is required: \"plan\" or \"apply\"".into()))?
         .parse()
         .map_err(ApiError::Unprocessable)?;
-    let run = state.runs.create(&who, &env, kind, &body.message, body.git_ref.as_deref()).await?;
+    let request = RunRequest { kind, message: &body.message, git_ref: body.git_ref.as_deref(), override_promotion: body.override_promotion.as_deref() };
+    let run = state.runs.create(&who, &env, request).await?;
     Ok((StatusCode::CREATED, Json(run)))
 }
 

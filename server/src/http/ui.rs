@@ -74,6 +74,7 @@ impl Backend for UiBackend {
             environment,
             runs: list,
             can_start: crate::runs::policy::may_start(who).is_ok(),
+            can_override_promotion: crate::runs::policy::may_override_promotion(who).is_ok(),
             simulated_terraform: runs.simulated,
             source: runs.source.describe(),
             variables: variables.map_err(|e| e.to_string())?,

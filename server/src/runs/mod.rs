@@ -7,6 +7,7 @@ pub mod engine;
 pub mod logs;
 pub mod plan;
 pub mod policy;
+pub mod promotion;
 pub mod scrub;
 pub mod source;
 pub mod terraform;
@@ -62,6 +63,17 @@ impl From<SourceError> for RunError {
             SourceError::Unavailable(m) => RunError::Unavailable(m),
         }
     }
+}
+
+/// A run as its requester asks for it.
+#[derive(Clone, Copy, Debug)]
+pub struct RunRequest<'a> {
+    pub kind: RunKind,
+    pub message: &'a str,
+    /// A branch, tag or commit; `None`: the branch.
+    pub git_ref: Option<&'a str>,
+    /// An admin's reason for applying what the promotion source has not applied.
+    pub override_promotion: Option<&'a str>,
 }
 
 #[derive(Clone)]
@@ -145,15 +157,32 @@ impl Runs {
 
     /// Queues a run of `git_ref` (default: the branch), resolved to a commit now: the run plans
     /// and applies that commit whatever the branch does meanwhile.
-    pub async fn create(&self, who: &Identity, env: &str, kind: RunKind, message: &str, git_ref: Option<&str>) -> Result<Run, RunError> {
-        self.environment(env)?;
+    pub async fn create(&self, who: &Identity, env: &str, request: RunRequest<'_>) -> Result<Run, RunError> {
+        let environment = self.environment(env)?;
         policy::may_start(who).map_err(RunError::Forbidden)?;
-        let message = message.trim();
+        let message = request.message.trim();
         if message.chars().count() > MAX_MESSAGE_CHARS {
             return Err(RunError::Invalid(format!("the message is longer than {MAX_MESSAGE_CHARS} characters")));
         }
-        let pinned = self.source.pin(git_ref).await?;
-        let new = NewRun { environment: env, kind, requested_by: &who.name, message, pinned: &pinned };
+        let override_reason = match request.override_promotion.map(str::trim) {
+            None => None,
+            Some(reason) => {
+                policy::may_override_promotion(who).map_err(RunError::Forbidden)?;
+                if reason.is_empty() || reason.chars().count() > MAX_COMMENT_CHARS {
+                    return Err(RunError::Invalid(format!("override_promotion needs a reason (up to {MAX_COMMENT_CHARS} characters)")));
+                }
+                Some(reason)
+            }
+        };
+        let pinned = self.source.pin(request.git_ref).await?;
+        let commit = pinned.commit.as_ref().map(|c| c.sha.as_str());
+        // Refused before anything runs; an override is recorded only where it was needed.
+        let promotion_override = match promotion::check(self, environment, request.kind, commit).await? {
+            promotion::Verdict::Refused(why) if override_reason.is_none() => return Err(RunError::Conflict(why)),
+            promotion::Verdict::Refused(_) => override_reason,
+            promotion::Verdict::Allowed | promotion::Verdict::NotEnforced => None,
+        };
+        let new = NewRun { environment: env, kind: request.kind, requested_by: &who.name, message, pinned: &pinned, promotion_override };
         let row = self.db.insert_run(&new).await?;
         self.wakeup.work_available().await;
         self.wakeup.run_changed(row.id).await;
@@ -206,7 +235,10 @@ impl Runs {
         let mut all = Vec::new();
         for env in self.environments.all() {
             let activity = self.db.environment_activity(&env.name).await?;
+            let applied = activity.applied.as_ref().and_then(|r| r.infra_commit.as_deref());
+            let promotion = promotion::describe(self, env, applied).await;
             all.push(EnvironmentActivity {
+                promotion,
                 environment: env.name.clone(),
                 active: activity.active.map(|r| r.into_run(vec![])),
                 last: activity.last.map(|r| r.into_run(vec![])),

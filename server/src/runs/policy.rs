@@ -19,6 +19,15 @@ pub fn may_start(who: &Identity) -> Result<(), String> {
     }
 }
 
+/// Applying a commit the promotion source has not applied is an admin's decision.
+pub fn may_override_promotion(who: &Identity) -> Result<(), String> {
+    if who.can(Role::Admin) {
+        Ok(())
+    } else {
+        Err(format!("overriding the promotion rule needs the admin role; you have {}", who.role))
+    }
+}
+
 /// Why `who` may not approve `run` (status aside), or `Ok`.
 pub fn may_approve(who: &Identity, run: &Run, env: &Environment) -> Result<(), String> {
     if env.approvals_required == 0 {
@@ -126,6 +135,7 @@ mod tests {
             error: None,
             log_bytes: 0,
             canceling: false,
+            promotion_override: None,
         }
     }
 

@@ -131,6 +131,41 @@ impl Source {
         Ok(Pinned { git_ref: Some(wanted.to_string()), commit: Some(commit) })
     }
 
+    /// Whether `commit` is `descendant` or one of its ancestors; `None` for a plain directory,
+    /// which has no history. Reads the mirror as last fetched (run creation fetches it).
+    pub async fn is_ancestor(&self, commit: &str, descendant: &str) -> Result<Option<bool>, SourceError> {
+        let Some(dir) = self.repository() else { return Ok(None) };
+        if commit == descendant {
+            return Ok(Some(true));
+        }
+        let out = self.git_command(dir, &["merge-base", "--is-ancestor", commit, descendant]).stdout(Stdio::null()).output();
+        let out = tokio::time::timeout(GIT_TIMEOUT, out)
+            .await
+            .map_err(|_| SourceError::Unavailable(format!("git merge-base took longer than {GIT_TIMEOUT:?}")))?
+            .map_err(|e| SourceError::Unavailable(format!("cannot run git (is it installed?): {e}")))?;
+        match out.status.code() {
+            Some(0) => Ok(Some(true)),
+            Some(1) => Ok(Some(false)),
+            _ => Err(self.failed("merge-base", &out.stderr)),
+        }
+    }
+
+    /// How many commits `to` has that `from` lacks (`git rev-list --count from..to`); `None` for
+    /// a plain directory.
+    pub async fn commits_between(&self, from: &str, to: &str) -> Result<Option<u64>, SourceError> {
+        let Some(dir) = self.repository() else { return Ok(None) };
+        let range = format!("{from}..{to}");
+        let count = self.git(dir, &["rev-list", "--count", &range]).await?;
+        count.trim().parse().map(Some).map_err(|_| SourceError::Unavailable(format!("git rev-list printed {count:?}")))
+    }
+
+    fn repository(&self) -> Option<&Path> {
+        match &self.kind {
+            Kind::Mirror { dir, .. } | Kind::Checkout { dir } => Some(dir),
+            Kind::Directory { .. } => None,
+        }
+    }
+
     /// Writes the tree of `commit` (or, for a plain directory, its current contents) into `dest`.
     pub async fn export(&self, commit: Option<&str>, dest: &Path) -> Result<(), SourceError> {
         std::fs::create_dir_all(dest).map_err(|e| SourceError::Unavailable(format!("cannot create {}: {e}", dest.display())))?;

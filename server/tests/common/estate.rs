@@ -40,6 +40,15 @@ impl Estate {
         config.aws.endpoint_url = Some(self.aws.url.parse().unwrap());
     }
 
+    /// Production applies without staging first (the built-in rule is off): for tests about
+    /// something else. The promotion tests keep it.
+    pub fn skip_promotion(config: &mut Config) {
+        config.environments.get_mut("production").unwrap().promote_from = None;
+    }
+
+    /// `skip_promotion`, as the binary's environment variable.
+    pub const SKIP_PROMOTION: (&str, &str) = ("ZELLY_ENVIRONMENTS__PRODUCTION__PROMOTE_FROM", "");
+
     /// The same, as the binary's environment variables.
     pub fn env_vars(&self) -> Vec<(String, String)> {
         vec![

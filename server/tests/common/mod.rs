@@ -208,9 +208,20 @@ impl TestApp {
 
     /// Starts a run through the API and returns its id.
     pub async fn start_run(&self, env: &str, token: &str, kind: &str) -> i64 {
-        let res = self.post_json(&format!("/api/v1/environments/{env}/runs"), token, serde_json::json!({ "kind": kind, "message": "test" })).await;
-        assert_eq!(res.status(), 201, "run created");
-        res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap()
+        self.create_run(env, token, serde_json::json!({ "kind": kind, "message": "test" })).await
+    }
+
+    /// Starts a run of `git_ref` (a branch, tag or commit) and returns its id.
+    pub async fn start_run_at(&self, env: &str, token: &str, kind: &str, git_ref: &str) -> i64 {
+        self.create_run(env, token, serde_json::json!({ "kind": kind, "message": "test", "ref": git_ref })).await
+    }
+
+    async fn create_run(&self, env: &str, token: &str, body: serde_json::Value) -> i64 {
+        let res = self.post_json(&format!("/api/v1/environments/{env}/runs"), token, body).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 201, "run created: {body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_i64().unwrap()
     }
 
     pub async fn run(&self, id: i64) -> serde_json::Value {
