@@ -372,4 +372,87 @@ for_each_backend! {
         assert!(page.contains("Promotion rule overridden") && page.contains(reason), "the run page says so");
         app.stop().await;
     }
+
+    async fn drift_checks_find_a_changed_variable_and_nothing_when_nothing_changed(backend) {
+        let (estate, app) = production_estate(backend, false).await;
+        let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
+        let applied = apply(&app, "production", &meera, &ravi).await;
+        let check = async |token: &str| {
+            let res = app.post_json("/api/v1/environments/production/drift-check", token, json!({})).await;
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        };
+        let drift = async || get_json(&app, "/api/v1/environments/production", &meera).await.1["drift"].clone();
+        let versions = || estate.aws.backend(&["versions", PRODUCTION_STATE]);
+        assert_eq!(drift().await["status"], "unknown", "never checked");
+        let viewer = app.token("vic", Role::Viewer).await;
+        assert_eq!(check(&viewer).await.0, 403, "viewers do not start checks");
+
+        // Nothing changed since the apply: in sync.
+        let before = versions();
+        let (status, run) = check(&meera).await;
+        assert_eq!((status, run["kind"].as_str()), (202, Some("drift")), "{run}");
+        let id = run["id"].as_i64().unwrap();
+        app.wait_for(id, "no_changes").await;
+        let found = drift().await;
+        assert_eq!((found["status"].as_str(), found["run_id"].as_i64(), found["commit"].as_str()), (Some("in_sync"), Some(id), applied["commit"].as_str()));
+        assert_eq!((found["add"].as_i64(), found["change"].as_i64(), found["destroy"].as_i64()), (Some(0), Some(0), Some(0)));
+        assert!(found["checked_at"].is_string());
+
+        // The token is rotated in Secrets Manager, not yet applied: drifted, one change pending.
+        let rotated = json!({ "cloudflare_api_token": "cf-R0tated-Dr1ft-77ab", "bastion_ssh_key": BASTION_KEY });
+        estate.put_variables("production", "ap-south-1", &rotated).await;
+        let (_, run) = check(&meera).await;
+        let id = run["id"].as_i64().unwrap();
+        app.wait_for(id, "planned_and_finished").await;
+        let found = drift().await;
+        assert_eq!(found["status"], "drifted", "{found}");
+        assert_eq!((found["add"].as_i64(), found["change"].as_i64(), found["destroy"].as_i64()), (Some(0), Some(1), Some(0)), "{found}");
+        assert_eq!(versions(), before, "a drift check writes no state");
+        assert_eq!(estate.state(PRODUCTION_STATE)["outputs"]["cloudflare_token_check"]["value"], CLOUDFLARE_TOKEN, "nothing was applied");
+        let res = app.post_json(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({ "confirm": "production" })).await;
+        assert_eq!(res.status(), 409, "a drift check is never applied");
+        let admin = app.token("ada", Role::Admin).await;
+        let (_, audit) = get_json(&app, "/api/v1/audit?action=environment.drifted", &admin).await;
+        let details: Value = serde_json::from_str(audit["events"][0]["details"].as_str().unwrap()).unwrap();
+        assert_eq!((details["run"].as_i64(), details["change"].as_i64()), (Some(id), Some(1)), "drift found is an event");
+        let home = app.get("/", Some(&meera)).await.text().await.unwrap();
+        assert!(home.contains("data-drift=\"drifted\"") && home.contains("1 change pending since"), "the card shows it");
+        let (_, activity) = get_json(&app, "/api/v1/environments/production/runs", &meera).await;
+        assert_eq!(activity["runs"][0]["kind"], "drift");
+
+        // A check is not started while a run waits for approval; nor is a drift run asked for directly.
+        let waiting = app.start_run("production", &meera, "apply").await;
+        app.wait_for(waiting, "planned").await;
+        let (status, refused) = check(&meera).await;
+        assert_eq!(status, 409, "{refused}");
+        let res = app.post_json("/api/v1/environments/production/runs", &meera, json!({ "kind": "drift" })).await;
+        assert_eq!(res.status(), 422);
+        app.stop().await;
+    }
+
+    async fn drift_checks_run_on_their_schedule(backend) {
+        let estate = Estate::new();
+        let app = TestApp::start_with(backend, |c| {
+            estate.configure(c);
+            c.runs.drift_check_minutes = 0.02;
+            c.environments.get_mut("production").unwrap().drift_check_minutes = Some(0.0);
+        })
+        .await;
+        let viewer = app.token("vic", Role::Viewer).await;
+        let drift_runs = async |env: &str| -> Vec<Value> {
+            let (_, listed) = get_json(&app, &format!("/api/v1/environments/{env}/runs"), &viewer).await;
+            listed["runs"].as_array().unwrap().iter().filter(|r| r["kind"] == "drift").cloned().collect()
+        };
+        until("two scheduled checks of staging", async || {
+            let runs = drift_runs("staging").await;
+            runs.iter().filter(|r| r["status"] != "queued" && r["status"] != "planning").count() >= 2
+        })
+        .await;
+        let staging = drift_runs("staging").await;
+        assert!(staging.iter().all(|r| r["requested_by"] == "drift-check" && r["message"] == "Drift check"), "{staging:#?}");
+        assert!(staging.iter().all(|r| r["status"] != "errored"), "{staging:#?}");
+        assert!(drift_runs("production").await.is_empty(), "drift_check_minutes = 0 turns production's off");
+        app.stop().await;
+    }
 }

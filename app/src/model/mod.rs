@@ -73,6 +73,10 @@ pub struct Environment {
     /// environment has applied (or an ancestor of one). Production promotes from staging.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub promote_from: Option<String>,
+    /// Minutes between scheduled drift checks of this environment (0: none); unset:
+    /// `runs.drift_check_minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift_check_minutes: Option<f64>,
     /// The usage its cost estimate assumes.
     #[serde(default)]
     pub cost_assumptions: cost::CostAssumptions,

@@ -20,6 +20,9 @@ pub enum RunKind {
     Plan,
     /// Plans, waits for approval, applies the saved plan.
     Apply,
+    /// A drift check: plans the branch head against the real infrastructure (refreshed), never
+    /// applies, and does not count as a change.
+    Drift,
 }
 
 impl RunKind {
@@ -27,6 +30,7 @@ impl RunKind {
         match self {
             Self::Plan => "plan",
             Self::Apply => "apply",
+            Self::Drift => "drift",
         }
     }
 }
@@ -37,6 +41,7 @@ impl std::str::FromStr for RunKind {
         match s {
             "plan" => Ok(Self::Plan),
             "apply" => Ok(Self::Apply),
+            "drift" => Ok(Self::Drift),
             other => Err(format!("unknown run kind {other:?}: expected \"plan\" or \"apply\"")),
         }
     }
@@ -297,6 +302,43 @@ pub struct EnvironmentActivity {
     pub lock_error: Option<String>,
     /// Where it stands against the environment it promotes from (`promote_from`).
     pub promotion: Option<Promotion>,
+    /// Whether the real infrastructure matches the code, by the last drift check.
+    pub drift: Option<Drift>,
+    /// The viewer may start a drift check (operators).
+    pub can_check_drift: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DriftState {
+    /// The last drift check planned no changes.
+    InSync,
+    /// It planned changes: the infrastructure or the code moved since the last apply.
+    Drifted,
+    /// It could not plan (see its run).
+    Failed,
+    /// No drift check has finished yet.
+    Unknown,
+}
+
+/// The last finished drift check of an environment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub status: DriftState,
+    pub checked_at: Option<DateTime<Utc>>,
+    pub run_id: Option<i64>,
+    pub commit: Option<String>,
+    pub add: i64,
+    pub change: i64,
+    pub destroy: i64,
+    /// A drift check queued or running now.
+    pub checking: Option<i64>,
+}
+
+impl Drift {
+    pub fn changes(&self) -> i64 {
+        self.add + self.change + self.destroy
+    }
 }
 
 /// An environment that applies only what another has applied.

@@ -154,6 +154,7 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
                     <AppliedLine run=a.applied.clone()/>
                     <LockLine environment=env.name.clone() lock=a.lock.clone() error=a.lock_error.clone()/>
                     {a.promotion.clone().map(|p| view! { <PromotionLine p/> })}
+                    {a.drift.clone().map(|d| view! { <DriftLine environment=env.name.clone() drift=d can_check=a.can_check_drift/> })}
                     <div class="activity-line">
                         <span class="activity-label">"Queue"</span>
                         <span data-queued=a.queued.to_string()>{if a.queued == 0 { "empty".to_string() } else { format!("{} waiting", a.queued) }}</span>
@@ -189,6 +190,42 @@ fn AppliedLine(run: Option<crate::model::run::Run>) -> impl IntoView {
                 }.into_any(),
                 None => view! { <span class="muted">"nothing applied from here yet"</span> }.into_any(),
             }}
+        </div>
+    }
+}
+
+/// What the last drift check found, with the form to check now.
+#[component]
+fn DriftLine(environment: String, drift: crate::model::run::Drift, can_check: bool) -> impl IntoView {
+    use crate::model::run::DriftState;
+    let when = drift.checked_at.as_ref().map(crate::components::run_bits::when).unwrap_or_default();
+    let run = drift.run_id.map(|id| format!("/runs/{id}")).unwrap_or_default();
+    let state = match drift.status {
+        DriftState::InSync => "in_sync",
+        DriftState::Drifted => "drifted",
+        DriftState::Failed => "failed",
+        DriftState::Unknown => "unknown",
+    };
+    let found = match drift.status {
+        DriftState::Drifted => {
+            let n = drift.changes();
+            view! { <a href=run class="drift-found">{format!("{n} change{} pending since {when}", if n == 1 { "" } else { "s" })}</a> }.into_any()
+        }
+        DriftState::InSync => view! { <span>"in sync "<a href=run class="muted">{format!("· checked {when}")}</a></span> }.into_any(),
+        DriftState::Failed => view! { <a href=run class="drift-failed">{format!("check failed · {when}")}</a> }.into_any(),
+        DriftState::Unknown => view! { <span class="muted">"not checked yet"</span> }.into_any(),
+    };
+    view! {
+        <div class="activity-line" data-drift=state>
+            <span class="activity-label">"Drift"</span>
+            {found}
+            {drift.checking.map(|id| view! { <a href=format!("/runs/{id}") class="muted">{format!("checking now (#{id})")}</a> })}
+            {(can_check && drift.checking.is_none()).then(|| view! {
+                <form method="post" action=format!("/environments/{environment}/drift-check") class="inline">
+                    <crate::components::csrf::CsrfField/>
+                    <button type="submit" class="link-button">"check now"</button>
+                </form>
+            })}
         </div>
     }
 }

@@ -145,6 +145,7 @@ fn kind_label(kind: RunKind) -> &'static str {
     match kind {
         RunKind::Plan => "Speculative plan",
         RunKind::Apply => "Plan and apply",
+        RunKind::Drift => "Drift check",
     }
 }
 

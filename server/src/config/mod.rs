@@ -229,6 +229,17 @@ pub struct RunsConfig {
     /// Idle workers are woken when work arrives; they also look this often, in case a wake-up
     /// was lost (a dropped database connection, say).
     pub poll_seconds: u64,
+    /// Minutes between scheduled drift checks of each environment (0: none); an environment's
+    /// `drift_check_minutes` overrides it.
+    pub drift_check_minutes: f64,
+}
+
+impl RunsConfig {
+    /// How often `env` is checked for drift; `None`: never by schedule.
+    pub fn drift_period(&self, env: &Environment) -> Option<std::time::Duration> {
+        let minutes = env.drift_check_minutes.unwrap_or(self.drift_check_minutes);
+        (minutes > 0.0).then(|| std::time::Duration::from_secs_f64(minutes * 60.0))
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -72,6 +72,11 @@ pub fn check(config: &Config) -> Result<(), String> {
     for (name, env) in &config.environments {
         check_environment(name, env, &mut problems);
         check_variables(config, name, env, &mut problems);
+        let drift = env.drift_check_minutes.unwrap_or(config.runs.drift_check_minutes);
+        if !(drift.is_finite() && drift >= 0.0) {
+            let key = if env.drift_check_minutes.is_some() { format!("environments.{name}.drift_check_minutes") } else { "runs.drift_check_minutes".into() };
+            problems.push(format!("{key}: {drift} is not a number of minutes (0 turns drift checks off)"));
+        }
         if let Some(from) = &env.promote_from {
             let source = config.environments.get(from);
             if from == name || source.is_none() {

@@ -241,6 +241,23 @@ impl Db {
         Ok(on_backend!(self, pool => sqlx::query_scalar(sql).bind(env).bind(limit).fetch_all(pool).await)?)
     }
 
+    /// The newest run of `kind` in the environment (only finished ones, if `finished`).
+    pub async fn latest_of_kind(&self, env: &str, kind: RunKind, finished: bool) -> DbResult<Option<RunRow>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND kind = $2 AND ($3 = 0 OR finished_at IS NOT NULL) \
+             ORDER BY id DESC LIMIT 1"
+        );
+        let finished = i64::from(finished);
+        Ok(on_backend!(self, pool => sqlx::query_as::<_, RunRow>(&sql).bind(env).bind(kind.as_str()).bind(finished).fetch_optional(pool).await)?)
+    }
+
+    /// Whether the environment has a run queued or active.
+    pub async fn has_pending_run(&self, env: &str) -> DbResult<bool> {
+        let sql = format!("SELECT COUNT(*) FROM runs WHERE environment = $1 AND (status = 'queued' OR status IN {ACTIVE})");
+        let count: i64 = on_backend!(self, pool => sqlx::query_scalar(&sql).bind(env).fetch_one(pool).await)?;
+        Ok(count > 0)
+    }
+
     /// The environment's active run (planning, planned or applying), if any: there is at most one.
     pub async fn active_run(&self, env: &str) -> DbResult<Option<RunRow>> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}");
@@ -250,7 +267,8 @@ impl Db {
     pub async fn environment_activity(&self, env: &str) -> DbResult<Activity> {
         let active_sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}");
         let last_sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND finished_at IS NOT NULL ORDER BY finished_at DESC, id DESC LIMIT 1"
+            "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND finished_at IS NOT NULL AND kind <> 'drift' \
+             ORDER BY finished_at DESC, id DESC LIMIT 1"
         );
         let applied_sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status = 'applied' ORDER BY finished_at DESC, id DESC LIMIT 1"

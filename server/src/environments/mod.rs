@@ -52,6 +52,16 @@ impl Environments {
         out.push(b'}');
         true
     }
+
+    /// Adds `"key": value` to the object `write_view` just wrote at the end of `out`.
+    pub fn append_field(out: &mut Vec<u8>, key: &str, value: &impl serde::Serialize) {
+        if out.last() == Some(&b'}') {
+            out.pop();
+            out.extend_from_slice(format!(",\"{key}\":").as_bytes());
+            serde_json::to_writer(&mut *out, value).expect("a view serializes");
+            out.push(b'}');
+        }
+    }
 }
 
 #[cfg(test)]

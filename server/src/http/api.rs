@@ -67,6 +67,8 @@ async fn get_environment(
     if !state.environments.write_view(&name, status.as_ref(), &mut body) {
         return Err(ApiError::NotFound(format!("no environment called {name:?}")));
     }
+    let drift = crate::runs::drift::status(&state.runs, &name).await?;
+    crate::environments::Environments::append_field(&mut body, "drift", &drift);
     Ok(json_answer(body))
 }
 

@@ -161,6 +161,7 @@ pub async fn launch_with_listener(
 ) -> std::io::Result<()> {
     spawn_housekeeping(state.db.clone(), state.config.clone());
     let workers = crate::runs::engine::spawn(state.runs.clone(), state.config.runs.workers);
+    crate::runs::drift::spawn_schedule(state.runs.clone());
     let runs = state.runs.clone();
     // The client's address is kept for the sign-in rate limit.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

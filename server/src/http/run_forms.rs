@@ -18,6 +18,7 @@ use serde::Deserialize;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/environments/{env}/runs/new", post(start))
+        .route("/environments/{env}/drift-check", post(drift_check))
         .route("/runs/{id}/approve", post(approve))
         .route("/runs/{id}/reject", post(reject))
         .route("/runs/{id}/cancel", post(cancel))
@@ -62,6 +63,11 @@ async fn start(
     }
     .await;
     back(page, result)
+}
+
+async fn drift_check(State(state): State<AppState>, Extension(who): Extension<Identity>, Path(env): Path<String>) -> Result<Redirect, ApiError> {
+    let result = crate::runs::drift::check_now(&state.runs, &who, &env).await.map(|run| format!("/runs/{}", run.id));
+    back(format!("/environments/{env}/runs"), result)
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/environments/{env}/runs", post(create).get(list))
         .route("/environments/{env}/variables", get(variables))
+        .route("/environments/{env}/drift-check", post(drift_check))
         .route("/runs/{id}", get(show))
         .route("/runs/{id}/log", get(log_text))
         .route("/runs/{id}/log/stream", get(log_stream))
@@ -69,6 +70,11 @@ async fn create(
     let request = RunRequest { kind, message: &body.message, git_ref: body.git_ref.as_deref(), override_promotion: body.override_promotion.as_deref() };
     let run = state.runs.create(&who, &env, request).await?;
     Ok((StatusCode::CREATED, Json(run)))
+}
+
+/// Queues a drift check (202: it runs when a worker takes it).
+async fn drift_check(State(state): State<AppState>, Extension(who): Extension<Identity>, ApiPath(env): ApiPath<String>) -> Result<(StatusCode, Json<Run>), ApiError> {
+    Ok((StatusCode::ACCEPTED, Json(crate::runs::drift::check_now(&state.runs, &who, &env).await?)))
 }
 
 /// The environment's Terraform variables: names and sources, plain values, sensitive ones masked.

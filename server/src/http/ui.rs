@@ -32,7 +32,9 @@ impl Backend for UiBackend {
     async fn activity(&self, who: &Identity) -> Result<Vec<EnvironmentActivity>, String> {
         let mut all = self.state.runs.activity().await.map_err(|e| e.to_string())?;
         let locks = futures_util::future::join_all(all.iter().map(|a| self.state.states.lock(who, &a.environment))).await;
+        let can_check_drift = crate::runs::policy::may_start(who).is_ok();
         for (activity, lock) in all.iter_mut().zip(locks) {
+            activity.can_check_drift = can_check_drift;
             match lock {
                 Ok(lock) => activity.lock = lock,
                 Err(e) => activity.lock_error = Some(e.to_string()),

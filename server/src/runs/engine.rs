@@ -174,10 +174,14 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
             let status = match (summary.add + summary.change + summary.destroy, run.kind) {
                 (0, _) => RunStatus::NoChanges,
                 (_, RunKind::Apply) => RunStatus::Planned,
-                (_, RunKind::Plan) => RunStatus::PlannedAndFinished,
+                (_, RunKind::Plan | RunKind::Drift) => RunStatus::PlannedAndFinished,
             };
             let outcome = PlanOutcome { status, summary: Some(&summary), cost_diff: cost_diff.as_ref(), error: None, artifacts };
-            runs.db.finish_plan(&run, worker, outcome).await
+            let recorded = runs.db.finish_plan(&run, worker, outcome).await;
+            if run.kind == RunKind::Drift && matches!(recorded, Ok(crate::db::runs::Transition::Done)) {
+                super::drift::found(runs, &run, &summary).await;
+            }
+            recorded
         }
         (Phase::Plan, Outcome::NoChanges) => {
             let outcome = PlanOutcome { status: RunStatus::NoChanges, summary: None, cost_diff: None, error: None, artifacts: vec![] };
@@ -364,7 +368,12 @@ async fn plan_in(
 
     let plan_file = copy.plan_file();
     let out = format!("-out={}", plan_file.display());
-    match step(runs, env, &root, log, stop, &["plan", "-input=false", &out, "-detailed-exitcode"]).await? {
+    let mut args = vec!["plan", "-input=false", &out, "-detailed-exitcode"];
+    if run.kind == RunKind::Drift {
+        // Said explicitly: a drift check compares the code with the real infrastructure, read afresh.
+        args.push("-refresh=true");
+    }
+    match step(runs, env, &root, log, stop, &args).await? {
         (0, _) => return Ok(Outcome::NoChanges),
         (2, _) => {}
         (code, diagnostics) => return Err(Outcome::Failed(diagnostics.explain("plan", code))),

@@ -3,6 +3,7 @@
 //! through its state machine in the database, and wakes whoever needs to know.
 
 pub mod diagnostics;
+pub mod drift;
 pub mod engine;
 pub mod logs;
 pub mod plan;
@@ -160,6 +161,9 @@ impl Runs {
     pub async fn create(&self, who: &Identity, env: &str, request: RunRequest<'_>) -> Result<Run, RunError> {
         let environment = self.environment(env)?;
         policy::may_start(who).map_err(RunError::Forbidden)?;
+        if request.kind == RunKind::Drift {
+            return Err(RunError::Invalid(format!("drift checks are started with POST /api/v1/environments/{env}/drift-check")));
+        }
         let message = request.message.trim();
         if message.chars().count() > MAX_MESSAGE_CHARS {
             return Err(RunError::Invalid(format!("the message is longer than {MAX_MESSAGE_CHARS} characters")));
@@ -237,8 +241,10 @@ impl Runs {
             let activity = self.db.environment_activity(&env.name).await?;
             let applied = activity.applied.as_ref().and_then(|r| r.infra_commit.as_deref());
             let promotion = promotion::describe(self, env, applied).await;
+            let drift = drift::status(self, &env.name).await?;
             all.push(EnvironmentActivity {
                 promotion,
+                drift: Some(drift),
                 environment: env.name.clone(),
                 active: activity.active.map(|r| r.into_run(vec![])),
                 last: activity.last.map(|r| r.into_run(vec![])),
