@@ -140,6 +140,8 @@ async fn main() {
             .env("ZELLY_TERRAFORM__BIN", &wrapper)
             .env("ZELLY_TERRAFORM__REPO_URL", format!("file://{}", repo.display()))
             .env("ZELLY_ENVIRONMENTS__PRODUCTION__TERRAFORM__VARIABLES__FASTIFY_NOVA_TASKS", "2")
+            // Production applies straight away: the comparison is of terraform, not of promotion.
+            .env("ZELLY_ENVIRONMENTS__PRODUCTION__PROMOTE_FROM", "")
             .env("TF_CLI_CONFIG_FILE", &cli_config)
             .env("BENCH_STEPS", dir.join("steps-control-plane"));
     };

@@ -159,7 +159,7 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
                         <span class="activity-label">"Queue"</span>
                         <span data-queued=a.queued.to_string()>{if a.queued == 0 { "empty".to_string() } else { format!("{} waiting", a.queued) }}</span>
                     </div>
-                })}
+                }.into_any())}
                 <div class="row">
                     <a class="button small" href=format!("/environments/{}/runs", env.name)>"Runs →"</a>
                     <a class="button small" href=format!("/environments/{}/state", env.name)>"State →"</a>
