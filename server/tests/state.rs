@@ -56,6 +56,16 @@ fn strings(value: &Value) -> Vec<&str> {
     value.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()
 }
 
+on_both_backends! {
+    async fn with_a_plain_directory_the_promotion_rule_is_not_enforced(app) {
+        let meera = app.token("meera", Role::Operator).await;
+        let id = app.start_run("production", &meera, "apply").await;
+        assert!(app.run(id).await["commit"].is_null(), "a plain directory has no commits");
+        let home = app.get("/", Some(&meera)).await.text().await.unwrap();
+        assert!(home.contains("from staging: not enforced (plain directory"), "the card says the rule is not enforced");
+    }
+}
+
 for_each_backend! {
     async fn versions_name_the_runs_that_wrote_them_and_nothing_shows_a_value(backend) {
         let (estate, app) = production_estate(backend, false).await;

@@ -112,7 +112,7 @@ function lockFromLaptop(awsUrl) {
   return JSON.parse(out.toString());
 }
 
-test('the state: the applied commit, a stale lock shown and released by an admin', async () => {
+test('the state: the applied commit, a stale lock shown and released by an admin, and drift found', async () => {
   const { server, applied } = shared;
   assert.ok(applied, 'the apply above ran');
   const lock = lockFromLaptop(server.awsUrl);
@@ -150,6 +150,21 @@ test('the state: the applied commit, a stale lock shown and released by an admin
   assert.match(await page.locator('.notice-info').innerText(), new RegExp(`Released the state lock ${lock.ID}`));
   assert.equal(await page.locator('section.state-lock').getAttribute('data-lock'), 'none');
   await page.screenshot({ path: join(screenshots, 'state-unlocked.png'), fullPage: true });
+
+  // Production runs the chosen commit; the branch head is ahead: a drift check finds changes.
+  await page.goto(`${server.url}/`);
+  await page.waitForSelector('body[data-hydrated="true"]');
+  assert.equal(await page.locator('article[data-env="production"] [data-drift]').getAttribute('data-drift'), 'unknown');
+  await page.locator('article[data-env="production"] [data-drift] button:has-text("check now")').click();
+  await page.waitForURL(/\/runs\/\d+$/);
+  await page.waitForSelector('h1 [data-status="planned_and_finished"]', { timeout: 60_000 });
+  assert.match(await page.locator('.run-page, main').first().innerText(), /Drift check/);
+  await page.goto(`${server.url}/`);
+  await page.waitForSelector('body[data-hydrated="true"]');
+  const drift = page.locator('article[data-env="production"] [data-drift]');
+  assert.equal(await drift.getAttribute('data-drift'), 'drifted');
+  assert.match(await drift.innerText(), /\d+ changes? pending since/);
+  await page.locator('article[data-env="production"]').screenshot({ path: join(screenshots, 'environment-card-drift.png') });
   assert.deepEqual(admin.errors, []);
   await admin.context.close();
 });
