@@ -144,6 +144,10 @@ const RUN_COLUMNS: &str = "id, environment, kind, status, requested_by, message,
 
 const ACTIVE: &str = "('planning', 'planned', 'applying')";
 
+fn active_run_sql() -> String {
+    format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}")
+}
+
 fn audit(actor: &str, action: &'static str, run: &RunRow, details: serde_json::Value) -> NewAuditEvent {
     NewAuditEvent {
         actor: actor.to_string(),
@@ -260,12 +264,12 @@ impl Db {
 
     /// The environment's active run (planning, planned or applying), if any: there is at most one.
     pub async fn active_run(&self, env: &str) -> DbResult<Option<RunRow>> {
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}");
+        let sql = active_run_sql();
         Ok(on_backend!(self, pool => sqlx::query_as::<_, RunRow>(&sql).bind(env).fetch_optional(pool).await)?)
     }
 
     pub async fn environment_activity(&self, env: &str) -> DbResult<Activity> {
-        let active_sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND status IN {ACTIVE}");
+        let active_sql = active_run_sql();
         let last_sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE environment = $1 AND finished_at IS NOT NULL AND kind <> 'drift' \
              ORDER BY finished_at DESC, id DESC LIMIT 1"

@@ -32,16 +32,26 @@ use tower_http::{compression::CompressionLayer, trace::TraceLayer};
 
 /// A CSV body as a download named `<stem>-<date>.csv`.
 pub fn csv_download(stem: &str, date_format: &str, body: String) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let filename = format!("{stem}-{}.csv", chrono::Utc::now().format(date_format));
+    attachment("text/csv; charset=utf-8", &filename, body)
+}
+
+/// `body` as a file to save, named `filename`.
+pub fn attachment(content_type: &str, filename: &str, body: impl Into<axum::body::Body>) -> axum::response::Response {
+    use axum::response::IntoResponse;
     (
         [
-            (http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (http::header::CONTENT_TYPE, content_type.to_string()),
             (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
         ],
-        body,
+        body.into(),
     )
         .into_response()
+}
+
+/// A form's way back to `page` when the operation was refused: the reason, readable there.
+pub fn back_with_error(page: &str, why: &impl std::fmt::Display) -> axum::response::Redirect {
+    axum::response::Redirect::to(&format!("{page}?error={}", crate::auth::middleware::urlencode(&why.to_string())))
 }
 
 /// Everything a request handler needs. axum's extractors and layers clone the state several

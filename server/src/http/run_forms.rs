@@ -5,7 +5,6 @@
 use super::error::ApiError;
 use super::extract::parse_id;
 use super::AppState;
-use crate::auth::middleware::urlencode;
 use crate::runs::{RunError, RunRequest};
 use app::model::run::RunKind;
 use app::model::Identity;
@@ -29,7 +28,7 @@ fn back(page: String, result: Result<String, RunError>) -> Result<Redirect, ApiE
     match result {
         Ok(to) => Ok(Redirect::to(&to)),
         Err(RunError::Db(e)) => Err(e.into()),
-        Err(refused) => Ok(Redirect::to(&format!("{page}?error={}", urlencode(&refused.to_string())))),
+        Err(refused) => Ok(super::back_with_error(&page, &refused)),
     }
 }
 

@@ -131,7 +131,7 @@ fn outcome(page: &str, result: Result<WriteOutcome, SecretError>) -> Result<Resp
 fn refused(page: &str, e: SecretError) -> Result<Response, ApiError> {
     match e {
         SecretError::Db(e) => Err(e.into()),
-        other => Ok(Redirect::to(&format!("{page}?error={}", urlencode(&other.to_string()))).into_response()),
+        other => Ok(super::back_with_error(page, &other).into_response()),
     }
 }
 
@@ -172,7 +172,7 @@ async fn redeploy(
         match state.live.redeploy(&state.db, &who, &env, service, reason).await {
             Ok(_) => {}
             Err(crate::environments::deploy::DeployError::Db(e)) => return Err(e.into()),
-            Err(e) => return Ok(Redirect::to(&format!("{page}?error={}", urlencode(&e.to_string()))).into_response()),
+            Err(e) => return Ok(super::back_with_error(&page, &e).into_response()),
         }
     }
     Ok(Redirect::to(&format!("{page}?redeployed={}", urlencode(&services.join(",")))).into_response())

@@ -10,7 +10,7 @@ use crate::state::StateError;
 use app::model::state::{StateDiff, StateLock, StateOverview, StateVersionDetail};
 use app::model::Identity;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Form, Json, Router};
 use serde::Deserialize;
@@ -60,13 +60,10 @@ async fn download(
     ApiPath((env, version)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
     let file = state.states.download(&who, &env, &version).await?;
-    let headers = [
-        (http::header::CONTENT_TYPE, "application/json".to_string()),
-        (http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", file.filename)),
-        // It holds secrets: no cache anywhere keeps a copy.
-        (http::header::CACHE_CONTROL, "no-store".to_string()),
-    ];
-    Ok((headers, file.bytes).into_response())
+    let mut response = super::attachment("application/json", &file.filename, file.bytes);
+    // It holds secrets: no cache anywhere keeps a copy.
+    response.headers_mut().insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -115,6 +112,6 @@ async fn force_unlock_form(
     match state.states.force_unlock(&who, &env, &form.lock_id, &form.confirm).await {
         Ok(lock) => Ok(Redirect::to(&format!("{page}?unlocked={}", urlencode(&lock.id)))),
         Err(StateError::Db(e)) => Err(e.into()),
-        Err(refused) => Ok(Redirect::to(&format!("{page}?error={}", urlencode(&refused.to_string())))),
+        Err(refused) => Ok(super::back_with_error(&page, &refused)),
     }
 }
