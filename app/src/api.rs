@@ -168,6 +168,16 @@ pub async fn load_audit(query: crate::model::audit::AuditQuery) -> Result<crate:
     backend::get()?.audit(&query).await.map_err(ServerFnError::new)
 }
 
+/// Notification destinations and deliveries (the domain lets only admins see them).
+#[server(prefix = "/app")]
+pub async fn load_notifications(
+    // Default: an unfiltered query has no fields, so the browser sends none.
+    #[server(default)] query: crate::model::notifications::DeliveryQuery,
+) -> Result<crate::model::notifications::NotificationsPage, ServerFnError> {
+    let who = backend::require(crate::model::Role::Viewer)?;
+    backend::get()?.notifications(&who, &query).await.map_err(ServerFnError::new)
+}
+
 #[server(prefix = "/app")]
 pub async fn load_costs() -> Result<crate::model::cost::CostOverview, ServerFnError> {
     backend::require(crate::model::Role::Viewer)?;
@@ -206,6 +216,11 @@ pub mod backend {
         async fn costs(&self) -> crate::model::cost::CostOverview;
         async fn users(&self) -> Result<Vec<crate::model::users::UserSummary>, String>;
         async fn audit(&self, query: &crate::model::audit::AuditQuery) -> Result<crate::model::audit::AuditPage, String>;
+        async fn notifications(
+            &self,
+            who: &Identity,
+            query: &crate::model::notifications::DeliveryQuery,
+        ) -> Result<crate::model::notifications::NotificationsPage, String>;
     }
 
     pub type SharedBackend = Arc<dyn Backend>;

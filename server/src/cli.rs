@@ -182,8 +182,10 @@ async fn worker(config: Config) -> anyhow::Result<()> {
     }
     eprintln!("Zelly worker running {workers} workers ({} database)", state.db.backend_name());
     let running = crate::runs::engine::spawn(state.runs.clone(), workers);
+    let sender = crate::notifications::Sender::spawn(state.notifications.clone(), state.runs.wakeup.subscribe());
     shutdown_signal().await;
     crate::runs::engine::stop(&state.runs, running).await;
+    sender.stop();
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub mod environments;
 pub mod http;
 pub mod live_cache;
 pub mod metrics;
+pub mod notifications;
 pub mod runs;
 pub mod secrets;
 pub mod state;

@@ -24,6 +24,7 @@ pub fn TopBar() -> impl IntoView {
                         admin.then(|| view! {
                             <a href="/audit" class="nav-link">"Audit"</a>
                             <a href="/users" class="nav-link">"Users"</a>
+                            <a href="/notifications" class="nav-link">"Notifications"</a>
                         })
                     })}
                 </Suspense>

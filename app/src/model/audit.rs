@@ -41,7 +41,7 @@ pub struct AuditQuery {
 
 impl AuditQuery {
     fn text(v: &Option<String>) -> Option<&str> {
-        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+        super::query::filled(v)
     }
 
     pub fn actor(&self) -> Option<&str> {
@@ -74,18 +74,13 @@ impl AuditQuery {
 
     /// The same filters as a query string (without `before`), for links to more pages and to CSV.
     pub fn to_query_string(&self) -> String {
-        let pairs = [
+        super::query::query_string(&[
             ("actor", Self::text(&self.actor)),
             ("environment", Self::text(&self.environment)),
             ("action", Self::text(&self.action)),
             ("since", Self::text(&self.since)),
             ("until", Self::text(&self.until)),
-        ];
-        pairs
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(v))))
-            .collect::<Vec<_>>()
-            .join("&")
+        ])
     }
 }
 
@@ -97,16 +92,6 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
     let day = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
     let day = if end_of_day { day.succ_opt().ok_or("date out of range")? } else { day };
     Ok(day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
-}
-
-/// Percent-encodes everything but unreserved characters.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// One page of the audit log, newest first.

@@ -6,6 +6,8 @@
 pub mod audit;
 pub mod cost;
 pub mod metrics;
+pub mod notifications;
+pub mod query;
 pub mod run;
 pub mod secret;
 pub mod shared;

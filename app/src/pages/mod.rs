@@ -2,6 +2,7 @@ pub mod audit;
 pub mod costs;
 pub mod environments;
 pub mod not_found;
+pub mod notifications;
 pub mod run;
 pub mod runs;
 pub mod secret;

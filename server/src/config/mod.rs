@@ -4,6 +4,7 @@
 //! Unknown keys and invalid values stop the server at start with a message that names the key.
 
 pub mod auth;
+pub mod notifications;
 pub mod validate;
 
 pub use auth::{AuthConfig, AuthMode, DevUser, OidcConfig, Redacted, RoleRule};
@@ -33,6 +34,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub secrets: SecretsConfig,
     pub costs: CostsConfig,
+    pub notifications: notifications::NotificationsConfig,
     pub environments: BTreeMap<String, Environment>,
 }
 

@@ -327,3 +327,78 @@ fn terraform_sources_variables_and_the_data_key_are_checked_by_key_and_never_pri
         Ok(())
     });
 }
+
+#[test]
+fn notification_destinations_are_read_from_the_file_and_bad_ones_are_named() {
+    Jail::expect_with(|jail| {
+        let good = r#"
+[server]
+public_url = "https://zelly.example.com"
+
+[[notifications.destinations]]
+name = "ops-slack"
+kind = "slack"
+url_secret = "zelly/ops/slack#WEBHOOK_URL"
+events = ["run.needs_approval", "drift.detected"]
+environments = ["production"]
+
+[[notifications.destinations]]
+name = "audit-sink"
+kind = "webhook"
+url = "https://hooks.example.com/zelly?token=abc"
+signing_key = "0123456789abcdef0123"
+"#;
+        let config = load_in(jail, Some(good), Overrides::default()).expect("valid destinations");
+        let [slack, hook] = &config.notifications.destinations[..] else { panic!("two destinations") };
+        assert!(slack.hears("run.needs_approval", Some("production")));
+        assert!(!slack.hears("run.needs_approval", Some("staging")) && !slack.hears("run.applied", Some("production")));
+        assert!(hook.hears("secret.changed", Some("staging")) && hook.hears("test", None));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("token=abc") && !printed.contains("0123456789abcdef0123"), "URLs and keys never print");
+
+        let bad = r#"
+[[notifications.destinations]]
+name = "no url"
+kind = "webhook"
+
+[[notifications.destinations]]
+name = "unsigned"
+kind = "webhook"
+url = "ftp://example.com/x"
+events = ["run.exploded"]
+environments = ["qa"]
+
+[[notifications.destinations]]
+name = "unsigned"
+kind = "slack"
+url = "https://hooks.slack.com/services/x"
+url_secret = "zelly/ops/slack#URL"
+signing_key = "0123456789abcdef0123"
+
+[[notifications.destinations]]
+name = "outside"
+kind = "webhook"
+url_secret = "other/slack"
+signing_key_secret = "other/keys#K"
+"#;
+        let message = error_of(jail, Some(bad));
+        for expected in [
+            "notifications.destinations[0].name: \"no url\" must be 1–64 letters, digits, - or _",
+            "notifications.destinations[0].url: a destination needs url (or url_secret)",
+            "notifications.destinations[0].signing_key: every webhook is signed",
+            "notifications.destinations[1].url: must be an http:// or https:// URL",
+            "notifications.destinations[1].events: \"run.exploded\" is not an event",
+            "notifications.destinations[1].environments: there is no environment \"qa\"",
+            "notifications.destinations[2].name: \"unsigned\" is used twice",
+            "notifications.destinations[2]: give url or url_secret, not both",
+            "notifications.destinations[2].signing_key: Slack does not check signatures",
+            "notifications.destinations[3].url_secret: \"other/slack\" must name a secret and one of its keys",
+            "notifications.destinations[3].signing_key_secret: \"other/keys\" must be a secret under secrets.prefix",
+        ] {
+            assert!(message.contains(expected), "{expected}\nin:\n{message}");
+        }
+        let message = error_of(jail, Some("[notifications]\npoll_seconds = 0\nsecrets_environment = \"qa\"\n"));
+        assert!(message.contains("notifications.poll_seconds") && message.contains("notifications.secrets_environment"), "{message}");
+        Ok(())
+    });
+}

@@ -59,6 +59,7 @@ pub fn check(config: &Config) -> Result<(), String> {
         problems.push("runs.lease_seconds: must be at least 2".to_string());
     }
     check_panels(&config.metrics.panels, &mut problems);
+    super::notifications::check(config, &mut problems);
     let hours = config.costs.hours_per_month;
     if !(hours.is_finite() && hours > 0.0 && hours <= 744.0) {
         problems.push(format!("costs.hours_per_month: {hours} is not a month's hours (0 < hours ≤ 744; AWS uses 730)"));

@@ -2,7 +2,7 @@
 //! transaction as the change they describe (`insert_audit!`), so there is never a change without
 //! its row, or a row for a change that did not happen.
 
-use super::{on_backend, Db, DbResult};
+use super::{on_backend, BeginWrite, Db, DbResult};
 use app::model::audit::AuditEvent;
 use chrono::{DateTime, Utc};
 
@@ -31,11 +31,12 @@ pub struct AuditSearch<'a> {
 /// A row as read: (id, at, actor, action, environment, target, details).
 type AuditRow = (i64, DateTime<Utc>, String, String, Option<String>, Option<String>, String);
 
-/// Writes `$event` (a `&NewAuditEvent`) through `$conn`, typically `&mut *tx`.
+/// Writes `$event` (a `&NewAuditEvent`) through `$conn`, typically `&mut *tx`, and the
+/// notification outbox event it implies, if any. Evaluates to that event's id.
 macro_rules! insert_audit {
     ($conn:expr, $event:expr) => {{
         let event: &$crate::db::audit::NewAuditEvent = $event;
-        sqlx::query(
+        match sqlx::query(
             "INSERT INTO audit_events (at, actor, action, environment, target, details) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -47,16 +48,26 @@ macro_rules! insert_audit {
         .bind(event.details.to_string())
         .execute($conn)
         .await
-        .map(|done| done.rows_affected())
+        {
+            Ok(_) => $crate::db::notifications::insert_notification!($conn, event),
+            Err(e) => Err(e),
+        }
     }};
 }
 pub(crate) use insert_audit;
 
 impl Db {
-    /// Records an event that has no database change of its own (a sign-in, say).
-    pub async fn append_audit(&self, event: &NewAuditEvent) -> DbResult<()> {
-        on_backend!(self, pool => insert_audit!(pool, event))?;
-        Ok(())
+    /// Records an event that has no database change of its own (a sign-in, a change made in
+    /// AWS). Returns the id of the notification event it implies, if any (see
+    /// `release_notification` for one that is held).
+    pub async fn append_audit(&self, event: &NewAuditEvent) -> DbResult<Option<i64>> {
+        let id = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let id = insert_audit!(&mut *tx, event)?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(id)
+        })?;
+        Ok(id)
     }
 
     /// Newest first; `before` is an event id for paging.

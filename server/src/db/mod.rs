@@ -7,6 +7,7 @@
 //! the SQL differs, a method matches on the backend explicitly.
 
 pub mod audit;
+pub mod notifications;
 pub mod runs;
 mod secret_locks;
 mod sessions;

@@ -6,6 +6,7 @@ pub mod costs;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod notifications;
 pub mod run_forms;
 pub mod runs;
 pub mod secret_forms;
@@ -69,6 +70,7 @@ pub struct Services {
     pub metrics: crate::metrics::MetricsService,
     pub secrets: crate::secrets::Secrets,
     pub states: crate::state::States,
+    pub notifications: crate::notifications::Notifications,
     pub costs: crate::costs::Costs,
     pub leptos: LeptosOptions,
     pub recent_activity: RecentActivity,
@@ -119,6 +121,7 @@ impl AppState {
         if runs.simulated {
             tracing::warn!("terraform.bin is the simulated terraform of the test fixtures: runs change nothing real");
         }
+        let notifications = crate::notifications::Notifications::new(config.clone(), db.clone(), secrets.clone(), states.clone());
         let login_limit = Arc::new(crate::auth::rate_limit::RateLimit::new(config.auth.login_attempts_per_minute));
         let oidc = crate::auth::oidc::Provider::from_config(&config)?.map(Arc::new);
         Ok(AppState(Arc::new(Services {
@@ -127,6 +130,7 @@ impl AppState {
             login_limit,
             secrets,
             states,
+            notifications,
             costs,
             environments,
             runs,
@@ -145,13 +149,14 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .nest(
             "/api/v1",
-            api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router()).merge(state::api_router()).merge(users::api_router())),
+            api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router()).merge(state::api_router()).merge(users::api_router()).merge(notifications::api_router())),
         )
         .merge(auth::login::router())
         .merge(run_forms::router())
         .merge(secret_forms::router())
         .merge(state::form_router())
         .merge(users::form_router())
+        .merge(notifications::form_router())
         .merge(ui::router(state.clone()))
         .layer(middleware::from_fn_with_state(state.clone(), auth::middleware::authenticate))
         .layer(middleware::from_fn(security::headers))
@@ -172,11 +177,13 @@ pub async fn launch_with_listener(
     spawn_housekeeping(state.db.clone(), state.config.clone());
     let workers = crate::runs::engine::spawn(state.runs.clone(), state.config.runs.workers);
     crate::runs::drift::spawn_schedule(state.runs.clone());
+    let sender = crate::notifications::Sender::spawn(state.notifications.clone(), state.runs.wakeup.subscribe());
     let runs = state.runs.clone();
     // The client's address is kept for the sign-in rate limit.
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     crate::runs::engine::stop(&runs, workers).await;
+    sender.stop();
     served
 }
 

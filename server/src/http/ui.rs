@@ -123,6 +123,17 @@ impl Backend for UiBackend {
         })
     }
 
+    async fn notifications(
+        &self,
+        who: &Identity,
+        query: &app::model::notifications::DeliveryQuery,
+    ) -> Result<app::model::notifications::NotificationsPage, String> {
+        self.state.notifications.page(who, query).await.map_err(|e| match e {
+            crate::notifications::NotificationError::Db(e) => unreadable("The notifications", e),
+            refused => refused.to_string(),
+        })
+    }
+
     async fn costs(&self) -> app::model::cost::CostOverview {
         self.state.costs.overview().await
     }

@@ -93,7 +93,7 @@ async fn remove_leftovers(runs: &Runs) {
     }
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "worker".into())
 }
 

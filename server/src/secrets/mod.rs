@@ -503,14 +503,16 @@ impl Secrets {
                 (action, details, Apply::Put(version, next, changed))
             }
         };
-        // The row comes first: a change that cannot be audited is not made.
-        self.audit(req.who, action, req.env, req.name, details).await?;
+        // The row comes first: a change that cannot be audited is not made. Its notification
+        // waits until AWS has the change.
+        let held = self.audit(req.who, action, req.env, req.name, details).await?;
         let (version_id, changed_keys) = match apply {
             Apply::Put(version, next, changed) => (store.put(name, &version, &next).await.map(|_| version), changed),
             Apply::MakeCurrent(target, changed) => {
                 (store.make_current(name, &target, &current.version_id).await.map(|_| target), changed)
             }
         };
+        self.settle_notification(held, version_id.is_ok()).await;
         match version_id {
             Ok(version_id) => Ok(WriteOutcome {
                 environment: req.env.name.clone(),
@@ -546,7 +548,53 @@ impl Secrets {
         SecretError::Stale { message, current_version: current.version_id.clone(), changed_keys }
     }
 
-    async fn audit(&self, who: &Identity, action: &'static str, env: &Environment, name: &SecretName, details: serde_json::Value) -> Result<()> {
+    /// Sends (or, when the write failed, drops) the notification of a write. If this fails, the
+    /// sender settles it later by looking for the version in AWS (`version_exists`).
+    async fn settle_notification(&self, held: Option<i64>, written: bool) {
+        let Some(id) = held else { return };
+        let settled = match written {
+            true => self.inner.db.release_notification(id).await,
+            false => self.inner.db.void_notification(id).await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!("could not settle the notification of a secret write: {e}");
+        }
+    }
+
+    /// Whether `version_id` of secret `raw_name` exists in `env`: whether a write that may have
+    /// been interrupted was made.
+    pub async fn version_exists(&self, env: &str, raw_name: &str, version_id: &str) -> Result<bool> {
+        let (_, store) = self.environment(env)?;
+        let name = self.name(raw_name)?;
+        match store.version(name.as_str(), version_id).await {
+            Ok(_) => Ok(true),
+            Err(SecretError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The current version id of `raw_name` in `env`; `None` when the secret does not exist.
+    pub async fn current_version(&self, env: &str, raw_name: &str) -> Result<Option<String>> {
+        let (_, store) = self.environment(env)?;
+        let name = self.name(raw_name)?;
+        match store.current(name.as_str()).await {
+            Ok(value) => Ok(Some(value.version_id)),
+            Err(SecretError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One key of a secret's JSON object, for the control plane's own use (a notification
+    /// destination's URL or signing key); not audited as a person's reveal.
+    pub async fn read_key(&self, env: &str, raw_name: &str, key: &str) -> Result<Sensitive> {
+        let (_, store) = self.environment(env)?;
+        let name = self.name(raw_name)?;
+        let current = store.current(name.as_str()).await?;
+        let document = current.document.map_err(SecretError::ReadOnly)?;
+        document.get(key).cloned().ok_or_else(|| SecretError::NotFound(format!("{name} has no key {key}")))
+    }
+
+    async fn audit(&self, who: &Identity, action: &'static str, env: &Environment, name: &SecretName, details: serde_json::Value) -> Result<Option<i64>> {
         let event = NewAuditEvent {
             actor: who.name.clone(),
             action,
@@ -554,8 +602,7 @@ impl Secrets {
             target: Some(name.to_string()),
             details,
         };
-        self.inner.db.append_audit(&event).await?;
-        Ok(())
+        Ok(self.inner.db.append_audit(&event).await?)
     }
 }
 

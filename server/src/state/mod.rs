@@ -251,9 +251,20 @@ impl States {
             target: Some(format!("state lock {}", lock.id)),
             details: details.clone(),
         };
-        // The row first: a release nobody can account for must not happen.
-        self.inner.db.append_audit(&event("state.force_unlocked")).await?;
-        match backend.delete_lock(&held).await {
+        // The row first: a release nobody can account for must not happen. Its notification
+        // waits until the lock is gone.
+        let notification = self.inner.db.append_audit(&event("state.force_unlocked")).await?;
+        let released = backend.delete_lock(&held).await;
+        if let Some(id) = notification {
+            let settled = match released {
+                Ok(true) => self.inner.db.release_notification(id).await,
+                _ => self.inner.db.void_notification(id).await,
+            };
+            if let Err(e) = settled {
+                tracing::warn!("could not settle the notification of a forced unlock: {e}");
+            }
+        }
+        match released {
             Ok(true) => {
                 tracing::warn!(environment = env, lock = %lock.id, holder = %lock.who, by = %who.name, "state lock released by force");
                 Ok(held.lock)
@@ -264,6 +275,13 @@ impl States {
                 Err(StateError::Conflict(format!("the state lock of {env} changed while it was being released: check the state page again")))
             }
         }
+    }
+
+    /// Whether lock `lock_id` of `env` is gone: whether a forced unlock that may have been
+    /// interrupted happened.
+    pub async fn lock_released(&self, env: &str, lock_id: &str) -> Result<bool> {
+        let (_, backend) = self.environment(env)?;
+        Ok(self.held_lock(env, backend).await?.is_none_or(|held| held.lock.id != lock_id))
     }
 
     /// The version terraform reads next, when AWS is on and the state exists. The engine reads

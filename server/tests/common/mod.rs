@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod estate;
+pub mod receiver;
 pub mod repo;
 
 use app::model::Role;
