@@ -395,3 +395,20 @@ async fn two_servers_on_postgres_send_each_delivery_once() {
     a.finish();
     b.finish();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_deliveries_and_their_events_are_pruned_and_newer_ones_kept() {
+    let hook = Receiver::start().await;
+    let app = TestApp::start_with(Backend::Sqlite, |c| quick(c, vec![webhook("ops", &hook.url())])).await;
+    let admin = app.token("root", Role::Admin).await;
+    send_test(&app, &admin, "ops").await;
+    deliveries_until(&app, &admin, "status=delivered", "the first delivered", |d| d.len() == 1).await;
+    let cutoff = chrono::Utc::now();
+    send_test(&app, &admin, "ops").await;
+    deliveries_until(&app, &admin, "status=delivered", "the second delivered", |d| d.len() == 2).await;
+    assert_eq!(app.db.prune_notifications(cutoff).await.unwrap(), 1, "the one created before the cutoff");
+    let kept = deliveries(&app, &admin, "").await;
+    assert_eq!(kept.len(), 1);
+    assert!(chrono::DateTime::parse_from_rfc3339(kept[0]["created_at"].as_str().unwrap()).unwrap() >= cutoff);
+    app.stop().await;
+}

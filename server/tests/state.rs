@@ -7,7 +7,9 @@ mod common;
 
 use app::model::Role;
 use common::estate::Estate;
+use common::receiver::Receiver;
 use common::{until, Api, Backend, TestApp};
+use zelly_control::config::notifications::{Destination, DestinationKind};
 use serde_json::{json, Value};
 
 const PRODUCTION_STATE: &str = "production/terraform.tfstate";
@@ -17,6 +19,28 @@ const CLOUDFLARE_TOKEN: &str = "cf-St4te-Tok3n-61c2d9e0a7b4";
 const BASTION_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStateBastion5f3e ops@zelly-bastion";
 
 async fn production_estate(backend: Backend, promotion: bool) -> (Estate, TestApp) {
+    production_estate_with(backend, promotion, |_| {}).await
+}
+
+/// The estate with a webhook destination to `hook`, which hears every event.
+async fn notifying(backend: Backend, promotion: bool, hook: &Receiver) -> (Estate, TestApp) {
+    production_estate_with(backend, promotion, |c| {
+        c.notifications.poll_seconds = 0.2;
+        c.notifications.destinations = vec![Destination {
+            name: "hook".into(),
+            kind: DestinationKind::Webhook,
+            url: Some(hook.url().as_str().into()),
+            url_secret: None,
+            signing_key: Some("a-state-test-signing-key".into()),
+            signing_key_secret: None,
+            events: vec![],
+            environments: vec![],
+        }];
+    })
+    .await
+}
+
+async fn production_estate_with(backend: Backend, promotion: bool, adjust: impl FnOnce(&mut zelly_control::Config)) -> (Estate, TestApp) {
     let estate = Estate::new();
     let variables = json!({ "cloudflare_api_token": CLOUDFLARE_TOKEN, "bastion_ssh_key": BASTION_KEY });
     estate.put_variables("production", "ap-south-1", &variables).await;
@@ -26,6 +50,7 @@ async fn production_estate(backend: Backend, promotion: bool) -> (Estate, TestAp
         if !promotion {
             Estate::skip_promotion(c);
         }
+        adjust(c);
     })
     .await;
     (estate, app)
@@ -191,7 +216,8 @@ for_each_backend! {
     }
 
     async fn a_held_lock_is_named_everywhere_and_only_an_admin_who_names_it_releases_it(backend) {
-        let (estate, app) = production_estate(backend, false).await;
+        let hook = Receiver::start().await;
+        let (estate, app) = notifying(backend, false, &hook).await;
         let meera = app.token("meera", Role::Operator).await;
         apply(&app, "staging", &meera, &meera).await;
         let digest = format!("{STAGING_LOCK}-md5");
@@ -244,6 +270,10 @@ for_each_backend! {
         assert_eq!((event["actor"].as_str(), event["environment"].as_str()), (Some("ada"), Some("staging")));
         let details: Value = serde_json::from_str(event["details"].as_str().unwrap()).unwrap();
         assert_eq!((details["lock_id"].as_str(), details["who"].as_str(), details["operation"].as_str()), (Some(lock_id), Some("priya@laptop"), Some("OperationTypeApply")));
+        let announced = hook.wait_for("state.force_unlocked", 1).await.remove(0).json();
+        assert_eq!((announced["actor"].as_str(), announced["environment"].as_str()), (Some("ada"), Some("staging")));
+        assert_eq!((announced["lock"]["lock_id"].as_str(), announced["lock"]["who"].as_str()), (Some(lock_id), Some("priya@laptop")));
+        assert!(announced["url"].as_str().unwrap().ends_with("/environments/staging/state"), "it links to the state page");
         assert_eq!(unlock(&admin, right).await.0, 409, "nothing left to release");
         assert!(get_json(&app, "/api/v1/environments/staging/state", &viewer).await.1["lock"].is_null());
 
@@ -332,7 +362,8 @@ for_each_backend! {
     }
 
     async fn production_applies_only_what_staging_has_applied(backend) {
-        let (estate, app) = production_estate(backend, true).await;
+        let hook = Receiver::start().await;
+        let (estate, app) = notifying(backend, true, &hook).await;
         let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
         let two = estate.commit_code_version("2");
         let three = estate.commit_code_version("3");
@@ -375,6 +406,9 @@ for_each_backend! {
         let (status, overridden) = create(&admin, json!({ "kind": "apply", "override_promotion": reason })).await;
         assert_eq!(status, 201, "{overridden}");
         assert_eq!((overridden["commit"].as_str(), overridden["promotion_override"].as_str()), (Some(four.as_str()), Some(reason)));
+        let announced = hook.wait_for("promotion.overridden", 1).await.remove(0).json();
+        assert_eq!((announced["actor"].as_str(), announced["promotion"]["reason"].as_str()), (Some("asha"), Some(reason)));
+        assert_eq!((announced["run"]["id"].as_i64(), announced["run"]["commit"].as_str()), (overridden["id"].as_i64(), Some(four.as_str())));
         let (_, audit) = get_json(&app, "/api/v1/audit?action=run.promotion_overridden", &admin).await;
         let details: Value = serde_json::from_str(audit["events"][0]["details"].as_str().unwrap()).unwrap();
         assert_eq!((audit["events"][0]["actor"].as_str(), details["reason"].as_str()), (Some("asha"), Some(reason)));
@@ -384,7 +418,8 @@ for_each_backend! {
     }
 
     async fn drift_checks_find_a_changed_variable_and_nothing_when_nothing_changed(backend) {
-        let (estate, app) = production_estate(backend, false).await;
+        let hook = Receiver::start().await;
+        let (estate, app) = notifying(backend, false, &hook).await;
         let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
         let applied = apply(&app, "production", &meera, &ravi).await;
         let check = async |token: &str| {
@@ -426,6 +461,10 @@ for_each_backend! {
         let (_, audit) = get_json(&app, "/api/v1/audit?action=environment.drifted", &admin).await;
         let details: Value = serde_json::from_str(audit["events"][0]["details"].as_str().unwrap()).unwrap();
         assert_eq!((details["run"].as_i64(), details["change"].as_i64()), (Some(id), Some(1)), "drift found is an event");
+        let announced = hook.wait_for("drift.detected", 1).await.remove(0).json();
+        assert_eq!((announced["drift"]["change"].as_i64(), announced["run"]["id"].as_i64(), announced["run"]["kind"].as_str()), (Some(1), Some(id), Some("drift")));
+        let heard: Vec<String> = hook.received().iter().map(|r| r.event()).collect();
+        assert!(!heard.contains(&"run.planned".to_string()), "a drift check's plan is reported as drift only: {heard:?}");
         let home = app.get("/", Some(&meera)).await.text().await.unwrap();
         assert!(home.contains("data-drift=\"drifted\"") && home.contains("1 change pending since"), "the card shows it");
         let (_, activity) = get_json(&app, "/api/v1/environments/production/runs", &meera).await;
