@@ -6,9 +6,11 @@
 //!    change's transaction) to the receiver's first byte;
 //! 2. `--runs N` (default 20) production apply runs reaching "waiting for approval" (the fake
 //!    terraform of the test fixtures), each then discarded: the same for `run.needs_approval`;
-//! 3. idle: the database's transactions per second over `--idle-seconds` (default 20) with the
-//!    default `notifications.poll_seconds` (1), and with the sender's poll pushed out to an hour:
-//!    the difference is the sender's share.
+//! 3. idle: the database's transactions per second over `--idle-seconds` (default 60) of a
+//!    server without run workers or drift schedule, with the default `notifications.poll_seconds`
+//!    (1) and with the sender's poll pushed out to an hour: the difference is the sender's share;
+//!    and the cost of one look (`outbox_due`) with `--rows` (default 100000) delivered
+//!    deliveries in the tables.
 //!
 //!     cargo run --release --example bench_notifications -- [--tests N] [--runs N] [--idle-seconds N]
 
@@ -50,7 +52,7 @@ struct Server {
     token: String,
 }
 
-fn start(dir: &Path, database: &str, hook: &str, poll_seconds: f64) -> Server {
+fn start(dir: &Path, database: &str, hook: &str, poll_seconds: f64, workers: u32) -> Server {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     let config = dir.join("zelly.toml");
     std::fs::write(
@@ -68,6 +70,8 @@ fn start(dir: &Path, database: &str, hook: &str, poll_seconds: f64) -> Server {
             .env("ZELLY_AWS__ENABLED", "false")
             .env("ZELLY_TERRAFORM__BIN", fixtures.join("fake-terraform"))
             .env("ZELLY_TERRAFORM__INFRA_DIR", dir.join("infra"))
+            .env("ZELLY_RUNS__WORKERS", workers.to_string())
+            .env("ZELLY_RUNS__DRIFT_CHECK_MINUTES", if workers == 0 { "0" } else { "360" })
             .args(args);
         cmd
     };
@@ -131,12 +135,48 @@ async fn idle_rate(conn: &mut sqlx::PgConnection, seconds: u64) -> f64 {
     (after - before - 1) as f64 / seconds as f64
 }
 
+/// The idle sender's one query, timed against tables holding `rows` delivered deliveries.
+async fn look_cost(database: &str, schema: &str, rows: i64) {
+    let db = zelly_control::db::Db::connect(database, 2).await.unwrap();
+    let zelly_control::db::Db::Postgres(pool) = &db else { unreachable!() };
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.notification_events (uid, event, environment, actor, details, created_at, state) \
+         SELECT 'bench-evt-' || g, 'test', NULL, 'bench', '{{}}', now() - interval '1 day', 'routed' FROM generate_series(1, {rows}) g"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "INSERT INTO {schema}.notification_deliveries (uid, event_id, destination, event, body, status, attempts, created_at, delivered_at, next_attempt_at) \
+         SELECT 'bench-dlv-' || e.id, e.id, 'bench', 'test', '{{}}', 'delivered', 1, e.created_at, e.created_at, e.created_at \
+         FROM {schema}.notification_events e WHERE e.uid LIKE 'bench-evt-%'"
+    ))
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(&format!("ANALYZE {schema}.notification_events")).execute(pool).await.unwrap();
+    sqlx::query(&format!("ANALYZE {schema}.notification_deliveries")).execute(pool).await.unwrap();
+    let mut times = Vec::new();
+    for _ in 0..1000 {
+        let started = std::time::Instant::now();
+        db.outbox_due().await.unwrap();
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    println!(
+        "one idle look (outbox_due) with {rows} delivered deliveries: p50 {:.3} ms, p99 {:.3} ms (round trip included)",
+        support::percentile(&times, 0.5),
+        support::percentile(&times, 0.99)
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let tests: usize = arg(&args, "--tests", "100").parse().unwrap();
     let runs: usize = arg(&args, "--runs", "20").parse().unwrap();
-    let idle: u64 = arg(&args, "--idle-seconds", "20").parse().unwrap();
+    let idle: u64 = arg(&args, "--idle-seconds", "60").parse().unwrap();
+    let rows: i64 = arg(&args, "--rows", "100000").parse().unwrap();
     let base = arg(&args, "--database", "postgres://postgres@127.0.0.1:5432/test");
     let schema = format!("bench_notify_{}", std::process::id());
     let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
@@ -152,7 +192,7 @@ async fn main() {
     let (hook, arrivals) = receiver().await;
     let client = reqwest::Client::new();
 
-    let server = start(work.path(), &database, &hook, 1.0);
+    let server = start(work.path(), &database, &hook, 1.0, 2);
     println!("release server on PostgreSQL, notifications.poll_seconds = 1, one webhook destination on loopback");
     for _ in 0..tests {
         let url = format!("{}/api/v1/notifications/destinations/bench/test", server.url);
@@ -161,6 +201,18 @@ async fn main() {
     }
     wait_until("the tests", || latencies(&arrivals, "test").len() == tests).await;
     report("test (queued by this process: sent at once)", &latencies(&arrivals, "test"));
+    let slow: Vec<String> = arrivals
+        .lock()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (at, body))| {
+            let sent: chrono::DateTime<chrono::Utc> = body["at"].as_str()?.parse().ok()?;
+            let ms = (*at - sent).num_milliseconds();
+            (ms > 20).then(|| format!("#{i}: {ms} ms"))
+        })
+        .collect();
+    println!("  slower than 20 ms: {}", if slow.is_empty() { "none".to_string() } else { slow.join(", ") });
 
     for i in 0..runs {
         let url = format!("{}/api/v1/environments/production/runs", server.url);
@@ -172,15 +224,18 @@ async fn main() {
     }
     report("run.needs_approval (a worker's plan finished)", &latencies(&arrivals, "run.needs_approval"));
 
-    let with_sender = idle_rate(&mut conn, idle).await;
     drop(server);
-    let quiet = start(work.path(), &database, &hook, 3600.0);
+    let idle_server = start(work.path(), &database, &hook, 1.0, 0);
+    let with_sender = idle_rate(&mut conn, idle).await;
+    drop(idle_server);
+    let quiet = start(work.path(), &database, &hook, 3600.0, 0);
     let without = idle_rate(&mut conn, idle).await;
     drop(quiet);
     println!(
-        "idle, whole server: {with_sender:.2} database transactions/s with poll_seconds = 1; {without:.2}/s with the sender's poll at an hour; \
+        "idle server (no run workers): {with_sender:.2} database transactions/s with poll_seconds = 1; {without:.2}/s with the sender's poll at an hour; \
          the sender's share: {:.2}/s",
         with_sender - without
     );
+    look_cost(&database, &schema, rows).await;
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut conn).await.unwrap();
 }
