@@ -61,7 +61,7 @@ test('an admin sends a test notification and watches it be retried and delivered
   // Live: the failed attempt and then the delivery appear without a reload.
   await page.waitForSelector('tr[data-status="delivered"]', { timeout: 30_000 });
   const row = await page.locator('tr[data-status="delivered"]').innerText();
-  assert.match(row, /ops-hook\s+test\s+delivered[\s\S]*\b2\b[\s\S]*HTTP 200/);
+  assert.match(row, /ops-hook\s+test\s+—\s+delivered[\s\S]*\b2\b[\s\S]*HTTP 200/);
   await page.waitForFunction(() => !document.querySelector('[data-last-delivered]').textContent.includes('never'), null, { timeout: 15_000 });
   await page.screenshot({ path: join(screenshots, 'notifications.png'), fullPage: true });
 
