@@ -19,16 +19,7 @@ const KEY: &str = "a-signing-key-of-some-length";
 const PUBLIC_URL: &str = "https://zelly.example.com";
 
 fn webhook(name: &str, url: &str) -> Destination {
-    Destination {
-        name: name.into(),
-        kind: DestinationKind::Webhook,
-        url: Some(url.into()),
-        url_secret: None,
-        signing_key: Some(KEY.into()),
-        signing_key_secret: None,
-        events: vec![],
-        environments: vec![],
-    }
+    common::receiver::webhook(name, url, KEY)
 }
 
 fn slack(name: &str, url: &str) -> Destination {

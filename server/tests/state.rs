@@ -9,7 +9,6 @@ use app::model::Role;
 use common::estate::Estate;
 use common::receiver::Receiver;
 use common::{until, Api, Backend, TestApp};
-use zelly_control::config::notifications::{Destination, DestinationKind};
 use serde_json::{json, Value};
 
 const PRODUCTION_STATE: &str = "production/terraform.tfstate";
@@ -26,16 +25,7 @@ async fn production_estate(backend: Backend, promotion: bool) -> (Estate, TestAp
 async fn notifying(backend: Backend, promotion: bool, hook: &Receiver) -> (Estate, TestApp) {
     production_estate_with(backend, promotion, |c| {
         c.notifications.poll_seconds = 0.2;
-        c.notifications.destinations = vec![Destination {
-            name: "hook".into(),
-            kind: DestinationKind::Webhook,
-            url: Some(hook.url().as_str().into()),
-            url_secret: None,
-            signing_key: Some("a-state-test-signing-key".into()),
-            signing_key_secret: None,
-            events: vec![],
-            environments: vec![],
-        }];
+        c.notifications.destinations = vec![hook.webhook("hook", "a-state-test-signing-key")];
     })
     .await
 }

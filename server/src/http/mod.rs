@@ -187,7 +187,8 @@ pub async fn launch_with_listener(
     served
 }
 
-/// Expired sessions and sign-in attempts are refused at once; this only keeps the tables small.
+/// Expired sessions and sign-in attempts are refused at once, and old notification deliveries
+/// are history: this only keeps the tables small.
 fn spawn_housekeeping(db: Db, config: Arc<Config>) {
     tokio::spawn(async move {
         let period = Duration::from_secs(3600);
@@ -200,6 +201,12 @@ fn spawn_housekeeping(db: Db, config: Arc<Config>) {
                 Ok(n) if n > 0 => tracing::info!("removed {n} expired sessions and sign-in attempts"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!("could not remove expired sessions: {e}"),
+            }
+            let keep = chrono::Duration::days(i64::from(config.notifications.keep_days));
+            match db.prune_notifications(chrono::Utc::now() - keep).await {
+                Ok(n) if n > 0 => tracing::info!("removed {n} notification deliveries older than {} days", keep.num_days()),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("could not remove old notification deliveries: {e}"),
             }
         }
     });

@@ -1,5 +1,6 @@
 //! The background sender of each process: routes ready events into deliveries, settles held
 //! events whose process died before confirming them, and sends due deliveries under a lease.
+//! (Old deliveries are removed by the server's hourly housekeeping.)
 //!
 //! Idle, it makes one read-only query per `notifications.poll_seconds`; it wakes at once for
 //! events queued in this process and for run changes (which, on Postgres, other processes'
@@ -23,7 +24,6 @@ const LEASE: chrono::Duration = chrono::Duration::seconds(30);
 const PARALLEL: usize = 4;
 /// Held events are looked up in AWS at most this often.
 const SETTLE_EVERY: Duration = Duration::from_secs(5);
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Retries are never further apart than this, nor later than a receiver's Retry-After asks
 /// (beyond it).
 const LONGEST_WAIT: f64 = 3600.0;
@@ -49,7 +49,6 @@ struct Loop {
     client: reqwest::Client,
     worker: String,
     next_settle: Instant,
-    next_prune: Instant,
 }
 
 async fn run(n: Notifications, mut changes: broadcast::Receiver<i64>) {
@@ -62,8 +61,7 @@ async fn run(n: Notifications, mut changes: broadcast::Receiver<i64>) {
         .build()
         .expect("an HTTP client");
     let worker = format!("{}-{}", crate::runs::engine::hostname(), &crate::auth::new_secret("")[..8]);
-    let now = Instant::now();
-    let mut state = Loop { n, client, worker, next_settle: now, next_prune: now };
+    let mut state = Loop { n, client, worker, next_settle: Instant::now() };
     let poll = Duration::from_secs_f64(state.n.inner.config.notifications.poll_seconds);
     loop {
         let wait = match state.tick().await {
@@ -95,14 +93,6 @@ impl Loop {
     /// Does what is due; returns how long nothing will be (zero: look again at once).
     async fn tick(&mut self) -> DbResult<Duration> {
         let db = &self.n.inner.db;
-        if self.next_prune <= Instant::now() {
-            self.next_prune = Instant::now() + PRUNE_EVERY;
-            let keep = chrono::Duration::days(i64::from(self.n.inner.config.notifications.keep_days));
-            match db.prune_notifications(Utc::now() - keep).await? {
-                0 => {}
-                n => tracing::info!("removed {n} notification deliveries older than {} days", keep.num_days()),
-            }
-        }
         let due = db.outbox_due().await?;
         let now = Utc::now();
         if due.ready_events {

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zelly_control::config::notifications::{Destination, DestinationKind};
 
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -27,6 +28,20 @@ impl Received {
 
     pub fn event(&self) -> String {
         self.header("x-zelly-event").to_string()
+    }
+}
+
+/// A signed webhook destination to `url`, hearing every event.
+pub fn webhook(name: &str, url: &str, signing_key: &str) -> Destination {
+    Destination {
+        name: name.into(),
+        kind: DestinationKind::Webhook,
+        url: Some(url.into()),
+        url_secret: None,
+        signing_key: Some(signing_key.into()),
+        signing_key_secret: None,
+        events: vec![],
+        environments: vec![],
     }
 }
 
@@ -97,6 +112,11 @@ impl Receiver {
 
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
+    }
+
+    /// A signed webhook destination named `name` to this receiver, hearing every event.
+    pub fn webhook(&self, name: &str, signing_key: &str) -> Destination {
+        webhook(name, &self.url(), signing_key)
     }
 
     /// Answers the next requests with `replies`, in order, then 200.
