@@ -8,6 +8,17 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use std::time::Duration;
 
+/// A client of an SDK crate (`aws_sdk_ecs`, …) from an `SdkConfig`, with optional builder
+/// settings (`force_path_style(true)`); its calls are counted and timed for `/metrics`.
+#[macro_export]
+macro_rules! aws_client {
+    ($sdk:ident, $config:expr $(, $setting:ident($($arg:expr),*))*) => {
+        $sdk::Client::from_conf(
+            $sdk::config::Builder::from($config)$(.$setting($($arg),*))*.interceptor($crate::telemetry::aws::AwsCalls).build(),
+        )
+    };
+}
+
 /// The settings every AWS client shares, for one region: timeouts, retries, the emulator.
 pub fn loader(aws: &AwsConfig, region: &str) -> aws_config::ConfigLoader {
     let timeout = Duration::from_secs(aws.timeout_seconds);

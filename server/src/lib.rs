@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod runs;
 pub mod secrets;
 pub mod state;
+pub mod telemetry;
 
 pub use config::Config;
 pub use http::{launch_with_listener, AppState};

@@ -34,6 +34,8 @@ pub type Fetch<T> = Arc<dyn Fn() -> BoxFuture<'static, Result<T, String>> + Send
 pub type Unavailable<T> = Arc<dyn Fn(String) -> T + Send + Sync>;
 
 pub struct LiveCache<T> {
+    /// Its name in `/metrics` (`ecs`, `cloudwatch`).
+    name: &'static str,
     ttl: Duration,
     slots: Mutex<HashMap<String, Arc<Slot<T>>>>,
 }
@@ -45,8 +47,8 @@ struct Slot<T> {
 }
 
 impl<T: Live> LiveCache<T> {
-    pub fn new(ttl: Duration) -> Self {
-        LiveCache { ttl, slots: Mutex::new(HashMap::new()) }
+    pub fn new(name: &'static str, ttl: Duration) -> Self {
+        LiveCache { name, ttl, slots: Mutex::new(HashMap::new()) }
     }
 
     fn slot(&self, key: &str) -> Arc<Slot<T>> {
@@ -62,9 +64,14 @@ impl<T: Live> LiveCache<T> {
     pub async fn get(&self, key: &str, refresher: impl FnOnce() -> (Fetch<T>, Unavailable<T>)) -> T {
         let slot = self.slot(key);
         let cached = slot.cached.read().expect("live cache lock").clone();
+        let lookup = |result| crate::telemetry::prometheus::record_cache_lookup(self.name, result);
         match cached {
-            Some((value, at)) if at.elapsed() < self.ttl => value,
+            Some((value, at)) if at.elapsed() < self.ttl => {
+                lookup("hit");
+                value
+            }
             Some((value, _)) => {
+                lookup("stale");
                 if let Ok(guard) = slot.refreshing.clone().try_lock_owned() {
                     let (fetch, unavailable) = refresher();
                     tokio::spawn(async move {
@@ -75,6 +82,7 @@ impl<T: Live> LiveCache<T> {
                 value
             }
             None => {
+                lookup("miss");
                 let _guard = slot.refreshing.lock().await;
                 // Another viewer may have filled it while we waited.
                 if let Some((value, at)) = slot.cached.read().expect("live cache lock").clone() {

@@ -40,12 +40,12 @@ struct Inner {
 
 impl MetricsService {
     pub async fn new(config: &Config) -> MetricsService {
-        let environments = crate::aws::per_environment(config, aws_sdk_cloudwatch::Client::new).await;
+        let environments = crate::aws::per_environment(config, |sdk| crate::aws_client!(aws_sdk_cloudwatch, sdk)).await;
         MetricsService {
             inner: Arc::new(Inner {
                 environments,
                 panels: config.metrics.panels.clone(),
-                cache: LiveCache::new(Duration::from_secs(config.aws.cache_ttl_seconds)),
+                cache: LiveCache::new("cloudwatch", Duration::from_secs(config.aws.cache_ttl_seconds)),
                 timeout: Duration::from_secs(config.aws.timeout_seconds),
             }),
         }

@@ -142,7 +142,8 @@ fn record_activity(state: &AppState, user_id: i64, activity: Activity) {
 }
 
 fn is_public(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/login" | "/favicon.ico" | "/favicon.svg")
+    // `/metrics` decides itself: anonymous scrapes are allowed when `metrics.public` is set.
+    matches!(path, "/healthz" | "/readyz" | "/metrics" | "/login" | "/favicon.ico" | "/favicon.svg")
         || path.starts_with("/auth/")
         || path.starts_with("/pkg/")
 }

@@ -31,6 +31,7 @@ pub struct Config {
     pub terraform: TerraformConfig,
     pub runs: RunsConfig,
     pub aws: AwsConfig,
+    pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub secrets: SecretsConfig,
     pub costs: CostsConfig,
@@ -93,7 +94,24 @@ pub struct SecretsConfig {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// The incoming header a request id is taken from (a trusted proxy sets it); empty: none.
+    pub request_id_header: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
+    /// `/metrics` answers without a token.
+    pub public: bool,
     pub panels: Vec<MetricPanel>,
 }
 

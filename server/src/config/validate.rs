@@ -36,6 +36,10 @@ pub fn check(config: &Config) -> Result<(), String> {
         }
     }
     check_terraform(config, &mut problems);
+    let header = &config.log.request_id_header;
+    if !header.is_empty() && http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+        problems.push(format!("log.request_id_header: {header:?} is not a header name"));
+    }
     if config.runs.plan_ttl_seconds == 0 {
         problems.push("runs.plan_ttl_seconds: must be at least 1".to_string());
     }

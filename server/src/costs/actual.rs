@@ -35,10 +35,7 @@ impl ActualSpendReader {
         let enabled = config.aws.enabled && config.costs.actual_spend != ActualSpendScope::Off;
         let clients = match enabled {
             true => crate::aws::per_environment(config, |sdk| {
-                let ce = aws_sdk_costexplorer::config::Builder::from(sdk)
-                    .region(aws_config::Region::new(COST_EXPLORER_REGION))
-                    .build();
-                aws_sdk_costexplorer::Client::from_conf(ce)
+                crate::aws_client!(aws_sdk_costexplorer, sdk, region(aws_config::Region::new(COST_EXPLORER_REGION)))
             })
             .await
             .into_iter()

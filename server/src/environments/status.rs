@@ -35,11 +35,11 @@ pub(super) struct Inner {
 
 impl LiveStatus {
     pub async fn new(config: &Config) -> LiveStatus {
-        let environments = crate::aws::per_environment(config, aws_sdk_ecs::Client::new).await;
+        let environments = crate::aws::per_environment(config, |sdk| crate::aws_client!(aws_sdk_ecs, sdk)).await;
         LiveStatus {
             inner: Arc::new(Inner {
                 environments,
-                cache: LiveCache::new(Duration::from_secs(config.aws.cache_ttl_seconds)),
+                cache: LiveCache::new("ecs", Duration::from_secs(config.aws.cache_ttl_seconds)),
                 timeout: Duration::from_secs(config.aws.timeout_seconds),
             }),
         }

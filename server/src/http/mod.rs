@@ -13,6 +13,7 @@ pub mod secret_forms;
 pub mod secrets;
 pub mod security;
 pub mod state;
+pub mod telemetry;
 pub mod ui;
 pub mod users;
 
@@ -29,7 +30,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tower_http::{compression::CompressionLayer, trace::TraceLayer};
+use tower_http::compression::CompressionLayer;
 
 /// A CSV body as a download named `<stem>-<date>.csv`.
 pub fn csv_download(stem: &str, date_format: &str, body: String) -> axum::response::Response {
@@ -111,6 +112,8 @@ impl AppState {
             );
         }
         let config = Arc::new(config);
+        // Installed before any request or AWS call, so the first ones are counted too.
+        crate::telemetry::prometheus::recorder();
         let environments = Environments::from_config(&config);
         let costs = crate::costs::Costs::new(&config).await?;
         let live = LiveStatus::new(&config).await;
@@ -147,6 +150,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(telemetry::router())
         .nest(
             "/api/v1",
             api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router()).merge(state::api_router()).merge(users::api_router()).merge(notifications::api_router())),
@@ -164,7 +168,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(middleware::from_fn_with_state(Arc::new(compression::CompressedAnswers::default()), compression::compress_repeated))
         .layer(CompressionLayer::new())
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(Arc::new(telemetry::RequestIds::new(&state.config.log)), telemetry::observe))
         .with_state(state)
 }
 

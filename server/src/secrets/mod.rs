@@ -110,7 +110,7 @@ struct WriteRequest<'a> {
 
 impl Secrets {
     pub async fn new(config: &Config, db: Db, environments: Environments, live: LiveStatus) -> Secrets {
-        let clients = crate::aws::per_environment(config, aws_sdk_secretsmanager::Client::new).await;
+        let clients = crate::aws::per_environment(config, |sdk| crate::aws_client!(aws_sdk_secretsmanager, sdk)).await;
         Secrets {
             inner: Arc::new(Inner {
                 db,

@@ -88,10 +88,9 @@ impl StateBackend {
     pub fn new(backend: &aws_config::SdkConfig, root: &TerraformRoot) -> StateBackend {
         // Path-style addressing works with every endpoint (an emulator's included), and the
         // bucket names terraform accepts are all valid in it.
-        let s3 = aws_sdk_s3::config::Builder::from(backend).force_path_style(true).build();
         StateBackend {
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            dynamodb: aws_sdk_dynamodb::Client::new(backend),
+            s3: crate::aws_client!(aws_sdk_s3, backend, force_path_style(true)),
+            dynamodb: crate::aws_client!(aws_sdk_dynamodb, backend),
             bucket: root.state_bucket.clone(),
             key: root.state_key.clone(),
             table: root.lock_table.clone(),

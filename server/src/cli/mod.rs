@@ -1,5 +1,7 @@
 //! Command line: `serve` (the default), `worker`, `migrate`, `token create|list|revoke`,
-//! `prices refresh`, `config`.
+//! `prices refresh`, `config`, and `runs …`, a client of a running server for pipelines.
+
+mod runs;
 
 use crate::auth::tokens;
 use crate::config::{validate, Config, Overrides};
@@ -38,6 +40,17 @@ pub struct GlobalArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    #[command(flatten)]
+    Server(ServerCommand),
+    /// Start, follow, approve and cancel runs on a running server (for CI pipelines). Exit
+    /// codes: 0 done as asked, 3 waiting for approval, 1 the run failed, 2 refused or unreachable.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
+}
+
+/// The commands that are the server, or work on its database and configuration.
+#[derive(Subcommand, Debug)]
+pub enum ServerCommand {
     /// Serve the web UI and the JSON API (the default).
     Serve,
     /// Run Terraform runs only (no web server), beside `serve` replicas sharing a PostgreSQL database.
@@ -110,23 +123,34 @@ fn cli_actor() -> String {
     format!("cli:{user}")
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command; the exit code is 0 unless a `runs` command reports a run's outcome.
+pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let command = match cli.command.unwrap_or(Command::Server(ServerCommand::Serve)) {
+        // A client: it needs the server's address and a token, not the server's configuration.
+        Command::Runs(command) => return Ok(runs::run(command).await),
+        Command::Server(command) => command,
+    };
     let config = Config::load(&cli.global.overrides())?;
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(config).await,
-        Command::Worker => worker(config).await,
-        Command::Migrate => {
+    crate::telemetry::logs::init(config.log.format);
+    operate(config, command).await.map(|()| std::process::ExitCode::SUCCESS)
+}
+
+async fn operate(config: Config, command: ServerCommand) -> anyhow::Result<()> {
+    match command {
+        ServerCommand::Serve => serve(config).await,
+        ServerCommand::Worker => worker(config).await,
+        ServerCommand::Migrate => {
             let db = Db::connect(&config.database_url(), 1).await?;
             eprintln!("Database migrated ({}).", db.backend_name());
             db.close().await;
             Ok(())
         }
-        Command::Config => {
+        ServerCommand::Config => {
             print!("{}", toml::to_string_pretty(&config)?);
             Ok(())
         }
-        Command::Token(command) => token(config, command).await,
-        Command::Prices(PricesCommand::Refresh { output, regions }) => refresh_prices(config, output, regions).await,
+        ServerCommand::Token(command) => token(config, command).await,
+        ServerCommand::Prices(PricesCommand::Refresh { output, regions }) => refresh_prices(config, output, regions).await,
     }
 }
 
@@ -137,7 +161,7 @@ async fn refresh_prices(config: Config, output: Option<PathBuf>, regions: Vec<St
     };
     let catalog = config.costs.catalog().map_err(|e| anyhow::anyhow!("costs.catalog_file: {e}"))?;
     // The Price List API answers in us-east-1 for every region's prices.
-    let client = aws_sdk_pricing::Client::new(&crate::aws::loader(&config.aws, "us-east-1").load().await);
+    let client = crate::aws_client!(aws_sdk_pricing, &crate::aws::loader(&config.aws, "us-east-1").load().await);
     let today = chrono::Utc::now().date_naive().to_string();
     eprintln!("Reading {} prices from the AWS Price List API…", catalog.file().prices.len());
     let file = match pricelist::refresh(&client, &catalog, &regions, &today).await {
