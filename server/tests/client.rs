@@ -85,7 +85,8 @@ async fn a_failed_run_is_1_and_a_canceled_one_too() {
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("Errored"), "{}", out.stdout);
 
-    app.scenario("staging", json!({ "plan_seconds": 30 }));
+    // A plan's time is spread over its output lines: it needs some to last.
+    app.scenario("staging", json!({ "plan_seconds": 30, "extra_lines": 8, "changes": [common::update_change("aws_ecs_service.api")] }));
     let id = app.start_run("staging", &ci, "plan").await;
     app.wait_for(id, "planning").await;
     let canceled = zelly(&app, &ci, &["runs", "cancel", &id.to_string()]).await;
