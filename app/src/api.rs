@@ -190,6 +190,13 @@ pub async fn load_rollout(environment: String, services: Vec<String>) -> Result<
     Ok(backend::get()?.rollout(&environment, &services).await)
 }
 
+/// The API reference page: the OpenAPI document of `/api/v1`, arranged to be read.
+#[server(prefix = "/app")]
+pub async fn load_api_reference() -> Result<crate::model::api_reference::ApiReference, ServerFnError> {
+    backend::require(crate::model::Role::Viewer)?;
+    Ok(backend::get()?.api_reference())
+}
+
 #[cfg(feature = "ssr")]
 pub mod backend {
     //! What the server must provide for the UI to work.
@@ -216,6 +223,7 @@ pub mod backend {
         async fn costs(&self) -> crate::model::cost::CostOverview;
         async fn users(&self) -> Result<Vec<crate::model::users::UserSummary>, String>;
         async fn audit(&self, query: &crate::model::audit::AuditQuery) -> Result<crate::model::audit::AuditPage, String>;
+        fn api_reference(&self) -> crate::model::api_reference::ApiReference;
         async fn notifications(
             &self,
             who: &Identity,

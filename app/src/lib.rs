@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit") view=pages::audit::AuditLogPage ssr=SsrMode::Async/>
                     <Route path=path!("/notifications") view=pages::notifications::NotificationsPage ssr=SsrMode::Async/>
                     <Route path=path!("/users") view=pages::users::UsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/api") view=pages::api_reference::ApiReferencePage ssr=SsrMode::Async/>
                     <Route path=path!("/environments/:env/secrets/*name") view=pages::secret::SecretDetailPage ssr=SsrMode::Async/>
                 </Routes>
             </main>

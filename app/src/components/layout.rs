@@ -18,6 +18,7 @@ pub fn TopBar() -> impl IntoView {
                 <a href="/" class="nav-link">"Environments"</a>
                 <a href="/secrets" class="nav-link">"Secrets"</a>
                 <a href="/costs" class="nav-link">"Cost"</a>
+                <a href="/api" class="nav-link">"API"</a>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let admin = me.await.ok().flatten().is_some_and(|who| who.can(crate::model::Role::Admin));

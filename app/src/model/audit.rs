@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -18,6 +19,7 @@ pub struct AuditEvent {
 /// Filters of the audit log, as query parameters (`?actor=&environment=&action=&since=&until=`).
 /// Empty strings mean "any", so a plain GET form can send every field.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct AuditQuery {
     #[serde(default)]
     pub actor: Option<String>,
@@ -35,7 +37,9 @@ pub struct AuditQuery {
     /// Events older than this id (paging).
     #[serde(default)]
     pub before: Option<i64>,
+    /// 1 to 1000.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1000))]
     pub limit: Option<i64>,
 }
 
@@ -96,6 +100,7 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<DateTime<Utc>, String> {
 
 /// One page of the audit log, newest first.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AuditPage {
     pub events: Vec<AuditEvent>,
     /// `before=` for the next (older) page, when there is one.

@@ -10,6 +10,7 @@ use std::fmt;
 /// The usage an estimate cannot read from configuration. Each is a monthly average; the cost page
 /// shows them next to the numbers, and each environment may set its own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(default, deny_unknown_fields)]
 pub struct CostAssumptions {
     /// Autoscaled ECS services run this share of their range above the minimum (0–1).
@@ -136,6 +137,7 @@ impl CostAssumptions {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Assumption {
     pub key: String,
     pub label: String,
@@ -145,6 +147,7 @@ pub struct Assumption {
 
 /// What a line item is for; the cost page groups by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CostCategory {
     Containers,
@@ -197,6 +200,7 @@ impl fmt::Display for CostCategory {
 
 /// One priced quantity: `quantity` × `unit_price` = `monthly`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LineItem {
     pub category: CostCategory,
     /// The thing that costs: `fastify-nova`, `alb-nova`, `ClickHouse (t3.medium)`.
@@ -215,6 +219,7 @@ pub struct LineItem {
 
 /// What Cost Explorer reports for an environment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ActualSpend {
     /// `region ap-south-1` or `tag Environment=production`.
     pub scope: String,
@@ -236,6 +241,7 @@ pub struct ActualSpend {
 
 /// One environment's estimate, as `GET /api/v1/costs` and the cost page show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EnvironmentCost {
     pub name: String,
     pub display_name: String,
@@ -270,6 +276,7 @@ impl EnvironmentCost {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CostOverview {
     pub environments: Vec<EnvironmentCost>,
     pub hours_per_month: f64,
@@ -279,6 +286,7 @@ pub struct CostOverview {
 
 /// What a plan does to the monthly cost, from the resources it changes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CostDiff {
     /// The monthly cost of the changed resources before and after the plan.
     #[serde(serialize_with = "rounded")]
@@ -295,6 +303,7 @@ pub struct CostDiff {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CostDiffItem {
     pub address: String,
     #[serde(rename = "type")]
@@ -311,6 +320,7 @@ pub struct CostDiffItem {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UnpricedResource {
     pub address: String,
     #[serde(rename = "type")]

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// The time ranges the dashboard offers, with the resolution each is read at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum Range {
     #[serde(rename = "1h")]
     Hour,
@@ -65,6 +66,7 @@ impl std::str::FromStr for Range {
 
 /// One line of a chart: timestamps (epoch seconds) and values, oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Series {
     pub label: String,
     pub points: Vec<(i64, f64)>,
@@ -77,6 +79,7 @@ impl Series {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Panel {
     pub id: String,
     pub title: String,
@@ -86,6 +89,7 @@ pub struct Panel {
 
 /// Every panel of one environment for one range.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Metrics {
     pub environment: String,
     pub range: Range,

@@ -3,6 +3,7 @@
 //! These types are shared by the server (which loads them from configuration and serves them as
 //! JSON) and the UI (which renders them on both sides of hydration), so they are plain data.
 
+pub mod api_reference;
 pub mod audit;
 pub mod cost;
 pub mod metrics;
@@ -22,6 +23,7 @@ use std::fmt;
 
 /// One Terraform-managed AWS environment, e.g. production in ap-south-1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Environment {
     /// The key of the environment in configuration (`[environments.<name>]`); used in URLs.
@@ -89,6 +91,7 @@ pub struct Environment {
 
 /// Whether this environment's Terraform root creates the ECR repositories or reads them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EcrMode {
     Managed,
@@ -96,6 +99,7 @@ pub enum EcrMode {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TerraformRoot {
     /// Directory of the root module inside the infra repository checkout.
@@ -156,6 +160,7 @@ impl TerraformRoot {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     pub vpc_cidr: String,
@@ -165,6 +170,7 @@ pub struct Network {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Aurora {
     pub engine: String,
@@ -179,6 +185,7 @@ pub struct Aurora {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Redis {
     pub engine_version: String,
@@ -190,6 +197,7 @@ pub struct Redis {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClickHouse {
     pub version: String,
@@ -199,6 +207,7 @@ pub struct ClickHouse {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Efs {
     pub mount_path: String,
@@ -207,6 +216,7 @@ pub struct Efs {
 
 /// The VPN host (WireGuard) in a public subnet.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Bastion {
     pub instance_type: String,
@@ -214,6 +224,7 @@ pub struct Bastion {
 
 /// An ECS (Fargate) service.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub name: String,
@@ -230,6 +241,7 @@ pub struct Service {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LoadBalancerKind {
     Alb,
@@ -246,6 +258,7 @@ impl fmt::Display for LoadBalancerKind {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct LoadBalancer {
     pub name: String,
@@ -261,6 +274,7 @@ pub struct LoadBalancer {
 
 /// A Secrets Manager secret the environment's services read, with the keys it is expected to hold.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Secret {
     pub name: String,
@@ -275,6 +289,7 @@ pub struct CsrfToken(pub String);
 
 /// What a user may do. Ordered: each role can do everything the roles before it can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Viewer,
@@ -323,6 +338,7 @@ impl TryFrom<String> for Role {
 
 /// The authenticated caller of a request, as seen by pages and handlers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Identity {
     pub user_id: i64,
     pub name: String,

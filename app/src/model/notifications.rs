@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub id: i64,
     /// The idempotency id every attempt carries (`X-Zelly-Delivery`).
@@ -27,6 +28,7 @@ pub struct Delivery {
 
 /// Filters of the deliveries list, as query parameters; empty strings mean "any".
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 pub struct DeliveryQuery {
     #[serde(default)]
     pub destination: Option<String>,
@@ -37,7 +39,9 @@ pub struct DeliveryQuery {
     /// Deliveries older than this id (paging).
     #[serde(default)]
     pub before: Option<i64>,
+    /// 1 to 500.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 500))]
     pub limit: Option<i64>,
 }
 
@@ -62,6 +66,7 @@ impl DeliveryQuery {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeliveryPage {
     pub deliveries: Vec<Delivery>,
     /// Pass as `before` for the next (older) page.
@@ -69,6 +74,7 @@ pub struct DeliveryPage {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DestinationSummary {
     pub name: String,
     /// `webhook` or `slack`.
@@ -88,6 +94,7 @@ pub struct DestinationSummary {
 
 /// The notifications page: every destination and the newest deliveries matching the filters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NotificationsPage {
     pub destinations: Vec<DestinationSummary>,
     pub deliveries: DeliveryPage,

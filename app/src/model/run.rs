@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunKind {
     /// Speculative: plans and stops.
@@ -55,6 +56,7 @@ impl TryFrom<String> for RunKind {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Queued,
@@ -150,6 +152,7 @@ impl TryFrom<String> for RunStatus {
 
 /// What a plan will do, from `terraform show -json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PlanSummary {
     pub add: i64,
     pub change: i64,
@@ -164,6 +167,7 @@ impl PlanSummary {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeAction {
     Create,
@@ -194,6 +198,7 @@ impl ChangeAction {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ResourceChange {
     pub address: String,
     #[serde(rename = "type")]
@@ -204,6 +209,7 @@ pub struct ResourceChange {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AttributeChange {
     pub path: String,
     /// JSON text of the old value; `None` when absent or sensitive.
@@ -215,6 +221,7 @@ pub struct AttributeChange {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Approval {
     pub user: String,
     pub decision: String,
@@ -224,6 +231,7 @@ pub struct Approval {
 
 /// A run as `GET /api/v1/runs/{id}` returns it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Run {
     pub id: i64,
     pub environment: String,
@@ -261,6 +269,7 @@ pub struct Run {
 
 /// What the signed-in user may do to a run right now: the page shows only these buttons.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RunActions {
     pub approve: bool,
     pub reject: bool,
@@ -274,6 +283,7 @@ pub struct RunActions {
 
 /// The run page's data: the run, its environment's rules, and what the viewer may do.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RunView {
     pub run: Run,
     /// A link to the commit (from `terraform.commit_url`), when configured.
@@ -289,6 +299,7 @@ pub struct RunView {
 
 /// One environment's run activity, for the environments page.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EnvironmentActivity {
     pub environment: String,
     pub active: Option<Run>,
@@ -309,6 +320,7 @@ pub struct EnvironmentActivity {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DriftState {
     /// The last drift check planned no changes.
@@ -323,6 +335,7 @@ pub enum DriftState {
 
 /// The last finished drift check of an environment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Drift {
     pub status: DriftState,
     pub checked_at: Option<DateTime<Utc>>,
@@ -343,6 +356,7 @@ impl Drift {
 
 /// An environment that applies only what another has applied.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Promotion {
     /// The source environment's name.
     pub from: String,
@@ -354,6 +368,7 @@ pub struct Promotion {
 
 /// Where an environment's runs take their Terraform code from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CodeSource {
     /// A git repository read at commits (a mirror of `terraform.repo_url`, or
     /// `terraform.infra_dir` itself); false for a plain directory, copied as it is.

@@ -12,6 +12,7 @@ pub const MASK: &str = "••••••••";
 
 /// One environment's secrets under the configured prefix.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretList {
     pub environment: String,
     pub prefix: String,
@@ -23,6 +24,7 @@ pub struct SecretList {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretSummary {
     pub name: String,
     pub keys: Vec<String>,
@@ -38,6 +40,7 @@ pub struct SecretSummary {
 
 /// The detail page of one secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretDetail {
     pub environment: String,
     pub name: String,
@@ -65,6 +68,7 @@ pub struct SecretDetail {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretPermissions {
     pub write_role: Role,
     pub reveal_role: Role,
@@ -75,6 +79,7 @@ pub struct SecretPermissions {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretKey {
     pub name: String,
     /// Always [`MASK`].
@@ -87,6 +92,7 @@ pub struct SecretKey {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SecretVersion {
     pub version_id: String,
     /// `AWSCURRENT`, `AWSPREVIOUS`, `AWSPENDING` or custom labels; empty for an old version.
@@ -102,6 +108,7 @@ impl SecretVersion {
 
 /// An ECS service whose task definition reads this secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Consumer {
     pub service: String,
     pub task_definition: String,
@@ -110,6 +117,7 @@ pub struct Consumer {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Alphabet {
     /// A–Z, a–z, 0–9: safe in URLs, shells, connection strings and every AWS password field.
@@ -164,6 +172,7 @@ impl std::str::FromStr for Alphabet {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RotationOptions {
     pub length: usize,
     pub alphabet: Alphabet,
@@ -192,6 +201,7 @@ pub fn is_credential(key: &str) -> bool {
 
 /// Secrets present in more than one environment whose key names differ.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Parity {
     pub environments: Vec<String>,
     pub secrets: Vec<ParityRow>,
@@ -201,6 +211,7 @@ pub struct Parity {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct ParityRow {
     pub name: String,
     /// Per environment, the keys other environments have and this one lacks.
@@ -215,6 +226,7 @@ impl ParityRow {
 
 /// A change waiting for its confirmation (production writes): names only.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct PendingSummary {
     pub id: String,
     pub environment: String,
@@ -229,6 +241,7 @@ pub struct PendingSummary {
 
 /// What a write did, for the page that follows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WriteOutcome {
     pub environment: String,
     pub secret: String,

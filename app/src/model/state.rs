@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How terraform locks the environment's state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LockMode {
     /// An item in the DynamoDB lock table (`dynamodb_table`), the classic S3 backend.
@@ -19,6 +20,7 @@ pub enum LockMode {
 
 /// One version of the state object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StateVersion {
     pub version_id: String,
     pub last_modified: DateTime<Utc>,
@@ -43,6 +45,7 @@ pub struct StateVersion {
 
 /// Where the lock was found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LockSource {
     Dynamodb,
@@ -51,6 +54,7 @@ pub enum LockSource {
 
 /// The state lock as terraform wrote it (its lock info JSON), and whose it is.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StateLock {
     /// Terraform's lock ID: what `force-unlock` takes.
     pub id: String,
@@ -92,6 +96,7 @@ impl StateLock {
 
 /// `GET /api/v1/environments/{env}/state`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StateOverview {
     pub environment: String,
     /// `s3://bucket/key`.
@@ -106,6 +111,7 @@ pub struct StateOverview {
 
 /// A resource instance in a state version, by address (`module.x.aws_ecs_service.y["a"]`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StateResource {
     pub address: String,
     #[serde(rename = "type")]
@@ -116,6 +122,7 @@ pub struct StateResource {
 
 /// `GET …/state/versions/{version_id}`: what a version holds, without any value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StateVersionDetail {
     pub environment: String,
     pub version: StateVersion,
@@ -125,6 +132,7 @@ pub struct StateVersionDetail {
 
 /// `GET …/state/diff?from=&to=`: resource addresses, sorted.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct StateDiff {
     pub from: String,
     pub to: String,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VariableSource {
     /// `environments.<name>.terraform.variables` in the configuration.
@@ -13,6 +14,7 @@ pub enum VariableSource {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Variable {
     pub name: String,
     pub source: VariableSource,
@@ -24,6 +26,7 @@ pub struct Variable {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Variables {
     pub environment: String,
     /// The secret holding the sensitive variables.

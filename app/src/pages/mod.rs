@@ -1,3 +1,4 @@
+pub mod api_reference;
 pub mod audit;
 pub mod costs;
 pub mod environments;

@@ -2,27 +2,29 @@
 
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
+use super::openapi::{EnvironmentDetail, EnvironmentView, ReadErrors};
 use super::AppState;
 use crate::audit;
 use app::model::audit::{AuditPage, AuditQuery};
 use app::model::{Identity, Role};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/environments", get(list_environments))
-        .route("/environments/{env}", get(get_environment))
-        .route("/environments/{env}/metrics", get(environment_metrics))
-        .route("/audit", get(list_audit))
-        .route("/audit.csv", get(export_audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_environments))
+        .routes(routes!(get_environment))
+        .routes(routes!(environment_metrics))
+        .routes(routes!(list_audit))
+        .routes(routes!(export_audit))
 }
 
 /// JSON answers for paths and methods the API does not have.
-pub fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
+pub fn with_fallbacks(router: axum::Router<AppState>) -> axum::Router<AppState> {
     router.fallback(|| async { ApiError::NotFound("no such API endpoint".into()) }).method_not_allowed_fallback(|| async {
         (
             http::StatusCode::METHOD_NOT_ALLOWED,
@@ -40,7 +42,14 @@ pub fn require(who: &Identity, role: Role) -> Result<(), ApiError> {
     }
 }
 
-/// Every environment's configuration with its live status (ECS); see `Environments::write_view`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct EnvironmentList {
+    environments: Vec<EnvironmentView>,
+}
+
+/// Every environment's configuration with its live status (ECS), in display order.
+#[utoipa::path(get, path = "/environments", tag = "environments", responses((status = 200, body = EnvironmentList), ReadErrors))]
 async fn list_environments(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Response, ApiError> {
     require(&who, Role::Viewer)?;
     let statuses = state.live.all().await;
@@ -56,6 +65,9 @@ async fn list_environments(State(state): State<AppState>, Extension(who): Extens
     Ok(json_answer(body))
 }
 
+/// One environment: configuration, live ECS status and drift.
+#[utoipa::path(get, path = "/environments/{env}", tag = "environments", params(("env" = String, Path, description = "The environment's name", example = "staging")),
+    responses((status = 200, body = EnvironmentDetail), ReadErrors))]
 async fn get_environment(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -77,7 +89,8 @@ fn json_answer(body: impl Into<axum::body::Body>) -> Response {
 }
 
 /// Newest first, filtered by `actor`, `environment`, `action` (or a prefix ending in `.`),
-/// `since`, `until`; page with `before=<next_before>`.
+/// `since`, `until`; page with `before=<next_before>` (admins).
+#[utoipa::path(get, path = "/audit", tag = "audit", params(AuditQuery), responses((status = 200, body = AuditPage), ReadErrors))]
 async fn list_audit(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -87,7 +100,9 @@ async fn list_audit(
     Ok(Json(audit::search(&state.db, &q, audit::MAX_PAGE).await?))
 }
 
-/// The same filters, every matching event (up to 50,000) as CSV.
+/// The same filters, every matching event (up to 50,000) as CSV (admins).
+#[utoipa::path(get, path = "/audit.csv", tag = "audit", params(AuditQuery),
+    responses((status = 200, description = "The events as CSV", content_type = "text/csv", body = String), ReadErrors))]
 async fn export_audit(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -99,13 +114,19 @@ async fn export_audit(
     Ok(super::csv_download("zelly-audit", "%Y-%m-%d", audit::to_csv(&page.events)))
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MetricsQuery {
+    /// `1h`, `3h` (default), `12h`, `24h` or `7d`.
+    #[param(pattern = "^(1h|3h|12h|24h|7d)$", example = "3h")]
     range: Option<String>,
 }
 
-/// `?range=1h|3h|12h|24h|7d` (default 3h). A failing CloudWatch call is reported in `error`,
-/// with the last good data when there is some: never as an error status.
+/// The dashboard's series. A failing CloudWatch call is reported in `error`, with the last good
+/// data when there is some: never as an error status.
+#[utoipa::path(get, path = "/environments/{env}/metrics", tag = "environments",
+    params(("env" = String, Path, description = "The environment's name", example = "staging"), MetricsQuery),
+    responses((status = 200, body = app::model::metrics::Metrics), ReadErrors))]
 async fn environment_metrics(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,

@@ -3,23 +3,30 @@
 
 use super::api::require;
 use super::error::ApiError;
+use super::openapi::ReadErrors;
 use super::AppState;
 use app::model::cost::CostOverview;
 use app::model::{Identity, Role};
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/costs", get(overview)).route("/costs.csv", get(csv))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(overview)).routes(routes!(csv))
 }
 
+/// Every environment's monthly estimate with line items, assumptions and actual spend.
+#[utoipa::path(get, path = "/costs", tag = "costs", responses((status = 200, body = CostOverview), ReadErrors))]
 async fn overview(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Json<CostOverview>, ApiError> {
     require(&who, Role::Viewer)?;
     Ok(Json(state.costs.overview().await))
 }
 
+/// The line items of every environment as CSV.
+#[utoipa::path(get, path = "/costs.csv", tag = "costs",
+    responses((status = 200, description = "The line items as CSV", content_type = "text/csv", body = String), ReadErrors))]
 async fn csv(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Response, ApiError> {
     require(&who, Role::Viewer)?;
     let overview = state.costs.overview().await;

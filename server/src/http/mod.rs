@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod notifications;
+pub mod openapi;
 pub mod run_forms;
 pub mod runs;
 pub mod secret_forms;
@@ -147,14 +148,22 @@ impl AppState {
     }
 }
 
+/// Every `/api/v1` operation, each with its OpenAPI declaration (see `openapi`).
+fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    api::router()
+        .merge(runs::router())
+        .merge(secrets::router())
+        .merge(costs::router())
+        .merge(state::api_router())
+        .merge(users::api_router())
+        .merge(notifications::api_router())
+}
+
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(telemetry::router())
-        .nest(
-            "/api/v1",
-            api::with_fallbacks(api::router().merge(runs::router()).merge(secrets::router()).merge(costs::router()).merge(state::api_router()).merge(users::api_router()).merge(notifications::api_router())),
-        )
+        .merge(openapi::api())
         .merge(auth::login::router())
         .merge(run_forms::router())
         .merge(secret_forms::router())

@@ -4,23 +4,23 @@
 
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
+use super::openapi::{ReadErrors, WriteErrors};
 use super::AppState;
 use crate::auth::middleware::urlencode;
 use crate::notifications::NotificationError;
-use app::model::notifications::{DeliveryPage, DeliveryQuery};
+use app::model::notifications::{DeliveryPage, DeliveryQuery, DestinationSummary};
 use app::model::Identity;
 use axum::extract::{Path, State};
 use axum::response::Redirect;
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Extension, Json, Router};
 use http::StatusCode;
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn api_router() -> Router<AppState> {
-    Router::new()
-        .route("/notifications/deliveries", get(deliveries))
-        .route("/notifications/destinations", get(destinations))
-        .route("/notifications/destinations/{name}/test", post(test_api))
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(deliveries)).routes(routes!(destinations)).routes(routes!(test_api))
 }
 
 pub fn form_router() -> Router<AppState> {
@@ -38,6 +38,9 @@ impl From<NotificationError> for ApiError {
     }
 }
 
+/// Deliveries, newest first, filtered; page with `before=<next_before>` (admins).
+#[utoipa::path(get, path = "/notifications/deliveries", tag = "notifications", params(DeliveryQuery),
+    responses((status = 200, body = DeliveryPage), ReadErrors))]
 async fn deliveries(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -46,17 +49,34 @@ async fn deliveries(
     Ok(Json(state.notifications.deliveries(&who, &q).await?))
 }
 
-async fn destinations(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "destinations": state.notifications.destinations(&who).await? })))
+#[derive(Serialize, utoipa::ToSchema)]
+struct DestinationList {
+    destinations: Vec<DestinationSummary>,
 }
+
+/// The configured destinations with their delivery figures (admins; never a URL's path or a key).
+#[utoipa::path(get, path = "/notifications/destinations", tag = "notifications", responses((status = 200, body = DestinationList), ReadErrors))]
+async fn destinations(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Json<DestinationList>, ApiError> {
+    Ok(Json(DestinationList { destinations: state.notifications.destinations(&who).await? }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct TestQueued {
+    destination: String,
+    queued: bool,
+}
+
+/// Queues a `test` event for this destination only (admins; audited).
+#[utoipa::path(post, path = "/notifications/destinations/{name}/test", tag = "notifications", params(("name" = String, Path, example = "ops-webhook")),
+    responses((status = 202, body = TestQueued), ReadErrors, WriteErrors))]
 
 async fn test_api(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
     ApiPath(name): ApiPath<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TestQueued>), ApiError> {
     state.notifications.send_test(&who, &name).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "destination": name, "queued": true }))))
+    Ok((StatusCode::ACCEPTED, Json(TestQueued { destination: name, queued: true })))
 }
 
 async fn test_form(State(state): State<AppState>, Extension(who): Extension<Identity>, Path(name): Path<String>) -> Result<Redirect, ApiError> {

@@ -2,6 +2,7 @@
 
 use super::error::ApiError;
 use super::extract::{parse_id, ApiJson, ApiPath, ApiQuery};
+use super::openapi::{ReadErrors, Unavailable, WriteErrors};
 use super::AppState;
 use crate::runs::{logs, RunError, RunRequest};
 use app::model::run::{Run, RunKind};
@@ -11,22 +12,22 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/environments/{env}/runs", post(create).get(list))
-        .route("/environments/{env}/variables", get(variables))
-        .route("/environments/{env}/drift-check", post(drift_check))
-        .route("/runs/{id}", get(show))
-        .route("/runs/{id}/log", get(log_text))
-        .route("/runs/{id}/log/stream", get(log_stream))
-        .route("/runs/{id}/approve", post(approve))
-        .route("/runs/{id}/reject", post(reject))
-        .route("/runs/{id}/cancel", post(cancel))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(variables))
+        .routes(routes!(drift_check))
+        .routes(routes!(show))
+        .routes(routes!(log_text))
+        .routes(routes!(log_stream))
+        .routes(routes!(approve))
+        .routes(routes!(reject))
+        .routes(routes!(cancel))
 }
 
 impl From<RunError> for ApiError {
@@ -42,9 +43,11 @@ impl From<RunError> for ApiError {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewRun {
+    /// `plan` or `apply` (required).
+    #[schema(example = "plan")]
     kind: Option<String>,
     #[serde(default)]
     message: String,
@@ -55,6 +58,9 @@ struct NewRun {
     override_promotion: Option<String>,
 }
 
+/// Queues a run (operators): 201 with the run.
+#[utoipa::path(post, path = "/environments/{env}/runs", tag = "runs", params(("env" = String, Path, example = "staging")), request_body = NewRun,
+    responses((status = 201, body = Run), ReadErrors, WriteErrors, Unavailable))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -73,39 +79,62 @@ async fn create(
 }
 
 /// Queues a drift check (202: it runs when a worker takes it).
+#[utoipa::path(post, path = "/environments/{env}/drift-check", tag = "runs", params(("env" = String, Path, example = "staging")),
+    responses((status = 202, body = Run), ReadErrors, WriteErrors, Unavailable))]
 async fn drift_check(State(state): State<AppState>, Extension(who): Extension<Identity>, ApiPath(env): ApiPath<String>) -> Result<(StatusCode, Json<Run>), ApiError> {
     Ok((StatusCode::ACCEPTED, Json(crate::runs::drift::check_now(&state.runs, &who, &env).await?)))
 }
 
 /// The environment's Terraform variables: names and sources, plain values, sensitive ones masked.
+#[utoipa::path(get, path = "/environments/{env}/variables", tag = "runs", params(("env" = String, Path, example = "staging")),
+    responses((status = 200, body = app::model::variables::Variables), ReadErrors, Unavailable))]
 async fn variables(State(state): State<AppState>, ApiPath(env): ApiPath<String>) -> Result<Json<app::model::variables::Variables>, ApiError> {
     Ok(Json(state.runs.variables(&env).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Page {
+    /// 1 to 500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<i64>,
+    /// Runs older than this id (paging).
     before: Option<i64>,
 }
 
-async fn list(State(state): State<AppState>, ApiPath(env): ApiPath<String>, ApiQuery(page): ApiQuery<Page>) -> Result<Json<Value>, ApiError> {
+#[derive(Serialize, utoipa::ToSchema)]
+struct RunList {
+    runs: Vec<Run>,
+}
+
+/// The environment's runs, newest first.
+#[utoipa::path(get, path = "/environments/{env}/runs", tag = "runs", params(("env" = String, Path, example = "staging"), Page),
+    responses((status = 200, body = RunList), ReadErrors))]
+async fn list(State(state): State<AppState>, ApiPath(env): ApiPath<String>, ApiQuery(page): ApiQuery<Page>) -> Result<Json<RunList>, ApiError> {
     let limit = page.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 500".into()));
     }
-    Ok(Json(json!({ "runs": state.runs.list(&env, limit, page.before).await? })))
+    Ok(Json(RunList { runs: state.runs.list(&env, limit, page.before).await? }))
 }
 
+/// One run: status, commit, plan summary, cost change, approvals, error.
+#[utoipa::path(get, path = "/runs/{id}", tag = "runs", params(("id" = i64, Path, example = 1)), responses((status = 200, body = Run), ReadErrors))]
 async fn show(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Result<Json<Run>, ApiError> {
     Ok(Json(state.runs.get(parse_id(&id, "run")?).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LogQuery {
+    /// The byte to start from (default 0).
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
 /// The log from byte `offset`, streamed from the database (never held whole in memory).
+#[utoipa::path(get, path = "/runs/{id}/log", tag = "runs", params(("id" = i64, Path, example = 1), LogQuery),
+    responses((status = 200, description = "The log as text; `X-Log-Bytes` is its length so far", content_type = "text/plain", body = String), ReadErrors))]
 async fn log_text(State(state): State<AppState>, ApiPath(id): ApiPath<String>, ApiQuery(q): ApiQuery<LogQuery>) -> Result<Response, ApiError> {
     let run = state.runs.get(parse_id(&id, "run")?).await?;
     let offset = q.offset.unwrap_or(0);
@@ -124,7 +153,22 @@ async fn log_text(State(state): State<AppState>, ApiPath(id): ApiPath<String>, A
         .into_response())
 }
 
-/// Live log: resumes from `Last-Event-ID` (the byte offset the client has) or `?offset=`.
+/// One server-sent event of the live log.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct LogEvent {
+    /// `log` (a piece of the log), `status` (the run's new status) or `end` (its final status).
+    #[schema(example = "log")]
+    event: String,
+    /// For `log`: the byte offset after it, to resume from (`Last-Event-ID`).
+    id: Option<String>,
+    data: String,
+}
+
+/// Live log (server-sent events `log` with the byte offset after it as id, `status`, `end`):
+/// resumes from `Last-Event-ID` (the byte offset the client has) or `?offset=`.
+#[utoipa::path(get, path = "/runs/{id}/log/stream", tag = "runs", params(("id" = i64, Path, example = 1), LogQuery),
+    responses((status = 200, description = "Server-sent events until the run ends", content_type = "text/event-stream", body = LogEvent), ReadErrors))]
 async fn log_stream(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -141,7 +185,7 @@ async fn log_stream(
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Decision {
     #[serde(default)]
@@ -150,6 +194,9 @@ struct Decision {
     confirm: Option<String>,
 }
 
+/// Approves a planned run (approvers; production: not its requester).
+#[utoipa::path(post, path = "/runs/{id}/approve", tag = "runs", params(("id" = i64, Path, example = 1)), request_body(content = Option<Decision>),
+    responses((status = 200, body = Run), ReadErrors, WriteErrors))]
 async fn approve(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -160,6 +207,9 @@ async fn approve(
     Ok(Json(state.runs.approve(&who, id, &body.comment, body.confirm.as_deref()).await?))
 }
 
+/// Rejects a planned run: its plan is discarded.
+#[utoipa::path(post, path = "/runs/{id}/reject", tag = "runs", params(("id" = i64, Path, example = 1)), request_body(content = Option<Decision>),
+    responses((status = 200, body = Run), ReadErrors, WriteErrors))]
 async fn reject(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -169,13 +219,17 @@ async fn reject(
     Ok(Json(state.runs.reject(&who, parse_id(&id, "run")?, &body.comment).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CancelBody {
+    /// Kill terraform at once (admins).
     #[serde(default)]
     force: bool,
 }
 
+/// Cancels a run; a running terraform gets SIGINT, then SIGKILL after the grace time.
+#[utoipa::path(post, path = "/runs/{id}/cancel", tag = "runs", params(("id" = i64, Path, example = 1)), request_body(content = Option<CancelBody>),
+    responses((status = 200, body = Run), ReadErrors, WriteErrors))]
 async fn cancel(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,

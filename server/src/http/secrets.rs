@@ -4,31 +4,35 @@
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, UncheckedJson};
+use super::openapi::{ReadErrors, Unavailable, WriteErrors};
 use super::AppState;
 use crate::environments::deploy::DeployError;
 use crate::secrets::document::{Change, Sensitive};
 use crate::secrets::generate;
 use crate::secrets::SecretError;
-use app::model::secret::{Alphabet, WriteOutcome};
+use app::model::secret::{Alphabet, Parity, SecretDetail, SecretList, WriteOutcome};
+use app::model::status::ServiceStatus;
 use app::model::Identity;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
-use serde::Deserialize;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/secrets/parity", get(parity))
-        .route("/environments/{env}/secrets", get(list))
-        .route("/environments/{env}/secrets/{name}", get(show).put(edit))
-        .route("/environments/{env}/secrets/{name}/reveal", post(reveal))
-        .route("/environments/{env}/secrets/{name}/rotate", post(rotate))
-        .route("/environments/{env}/secrets/{name}/rollback", post(rollback))
-        .route("/environments/{env}/services/{service}", get(service))
-        .route("/environments/{env}/services/{service}/redeploy", post(redeploy))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(parity))
+        .routes(routes!(list))
+        .routes(routes!(show, edit))
+        .routes(routes!(reveal))
+        .routes(routes!(rotate))
+        .routes(routes!(rollback))
+        .routes(routes!(service))
+        .routes(routes!(redeploy))
 }
 
 impl From<SecretError> for ApiError {
@@ -62,14 +66,22 @@ impl From<DeployError> for ApiError {
     }
 }
 
+/// The environment's secrets: names, key names, versions and ages (never a value).
+#[utoipa::path(get, path = "/environments/{env}/secrets", tag = "secrets", params(("env" = String, Path, example = "staging")),
+    responses((status = 200, body = SecretList), ReadErrors, Unavailable))]
 async fn list(State(state): State<AppState>, ApiPath(env): ApiPath<String>) -> Result<Response, ApiError> {
     Ok(Json(state.secrets.list(&env).await?).into_response())
 }
 
+/// Per secret present in several environments, the keys each lacks.
+#[utoipa::path(get, path = "/secrets/parity", tag = "secrets", responses((status = 200, body = Parity), ReadErrors))]
 async fn parity(State(state): State<AppState>) -> Response {
     Json(state.secrets.parity().await).into_response()
 }
 
+/// One secret: masked keys, versions, consumers, what the caller may do (audited view).
+#[utoipa::path(get, path = "/environments/{env}/secrets/{name}", tag = "secrets", params(("env" = String, Path, example = "staging"), ("name" = String, Path, description = "The secret's name, URL-encoded (`zelly%2Fredis%2Fauth`)", example = "zelly/redis/auth")),
+    responses((status = 200, body = SecretDetail), ReadErrors, Unavailable))]
 async fn show(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -78,13 +90,22 @@ async fn show(
     Ok(Json(state.secrets.detail(&who, &env, &name).await?).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RevealBody {
     key: Option<String>,
 }
 
-/// The one response that carries a value: never stored by a cache or the browser.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Revealed<'a> {
+    key: String,
+    value: &'a str,
+    version_id: String,
+}
+
+/// One key's value (audited, `Cache-Control: no-store`); 429 past `secrets.reveals_per_minute`.
+#[utoipa::path(post, path = "/environments/{env}/secrets/{name}/reveal", tag = "secrets", params(("env" = String, Path, example = "staging"), ("name" = String, Path, description = "The secret's name, URL-encoded (`zelly%2Fredis%2Fauth`)", example = "zelly/redis/auth")), request_body = RevealBody,
+    responses((status = 200, body = Revealed), (status = 429, description = "Too many reveals: see Retry-After", body = super::openapi::ErrorBody), ReadErrors, WriteErrors, Unavailable))]
 async fn reveal(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -93,10 +114,23 @@ async fn reveal(
 ) -> Result<Response, ApiError> {
     let key = body.key.ok_or_else(|| ApiError::Unprocessable("\"key\" is required".into()))?;
     let (value, version_id) = state.secrets.reveal(&who, &env, &name, &key).await?;
-    let body = json!({ "key": key, "value": value.expose(), "version_id": version_id });
+    let body = Revealed { key, value: value.expose(), version_id };
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
+/// The body of an edit (parsed by hand, so that no error can quote a value back).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct EditBody {
+    /// The version you read: the edit is refused (409) if it is no longer current.
+    version_id: String,
+    set: Option<BTreeMap<String, String>>,
+    remove: Option<Vec<String>>,
+}
+
+/// Sets and removes keys in one new version (writers; audited; consumers are redeployed).
+#[utoipa::path(put, path = "/environments/{env}/secrets/{name}", tag = "secrets", params(("env" = String, Path, example = "staging"), ("name" = String, Path, description = "The secret's name, URL-encoded (`zelly%2Fredis%2Fauth`)", example = "zelly/redis/auth")), request_body = EditBody,
+    responses((status = 200, body = WriteOutcome), ReadErrors, WriteErrors, Unavailable))]
 async fn edit(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -151,7 +185,7 @@ fn shorten(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     #[serde(default)]
@@ -163,6 +197,9 @@ struct RotateBody {
     version_id: Option<String>,
 }
 
+/// New random values for keys (writers; audited).
+#[utoipa::path(post, path = "/environments/{env}/secrets/{name}/rotate", tag = "secrets", params(("env" = String, Path, example = "staging"), ("name" = String, Path, description = "The secret's name, URL-encoded (`zelly%2Fredis%2Fauth`)", example = "zelly/redis/auth")), request_body(content = Option<RotateBody>),
+    responses((status = 200, body = WriteOutcome), ReadErrors, WriteErrors, Unavailable))]
 async fn rotate(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -176,7 +213,7 @@ async fn rotate(
     Ok(Json(state.secrets.rotate(&who, &env, &name, body.version_id.as_deref(), keys).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RollbackBody {
     /// The version to make current again (default: AWSPREVIOUS).
@@ -185,6 +222,9 @@ struct RollbackBody {
     expected_version_id: Option<String>,
 }
 
+/// Makes an earlier version current again (writers; audited).
+#[utoipa::path(post, path = "/environments/{env}/secrets/{name}/rollback", tag = "secrets", params(("env" = String, Path, example = "staging"), ("name" = String, Path, description = "The secret's name, URL-encoded (`zelly%2Fredis%2Fauth`)", example = "zelly/redis/auth")), request_body(content = Option<RollbackBody>),
+    responses((status = 200, body = WriteOutcome), ReadErrors, WriteErrors, Unavailable))]
 async fn rollback(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -196,17 +236,23 @@ async fn rollback(
     Ok(Json(state.secrets.rollback(&who, &env, &name, body.expected_version_id.as_deref(), body.version_id).await?))
 }
 
+/// The service as ECS sees it now (for following a rollout).
+#[utoipa::path(get, path = "/environments/{env}/services/{service}", tag = "services", params(("env" = String, Path, example = "staging"), ("service" = String, Path, example = "fastify-nova")),
+    responses((status = 200, body = ServiceStatus), ReadErrors, Unavailable))]
 async fn service(State(state): State<AppState>, ApiPath((env, service)): ApiPath<(String, String)>) -> Result<Response, ApiError> {
     Ok(Json(state.live.service_now(&env, &service).await?).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RedeployBody {
     #[serde(default)]
     reason: String,
 }
 
+/// Forces a new deployment of the service (operators; audited): 202 with its deployments.
+#[utoipa::path(post, path = "/environments/{env}/services/{service}/redeploy", tag = "services", params(("env" = String, Path, example = "staging"), ("service" = String, Path, example = "fastify-nova")), request_body(content = Option<RedeployBody>),
+    responses((status = 202, body = ServiceStatus), ReadErrors, WriteErrors, Unavailable))]
 async fn redeploy(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,

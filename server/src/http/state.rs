@@ -4,6 +4,7 @@
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
+use super::openapi::{ReadErrors, Unavailable, WriteErrors};
 use super::AppState;
 use crate::auth::middleware::urlencode;
 use crate::state::StateError;
@@ -11,17 +12,19 @@ use app::model::state::{StateDiff, StateLock, StateOverview, StateVersionDetail}
 use app::model::Identity;
 use axum::extract::{Path, State};
 use axum::response::{Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Extension, Form, Json, Router};
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub fn api_router() -> Router<AppState> {
-    Router::new()
-        .route("/environments/{env}/state", get(overview))
-        .route("/environments/{env}/state/versions/{version}", get(version))
-        .route("/environments/{env}/state/versions/{version}/download", get(download))
-        .route("/environments/{env}/state/diff", get(diff))
-        .route("/environments/{env}/state/force-unlock", post(force_unlock))
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(overview))
+        .routes(routes!(version))
+        .routes(routes!(download))
+        .routes(routes!(diff))
+        .routes(routes!(force_unlock))
 }
 
 pub fn form_router() -> Router<AppState> {
@@ -41,10 +44,16 @@ impl From<StateError> for ApiError {
     }
 }
 
+/// The state's versions, newest first, and its lock.
+#[utoipa::path(get, path = "/environments/{env}/state", tag = "state", params(("env" = String, Path, example = "staging")),
+    responses((status = 200, body = StateOverview), ReadErrors, Unavailable))]
 async fn overview(State(state): State<AppState>, Extension(who): Extension<Identity>, ApiPath(env): ApiPath<String>) -> Result<Json<StateOverview>, ApiError> {
     Ok(Json(state.states.overview(&who, &env).await?))
 }
 
+/// One version's resources (addresses) and output names: never a value.
+#[utoipa::path(get, path = "/environments/{env}/state/versions/{version}", tag = "state", params(("env" = String, Path, example = "staging"), ("version" = String, Path, description = "An S3 version id of the state object")),
+    responses((status = 200, body = StateVersionDetail), ReadErrors, Unavailable))]
 async fn version(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -53,7 +62,9 @@ async fn version(
     Ok(Json(state.states.version(&who, &env, &version).await?))
 }
 
-/// The version's bytes as terraform wrote them (admins; audited).
+/// The version's bytes as terraform wrote them (admins; audited; `no-store`).
+#[utoipa::path(get, path = "/environments/{env}/state/versions/{version}/download", tag = "state", params(("env" = String, Path, example = "staging"), ("version" = String, Path, description = "An S3 version id of the state object")),
+    responses((status = 200, description = "The state file", content_type = "application/json", body = Object), ReadErrors, Unavailable))]
 async fn download(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,
@@ -66,11 +77,18 @@ async fn download(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DiffQuery {
+    /// A version id (required).
     from: Option<String>,
+    /// A version id (required).
     to: Option<String>,
 }
+
+/// The resource addresses added, removed and changed between two versions.
+#[utoipa::path(get, path = "/environments/{env}/state/diff", tag = "state", params(("env" = String, Path, example = "staging"), DiffQuery),
+    responses((status = 200, body = StateDiff), ReadErrors, Unavailable))]
 
 async fn diff(
     State(state): State<AppState>,
@@ -84,7 +102,7 @@ async fn diff(
     Ok(Json(state.states.diff(&who, &env, &from, &to).await?))
 }
 
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 struct Unlock {
     #[serde(default)]
     lock_id: String,
@@ -93,6 +111,10 @@ struct Unlock {
     confirm: String,
 }
 
+/// Releases the state lock (admins; audited) when it is the lock named and no running run of
+/// ours holds it.
+#[utoipa::path(post, path = "/environments/{env}/state/force-unlock", tag = "state", params(("env" = String, Path, example = "staging")), request_body = Unlock,
+    responses((status = 200, body = StateLock), ReadErrors, WriteErrors, Unavailable))]
 async fn force_unlock(
     State(state): State<AppState>,
     Extension(who): Extension<Identity>,

@@ -123,6 +123,10 @@ impl Backend for UiBackend {
         })
     }
 
+    fn api_reference(&self) -> app::model::api_reference::ApiReference {
+        super::openapi::reference()
+    }
+
     async fn notifications(
         &self,
         who: &Identity,

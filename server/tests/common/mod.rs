@@ -404,6 +404,11 @@ impl Emulator {
         Self::start_with(&["--state-backend"])
     }
 
+    /// The estate and terraform's state backend both.
+    pub fn seeded_with_state_backend() -> Emulator {
+        Self::start_with(&["--seed", "--state-backend"])
+    }
+
     fn start_with(args: &[&str]) -> Emulator {
         process_environment();
         let python = python();

@@ -1,0 +1,107 @@
+//! `/api`: the JSON API's reference, rendered from the server's OpenAPI document (the same one
+//! `GET /api/v1/openapi.json` serves), with no script or stylesheet from anywhere else.
+
+use crate::api::load_api_reference;
+use crate::model::api_reference::{ApiGroup, ApiOperation};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn ApiReferencePage() -> impl IntoView {
+    let reference = Resource::new(|| (), |_| load_api_reference());
+    view! {
+        <Title text="API"/>
+        <Suspense fallback=|| view! { <p class="muted">"Reading the API's document…"</p> }>
+            {move || Suspend::new(async move {
+                match reference.await {
+                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
+                    Ok(r) => view! {
+                        <div class="page-head">
+                            <div>
+                                <p class="crumbs"><a href="/">"Environments"</a>" / API"</p>
+                                <h1>"HTTP API"<span class="muted small">{format!(" v1 · {}", r.version)}</span></h1>
+                                <p class="muted">{prose(&r.description)}</p>
+                                <p class="muted">
+                                    "The machine-readable document: "<a href="/api/v1/openapi.json" download="zelly-openapi.json"><code>"/api/v1/openapi.json"</code></a>
+                                    " (OpenAPI 3.1). Errors are "<code>"{\"error\", \"message\"}"</code>"."
+                                </p>
+                            </div>
+                        </div>
+                        <nav class="api-toc" aria-label="Operations">
+                            {r.groups.iter().map(|g| view! {
+                                <div class="api-toc-group">
+                                    <a href=format!("#{}", g.tag) class="api-toc-tag">{g.tag.clone()}</a>
+                                    <span class="muted small">{format!(" {}", g.operations.len())}</span>
+                                </div>
+                            }).collect_view()}
+                        </nav>
+                        {r.groups.into_iter().map(|g| view! { <Group g/> }).collect_view()}
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The document's text: `backticks` become code, the rest stays text (never markup).
+fn prose(text: &str) -> impl IntoView + use<> {
+    text.split('`')
+        .enumerate()
+        .map(|(i, part)| if i % 2 == 1 { view! { <code>{part.to_string()}</code> }.into_any() } else { part.to_string().into_any() })
+        .collect_view()
+}
+
+#[component]
+fn Group(g: ApiGroup) -> impl IntoView {
+    view! {
+        <section class="api-group" id=g.tag.clone()>
+            <h2>{g.tag.clone()}</h2>
+            {g.operations.into_iter().map(|op| view! { <Operation op/> }).collect_view()}
+        </section>
+    }
+}
+
+#[component]
+fn Operation(op: ApiOperation) -> impl IntoView {
+    let method_class = format!("api-method api-method-{}", op.method.to_lowercase());
+    view! {
+        <article class="card api-op" id=op.id.clone() data-operation=format!("{} {}", op.method, op.path)>
+            <h3>
+                <span class=method_class>{op.method.clone()}</span>
+                " "<code class="api-path">{op.path.clone()}</code>
+            </h3>
+            <p>{prose(&op.summary)}</p>
+            {(!op.description.is_empty()).then(|| view! { <p class="muted">{prose(&op.description)}</p> })}
+            {(!op.parameters.is_empty()).then(|| view! {
+                <table class="api-table">
+                    <thead><tr><th>"Parameter"</th><th>"In"</th><th>"Type"</th><th>"About"</th></tr></thead>
+                    <tbody>
+                        {op.parameters.iter().map(|p| view! {
+                            <tr>
+                                <td><code>{p.name.clone()}</code>{p.required.then(|| view! { <span class="muted small">" required"</span> })}</td>
+                                <td>{p.location.clone()}</td>
+                                <td class="mono small">{p.kind.clone()}</td>
+                                <td class="muted">{prose(&p.description)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+            {op.body.clone().map(|(kind, required)| view! {
+                <p class="small">"Body: "<code>{kind}</code>{(!required).then_some(" (optional: an empty body means the defaults)")}</p>
+            })}
+            <table class="api-table">
+                <thead><tr><th>"Answer"</th><th>"Meaning"</th><th>"Body"</th></tr></thead>
+                <tbody>
+                    {op.responses.iter().map(|r| view! {
+                        <tr>
+                            <td class=if r.status.starts_with('2') { "api-status api-status-ok" } else { "api-status" }>{r.status.clone()}</td>
+                            <td>{prose(&r.description)}</td>
+                            <td class="mono small">{r.body.clone().map(|(content, kind)| format!("{kind} ({content})")).unwrap_or_default()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </article>
+    }
+}
