@@ -43,8 +43,7 @@ async fn no_generated_request_makes_the_api_fail_or_answer_other_than_documented
     app.stop().await;
 }
 
-fn schemathesis() -> String {
-    let python = std::env::var("ZELLY_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap_or_default()));
-    std::path::Path::new(&python).with_file_name("schemathesis").display().to_string()
+/// Installed beside the tests' python.
+fn schemathesis() -> std::path::PathBuf {
+    std::path::Path::new(&common::test_python()).with_file_name("schemathesis")
 }

@@ -411,7 +411,7 @@ impl Emulator {
 
     fn start_with(args: &[&str]) -> Emulator {
         process_environment();
-        let python = python();
+        let python = test_python();
         let script = fixtures().join("../aws/emulator.py");
         let mut child = std::process::Command::new(&python)
             .arg(&script)
@@ -430,7 +430,7 @@ impl Emulator {
 
     /// Runs tests/aws/backend.py against this emulator and returns what it printed, as JSON.
     pub fn backend(&self, args: &[&str]) -> serde_json::Value {
-        let out = std::process::Command::new(python())
+        let out = std::process::Command::new(test_python())
             .arg(fixtures().join("../aws/backend.py"))
             .arg(&self.url)
             .args(args)
@@ -469,8 +469,8 @@ impl Emulator {
     }
 }
 
-/// The AWS emulator's python (a virtualenv made by scripts/setup).
-fn python() -> String {
+/// The tests' python: a virtualenv made by scripts/setup (the AWS emulator, the API's checks).
+pub fn test_python() -> String {
     std::env::var("ZELLY_TEST_PYTHON")
         .unwrap_or_else(|_| format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap_or_default()))
 }
