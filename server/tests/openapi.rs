@@ -145,6 +145,13 @@ async fn the_api_page_renders_every_operation_from_the_document_without_javascri
         }
     }
     assert!(html.contains(r#"href="/api/v1/openapi.json""#), "and links the document");
+    // Bodies and answers link to their types, each described field by field.
+    assert!(html.contains(r##"href="#type-Run""##) && html.contains(r#"id="type-Run""#));
+    let run = &html[html.find(r#"id="type-Run""#).unwrap()..];
+    let run = &run[..run.find("</article>").unwrap()];
+    for field in document["components"]["schemas"]["Run"]["properties"].as_object().unwrap().keys() {
+        assert!(run.contains(&format!("<code>{field}</code>")), "Run's field {field} is described");
+    }
     // Everything it loads comes from this server.
     for tag in ["<script", "<link"] {
         for at in html.match_indices(tag).map(|(i, _)| i) {

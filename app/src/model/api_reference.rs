@@ -6,8 +6,28 @@ use serde::{Deserialize, Serialize};
 pub struct ApiReference {
     pub version: String,
     pub description: String,
-    /// Operations by tag (environments, runs, secrets, …), in the document's order.
+    /// Operations by tag (environments, runs, secrets, …), in the order the product is used.
     pub groups: Vec<ApiGroup>,
+    /// The named types bodies and answers refer to, by name.
+    pub types: Vec<ApiType>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiType {
+    pub name: String,
+    pub description: String,
+    /// An object's fields.
+    pub fields: Vec<ApiField>,
+    /// An enumeration's values.
+    pub values: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ApiField {
+    pub name: String,
+    pub kind: String,
+    pub required: bool,
+    pub description: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,9 @@
 //! `GET /api/v1/openapi.json` serves), with no script or stylesheet from anywhere else.
 
 use crate::api::load_api_reference;
-use crate::model::api_reference::{ApiGroup, ApiOperation};
+use crate::model::api_reference::{ApiGroup, ApiOperation, ApiType};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -34,8 +36,18 @@ pub fn ApiReferencePage() -> impl IntoView {
                                     <span class="muted small">{format!(" {}", g.operations.len())}</span>
                                 </div>
                             }).collect_view()}
+                            <div class="api-toc-group"><a href="#types" class="api-toc-tag">"Types"</a></div>
                         </nav>
-                        {r.groups.into_iter().map(|g| view! { <Group g/> }).collect_view()}
+                        {
+                            let known: Arc<BTreeSet<String>> = Arc::new(r.types.iter().map(|t| t.name.clone()).collect());
+                            view! {
+                                {r.groups.into_iter().map(|g| view! { <Group g known=known.clone()/> }).collect_view()}
+                                <section class="api-group" id="types">
+                                    <h2>"Types"</h2>
+                                    {r.types.into_iter().map(|t| view! { <TypeCard t known=known.clone()/> }).collect_view()}
+                                </section>
+                            }
+                        }
                     }.into_any(),
                 }
             })}
@@ -51,18 +63,54 @@ fn prose(text: &str) -> impl IntoView + use<> {
         .collect_view()
 }
 
+/// A type's name, linked to its description when it is one of the document's named types
+/// (`Run`, `Run[]`, `Drift or null`).
+fn kind_link(kind: &str, known: &BTreeSet<String>) -> AnyView {
+    let base = kind.trim_end_matches("[]").trim_end_matches(" or null");
+    if known.contains(base) {
+        view! { <a href=format!("#type-{base}") class="mono">{kind.to_string()}</a> }.into_any()
+    } else {
+        view! { <span class="mono">{kind.to_string()}</span> }.into_any()
+    }
+}
+
 #[component]
-fn Group(g: ApiGroup) -> impl IntoView {
+fn Group(g: ApiGroup, known: Arc<BTreeSet<String>>) -> impl IntoView {
     view! {
         <section class="api-group" id=g.tag.clone()>
             <h2>{g.tag.clone()}</h2>
-            {g.operations.into_iter().map(|op| view! { <Operation op/> }).collect_view()}
+            {g.operations.into_iter().map(|op| view! { <Operation op known=known.clone()/> }).collect_view()}
         </section>
     }
 }
 
 #[component]
-fn Operation(op: ApiOperation) -> impl IntoView {
+fn TypeCard(t: ApiType, known: Arc<BTreeSet<String>>) -> impl IntoView {
+    view! {
+        <article class="card api-op" id=format!("type-{}", t.name)>
+            <h3><code>{t.name.clone()}</code></h3>
+            {(!t.description.is_empty()).then(|| view! { <p class="muted">{prose(&t.description)}</p> })}
+            {(!t.values.is_empty()).then(|| view! { <p class="small">"One of: "{t.values.iter().map(|v| view! { <code>{v.clone()}</code>" " }).collect_view()}</p> })}
+            {(!t.fields.is_empty()).then(|| view! {
+                <table class="api-table">
+                    <thead><tr><th>"Field"</th><th>"Type"</th><th>"About"</th></tr></thead>
+                    <tbody>
+                        {t.fields.iter().map(|f| view! {
+                            <tr>
+                                <td><code>{f.name.clone()}</code>{(!f.required).then(|| view! { <span class="muted small">" optional"</span> })}</td>
+                                <td class="small">{kind_link(&f.kind, &known)}</td>
+                                <td class="muted">{prose(&f.description)}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        </article>
+    }
+}
+
+#[component]
+fn Operation(op: ApiOperation, known: Arc<BTreeSet<String>>) -> impl IntoView {
     let method_class = format!("api-method api-method-{}", op.method.to_lowercase());
     view! {
         <article class="card api-op" id=op.id.clone() data-operation=format!("{} {}", op.method, op.path)>
@@ -88,7 +136,7 @@ fn Operation(op: ApiOperation) -> impl IntoView {
                 </table>
             })}
             {op.body.clone().map(|(kind, required)| view! {
-                <p class="small">"Body: "<code>{kind}</code>{(!required).then_some(" (optional: an empty body means the defaults)")}</p>
+                <p class="small">"Body: "{kind_link(&kind, &known)}{(!required).then_some(" (optional: an empty body means the defaults)")}</p>
             })}
             <table class="api-table">
                 <thead><tr><th>"Answer"</th><th>"Meaning"</th><th>"Body"</th></tr></thead>
@@ -97,7 +145,7 @@ fn Operation(op: ApiOperation) -> impl IntoView {
                         <tr>
                             <td class=if r.status.starts_with('2') { "api-status api-status-ok" } else { "api-status" }>{r.status.clone()}</td>
                             <td>{prose(&r.description)}</td>
-                            <td class="mono small">{r.body.clone().map(|(content, kind)| format!("{kind} ({content})")).unwrap_or_default()}</td>
+                            <td class="small">{r.body.clone().map(|(content, kind)| view! { {kind_link(&kind, &known)}<span class="muted">{format!(" ({content})")}</span> })}</td>
                         </tr>
                     }).collect_view()}
                 </tbody>

@@ -3,7 +3,7 @@
 //! drift apart), served at `GET /api/v1/openapi.json`.
 
 use super::AppState;
-use app::model::api_reference::{ApiGroup, ApiOperation, ApiParameter, ApiReference, ApiResponse};
+use app::model::api_reference::{ApiField, ApiGroup, ApiOperation, ApiParameter, ApiReference, ApiResponse, ApiType};
 use app::model::run::Drift;
 use app::model::status::EnvironmentStatus;
 use app::model::Environment;
@@ -138,7 +138,21 @@ fn arrange() -> ApiReference {
     // In the order the product is used, not the alphabet's.
     const ORDER: [&str; 9] = ["environments", "runs", "state", "secrets", "services", "costs", "audit", "notifications", "users"];
     groups.sort_by_key(|g| ORDER.iter().position(|t| *t == g.tag).unwrap_or(ORDER.len()));
-    ApiReference { version: json["info"]["version"].as_str().unwrap_or_default().to_string(), description: text(&json["info"]["description"]), groups }
+    let types = json["components"]["schemas"].as_object().into_iter().flatten().map(|(name, schema)| described(name, schema)).collect();
+    ApiReference { version: json["info"]["version"].as_str().unwrap_or_default().to_string(), description: text(&json["info"]["description"]), groups, types }
+}
+
+/// A named schema: its fields (an object) or values (an enumeration).
+fn described(name: &str, schema: &serde_json::Value) -> ApiType {
+    let required: Vec<&str> = schema["required"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
+    let fields = schema["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(field, s)| ApiField { name: field.clone(), kind: type_name(s), required: required.contains(&field.as_str()), description: text(&s["description"]) })
+        .collect();
+    let values = schema["enum"].as_array().into_iter().flatten().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect();
+    ApiType { name: name.to_string(), description: text(&schema["description"]), fields, values }
 }
 
 fn text(value: &serde_json::Value) -> String {
