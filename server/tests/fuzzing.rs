@@ -29,7 +29,9 @@ async fn no_generated_request_makes_the_api_fail_or_answer_other_than_documented
         .args(["--url", &app.url])
         .args(["--header", &format!("Authorization: Bearer {admin}")])
         .args(["--checks", "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"])
-        .args(["--max-examples", EXAMPLES, "--seed", "17", "--workers", "2"])
+        // One worker: hypothesis's source cache is not thread-safe (two workers once failed a run
+        // with its "AST constructor recursion depth mismatch", schemathesis's own error).
+        .args(["--max-examples", EXAMPLES, "--seed", "17", "--workers", "1"])
         .args(["--report", "junit", "--report-dir"])
         .arg(dir.path())
         .env("NO_COLOR", "1")
