@@ -335,9 +335,9 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cause.to_string()
 }
 
-/// A path segment, percent-encoded.
+/// A path segment, percent-encoded (form encoding writes a space as `+`, a literal in a path).
 fn segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+    crate::auth::middleware::urlencode(s).replace('+', "%20")
 }
 
 fn typed(run: &Value) -> Option<Run> {

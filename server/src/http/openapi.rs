@@ -161,6 +161,11 @@ fn text(value: &serde_json::Value) -> String {
 
 /// A schema as a reader names it: `Run`, `Run[]`, `string`, `integer (int64)`, `ErrorBody`.
 fn type_name(schema: &serde_json::Value) -> String {
+    // The error sets inline `ErrorBody` (utoipa's `#[to_schema]`): recognised by being it.
+    static ERROR_BODY: OnceLock<serde_json::Value> = OnceLock::new();
+    if schema == ERROR_BODY.get_or_init(|| serde_json::to_value(ErrorBody::schema()).expect("a schema serializes")) {
+        return ErrorBody::name().into_owned();
+    }
     if let Some(reference) = schema["$ref"].as_str() {
         return reference.rsplit('/').next().unwrap_or(reference).to_string();
     }
@@ -170,7 +175,6 @@ fn type_name(schema: &serde_json::Value) -> String {
     }
     match &schema["type"] {
         serde_json::Value::String(t) if t == "array" => format!("{}[]", type_name(&schema["items"])),
-        serde_json::Value::String(t) if t == "object" && schema["description"].as_str().is_some_and(|d| d.starts_with("Every error")) => "ErrorBody".into(),
         serde_json::Value::String(t) => match schema["format"].as_str() {
             Some(format) => format!("{t} ({format})"),
             None => t.clone(),

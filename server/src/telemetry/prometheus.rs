@@ -77,13 +77,16 @@ pub async fn render(db: &Db, environments: &[String]) -> DbResult<String> {
     let runs = db.run_figures().await?;
     let deliveries = db.destination_stats().await?;
     write_runs(&mut text, environments, &runs);
-    family(&mut text, "zelly_notifications_pending", "gauge", "Notification deliveries waiting to be sent or retried, by destination");
-    for d in &deliveries {
-        sample(&mut text, "zelly_notifications_pending", &[("destination", &d.destination)], d.pending as f64);
-    }
-    family(&mut text, "zelly_notifications_failed", "gauge", "Notification deliveries that gave up (kept for notifications.keep_days), by destination");
-    for d in &deliveries {
-        sample(&mut text, "zelly_notifications_failed", &[("destination", &d.destination)], d.failed as f64);
+    let pending: fn(&crate::db::notifications::DestinationStats) -> i64 = |d| d.pending;
+    let failed: fn(&crate::db::notifications::DestinationStats) -> i64 = |d| d.failed;
+    for (name, help, count) in [
+        ("zelly_notifications_pending", "Notification deliveries waiting to be sent or retried, by destination", pending),
+        ("zelly_notifications_failed", "Notification deliveries that gave up (kept for notifications.keep_days), by destination", failed),
+    ] {
+        family(&mut text, name, "gauge", help);
+        for d in &deliveries {
+            sample(&mut text, name, &[("destination", &d.destination)], count(d) as f64);
+        }
     }
     Ok(text)
 }
