@@ -149,6 +149,10 @@ pub async fn load_secret_page(environment: String, name: String, confirm: Option
 /// changes something (the audit log), so it carries the page's CSRF token like a form would.
 #[server(prefix = "/app")]
 pub async fn reveal_secret_value(environment: String, name: String, key: String, csrf: String) -> Result<String, ServerFnError> {
+    // No cache on the way (the server's own compression cache included) keeps a copy.
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
     backend::check_csrf(&csrf)?;
     let who = backend::require(crate::model::Role::Viewer)?;
     backend::get()?.reveal(&who, &environment, &name, &key).await.map_err(ServerFnError::new)

@@ -19,6 +19,7 @@ pub mod runs;
 pub mod secrets;
 pub mod state;
 pub mod telemetry;
+pub mod users;
 
 pub use config::Config;
 pub use http::{launch_with_listener, AppState};

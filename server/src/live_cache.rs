@@ -124,3 +124,37 @@ async fn refresh<T: Live>(slot: &Slot<T>, fetch: &Fetch<T>, unavailable: &Unavai
     *slot.cached.write().expect("live cache lock") = Some((value.clone(), Instant::now()));
     value
 }
+
+/// Fresh reads that a page or script may repeat in a loop (a rollout being followed, the
+/// secrets list): each answer is kept for a moment and shared, and one read per key runs at a
+/// time, so however many viewers poll, AWS sees about one call per key per `ttl`. Failures are
+/// not kept (the next caller tries again). Keys must come from the configuration (an
+/// environment, a configured service), so the map stays small.
+pub struct Recent<T> {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<(T, Instant)>>>>>,
+}
+
+impl<T: Clone> Recent<T> {
+    pub fn new(ttl: Duration) -> Self {
+        Recent { ttl, entries: Default::default() }
+    }
+
+    /// The answer for `key` kept within the last `ttl`, or what `read` gives now.
+    pub async fn get<E>(&self, key: &str, read: impl std::future::Future<Output = Result<T, E>>) -> Result<T, E> {
+        let slot = self.entries.lock().expect("recent reads lock").entry(key.to_string()).or_default().clone();
+        let mut kept = slot.lock().await;
+        if let Some((value, _)) = kept.as_ref().filter(|(_, at)| at.elapsed() < self.ttl) {
+            return Ok(value.clone());
+        }
+        let value = read.await?;
+        *kept = Some((value.clone(), Instant::now()));
+        Ok(value)
+    }
+
+    /// After a change: the next caller reads again (its own read, even while one that may have
+    /// started before the change is still under way).
+    pub fn forget(&self, key: &str) {
+        self.entries.lock().expect("recent reads lock").remove(key);
+    }
+}

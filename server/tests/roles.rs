@@ -30,6 +30,10 @@ fn table() -> Vec<(&'static str, String, Value, Role)> {
         ("POST", "/api/v1/tokens/1/revoke".to_string(), json!({}), Role::Admin),
         ("GET", "/api/v1/audit".to_string(), Value::Null, Role::Admin),
         ("GET", "/api/v1/users".to_string(), Value::Null, Role::Admin),
+        // On the runs' requester, who is outside the matrix.
+        ("PUT", "/api/v1/users/req-bot".to_string(), json!({ "role": "operator" }), Role::Admin),
+        ("POST", "/api/v1/users/req-bot/disable".to_string(), json!({ "reason": "matrix" }), Role::Admin),
+        ("POST", "/api/v1/users/req-bot/enable".to_string(), json!({}), Role::Admin),
     ];
     for (env, role) in [("staging", Role::Operator), ("production", Role::Approver)] {
         rows.extend([

@@ -83,7 +83,7 @@ on_both_backends! {
         assert!(applies[0]["args"].as_array().unwrap().iter().any(|a| a.as_str().unwrap().ends_with("plan.tfplan")));
 
         let audit: Vec<String> = app.db.list_audit(100, None).await.unwrap().into_iter().filter(|e| e.target.as_deref() == Some(&format!("run {asha_run}"))).map(|e| e.action).collect();
-        assert_eq!(audit, ["run.applied", "run.approved", "run.planned", "run.created"]);
+        assert_eq!(audit, ["run.applied", "run.apply_started", "run.approved", "run.planned", "run.created"], "the start of the apply too");
     }
 
     async fn staging_runs_are_confirmed_by_their_requester(app) {

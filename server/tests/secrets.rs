@@ -434,6 +434,47 @@ async fn a_redeploy_starts_a_new_deployment_that_can_be_followed_and_is_audited(
     let row = audit(&app).await.into_iter().find(|r| r.action == "service.redeploy").unwrap();
     assert_eq!((row.environment.as_deref(), row.target.as_deref()), (Some("staging"), Some("events-consumer")));
     assert!(row.details.contains("new redis password"));
+
+    // When ECS refuses, the audit log says so too, not only that it was asked for.
+    aws.fault(json!({ "operation": "UpdateService", "region": "ap-southeast-1", "error": "500", "times": 100 })).await;
+    let (status, body) = send(&app, "POST", "/api/v1/environments/staging/services/events-consumer/redeploy", &token, Some(json!({ "reason": "again" }))).await;
+    assert_eq!(status, 503, "{body}");
+    let rows = audit(&app).await;
+    let failed = rows.iter().find(|r| r.action == "service.redeploy_failed").expect("the failure is audited");
+    assert_eq!((failed.environment.as_deref(), failed.target.as_deref()), (Some("staging"), Some("events-consumer")));
+    assert!(failed.details.contains("UpdateService"), "{}", failed.details);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pages_polling_aws_share_one_fresh_read() {
+    let aws = Emulator::start();
+    let app = TestApp::start_with(Backend::Sqlite, |c| {
+        use_emulator(c, &aws);
+        c.aws.repeat_read_seconds = 3600;
+    })
+    .await;
+    let token = app.token("olga", Role::Operator).await;
+    aws.reset().await;
+    for _ in 0..5 {
+        assert_eq!(send(&app, "GET", "/api/v1/environments/staging/secrets", &token, None).await.0, 200);
+        assert_eq!(send(&app, "GET", "/api/v1/environments/staging/services/events-consumer", &token, None).await.0, 200);
+    }
+    assert_eq!(aws.calls("ListSecrets").await.len(), 1, "a script in a loop costs one listing");
+    assert_eq!(aws.calls("DescribeServices").await.len(), 1);
+
+    // A change made here is seen at once: the next read is fresh.
+    assert_eq!(send(&app, "POST", "/api/v1/environments/staging/services/events-consumer/redeploy", &token, None).await.0, 202);
+    send(&app, "GET", "/api/v1/environments/staging/services/events-consumer", &token, None).await;
+    assert_eq!(aws.calls("DescribeServices").await.len(), 2, "after a redeploy");
+    let version_of = |list: &Value| list["secrets"].as_array().unwrap().iter().find(|s| s["name"] == REDIS).unwrap()["version_id"].clone();
+    let (_, list) = send(&app, "GET", "/api/v1/environments/staging/secrets", &token, None).await;
+    let version = version_of(&list);
+    let body = json!({ "version_id": version, "set": { "REDIS_PASSWORD": "changed-here" } });
+    let (status, body) = send(&app, "PUT", &api("staging", REDIS, ""), &token, Some(body)).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = send(&app, "GET", "/api/v1/environments/staging/secrets", &token, None).await;
+    assert_eq!(version_of(&list), body["version_id"], "the list shows the new version");
     app.stop().await;
 }
 

@@ -97,6 +97,7 @@ async fn sso_app() -> common::TestApp {
             groups_claim: "groups".into(),
             roles: vec![RoleRule { role: Role::Admin, emails: vec!["asha@zelly.example".into()], domains: vec![], groups: vec![] }],
             default_role: None,
+            trust_unverified_email: false,
         });
     })
     .await
@@ -118,9 +119,12 @@ async fn single_sign_on_refuses_what_it_cannot_trust() {
     let res = app.get("/auth/callback?code=abc&state=never-issued", None).await;
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("already used or has expired"));
-    let res = app.get("/auth/callback?error=access_denied&error_description=User+cancelled&state=x", None).await;
+    // Anyone can send a browser here with any text: the page says what the code means, in ours.
+    let res = app.get("/auth/callback?error=access_denied&error_description=Call+support+at+evil.example%0A2026-12-01+INFO+forged&state=x", None).await;
     assert_eq!(res.status(), 400);
-    assert!(res.text().await.unwrap().contains("User cancelled"));
+    let page = res.text().await.unwrap();
+    assert!(page.contains("you cancelled, or it did not allow you to sign in here"), "{page}");
+    assert!(!page.contains("evil.example") && !page.contains("forged"));
     let res = app.get("/auth/callback", None).await;
     assert_eq!(res.status(), 400);
     assert!(app.db.list_users().await.unwrap().is_empty(), "nobody was signed in or created");

@@ -8,6 +8,10 @@ export const accounts = {
   asha: { email: 'asha@zelly.example', name: 'Asha Rao', groups: ['platform-admins'] },
   meera: { email: 'Meera@Zelly.example', name: 'Meera Iyer', groups: [] },
   guest: { email: 'guest@elsewhere.example', name: 'A Guest', groups: [] },
+  // A provider account whose address nobody checked (no email_verified claim at all).
+  ravi: { email: 'ravi@zelly.example', name: 'Ravi Kumar', groups: [], unverified: true },
+  // Another account at the provider claiming Asha's (verified) address.
+  impostor: { email: 'asha@zelly.example', name: 'Not Asha', groups: ['platform-admins'] },
 };
 
 export const client = { id: 'zelly', secret: 'idp-test-client-secret' };
@@ -46,7 +50,13 @@ export async function startIdentityProvider(redirectUri) {
       if (!account) return undefined;
       return {
         accountId: id,
-        claims: async () => ({ sub: id, email: account.email, email_verified: true, name: account.name, groups: account.groups }),
+        claims: async () => ({
+          sub: id,
+          email: account.email,
+          ...(account.unverified ? {} : { email_verified: true }),
+          name: account.name,
+          groups: account.groups,
+        }),
       };
     },
   });

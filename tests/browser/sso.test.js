@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, launchBrowser } from './harness.js';
+import { startServer, launchBrowser, screenshots } from './harness.js';
 import { startIdentityProvider, freePort, client } from './identity-provider.js';
 
 const shared = {};
@@ -21,6 +21,8 @@ public_url = "${zelly}"
 
 [auth]
 mode = "oidc"
+# Every test signs in from this one address, more often than a person would.
+login_attempts_per_minute = 100
 
 [auth.oidc]
 issuer_url = "${shared.idp.issuer}"
@@ -118,4 +120,50 @@ test('the role comes from the e-mail domain, and someone with no rule is refused
   assert.match(await guest.locator('[role="alert"]').innerText(), /guest@elsewhere\.example has no access to Zelly/);
   assert.equal((await guest.goto(shared.server.url + '/')).url(), shared.server.url + '/login?next=%2F', 'not signed in');
   await guestContext.close();
+});
+
+test('an address the provider did not verify, or another account claiming a known one, is not let in', async () => {
+  for (const [login, refusal] of [
+    ['ravi', /has not verified the e-mail address ravi@zelly\.example/],
+    // Asha signed in before: her Zelly user is bound to her account at the provider.
+    ['impostor', /The Zelly user asha@zelly\.example belongs to another account/],
+  ]) {
+    const context = await shared.browser.newContext();
+    const page = await context.newPage();
+    await signInAtProvider(page, login);
+    assert.match(page.url(), /\/auth\/callback\?/);
+    assert.match(await page.locator('[role="alert"]').innerText(), refusal);
+    assert.equal((await page.goto(shared.server.url + '/')).url(), shared.server.url + '/login?next=%2F', `${login} is not signed in`);
+    await context.close();
+  }
+});
+
+test('an admin disables someone on the users page: they cannot sign in until enabled again', async () => {
+  const admin = await shared.browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await admin.newPage();
+  await signInAtProvider(page, 'asha');
+  await page.goto(shared.server.url + '/users');
+  await page.waitForSelector('body[data-hydrated="true"]');
+  const meera = page.locator('tr[data-user="meera@zelly.example"]');
+  await meera.locator('input[name="reason"]').fill('moved to another team');
+  await meera.locator('button[data-disable]').click();
+  await page.waitForURL(/\/users\?done=/);
+  assert.match(await page.locator('[role="status"]').innerText(), /Disabled meera@zelly\.example/);
+  assert.match(await page.locator('tr[data-user="meera@zelly.example"]').innerText(), /disabled[\s\S]*moved to another team/);
+  await page.screenshot({ path: join(screenshots, 'users-disabled.png'), fullPage: true });
+
+  const theirs = await shared.browser.newContext();
+  const meeraPage = await theirs.newPage();
+  await signInAtProvider(meeraPage, 'meera');
+  assert.match(await meeraPage.locator('[role="alert"]').innerText(), /meera@zelly\.example is disabled/);
+  await theirs.close();
+
+  await page.locator('tr[data-user="meera@zelly.example"] button[data-enable]').click();
+  await page.waitForURL(/\/users\?done=/);
+  const again = await shared.browser.newContext();
+  const back = await again.newPage();
+  await signInAtProvider(back, 'meera');
+  await back.waitForURL(shared.server.url + '/costs');
+  await again.close();
+  await admin.close();
 });

@@ -10,8 +10,8 @@ pub fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
     pairs.iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(v)))).collect::<Vec<_>>().join("&")
 }
 
-/// Percent-encodes everything but unreserved characters.
-fn encode(s: &str) -> String {
+/// Percent-encodes everything but unreserved characters (a query value or a path segment).
+pub fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

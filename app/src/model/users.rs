@@ -12,7 +12,22 @@ pub struct UserSummary {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// Set while the user may not sign in or use a token.
+    #[serde(default)]
+    pub disabled_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub disabled_reason: String,
     pub tokens: Vec<TokenSummary>,
+}
+
+/// A user's access after an admin changed it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UserAccess {
+    pub name: String,
+    pub role: Role,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,10 +1,12 @@
 //! `/users`: for admins, everyone who has signed in or holds a token, with their role, when they
-//! were last seen, and their API tokens (prefix, label, role, last use), each revocable with a
-//! plain form post.
+//! were last seen, and their API tokens (prefix, label, role, last use). Each user's role can be
+//! changed and their access taken away (disabled, with a reason) or given back, and each token
+//! revoked: all plain form posts.
 
-use crate::api::load_users;
+use crate::api::{load_users, whoami};
 use crate::components::run_bits::when;
 use crate::model::users::{TokenSummary, UserSummary};
+use crate::model::Role;
 use leptos::prelude::*;
 use crate::components::csrf::CsrfField;
 use leptos_meta::Title;
@@ -13,8 +15,10 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let users = Resource::new(|| (), |_| load_users());
+    let me = Resource::new(|| (), |_| whoami());
     let query = use_query_map();
     let revoked = move || query.read().get("revoked");
+    let done = move || query.read().get("done");
     let error = move || query.read().get("error");
     view! {
         <Title text="Users"/>
@@ -26,12 +30,14 @@ pub fn UsersPage() -> impl IntoView {
             </div>
         </div>
         {move || revoked().map(|p| view! { <div class="notice notice-ok" role="status">{format!("Revoked token {p}. Requests with it are refused from now on.")}</div> })}
+        {move || done().map(|d| view! { <div class="notice notice-ok" role="status">{d}</div> })}
         {move || error().map(|e| view! { <div class="notice notice-error" role="alert">{e}</div> })}
         <Suspense fallback=|| view! { <p class="muted">"Reading users…"</p> }>
             {move || Suspend::new(async move {
+                let me = me.await.ok().flatten().map(|who| who.name).unwrap_or_default();
                 match users.await {
                     Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(list) => view! { <UserTable list/> }.into_any(),
+                    Ok(list) => view! { <UserTable list me/> }.into_any(),
                 }
             })}
         </Suspense>
@@ -39,14 +45,17 @@ pub fn UsersPage() -> impl IntoView {
 }
 
 #[component]
-fn UserTable(list: Vec<UserSummary>) -> impl IntoView {
+fn UserTable(list: Vec<UserSummary>, me: String) -> impl IntoView {
     view! {
         <div class="table-wrap">
             <table class="users">
-                <thead><tr><th>"User"</th><th>"Role"</th><th>"Last seen"</th><th>"API tokens"</th></tr></thead>
+                <thead><tr><th>"User"</th><th>"Role"</th><th>"Last seen"</th><th>"API tokens"</th><th>"Access"</th></tr></thead>
                 <tbody>
-                    {list.into_iter().map(|u| view! {
-                        <tr data-user=u.name.clone()>
+                    {list.into_iter().map(|u| {
+                        let yourself = u.name == me;
+                        let access = view! { <Access name=u.name.clone() role=u.role disabled=u.disabled_at.map(|t| (when(&t), u.disabled_reason.clone())) yourself/> };
+                        view! {
+                        <tr data-user=u.name.clone() class:disabled=u.disabled_at.is_some()>
                             <td>
                                 <strong>{if u.display_name.is_empty() { u.name.clone() } else { u.display_name.clone() }}</strong>
                                 <span class="muted small mono">{format!(" {}", u.name)}</span>
@@ -58,12 +67,50 @@ fn UserTable(list: Vec<UserSummary>) -> impl IntoView {
                                 {u.tokens.is_empty().then(|| view! { <span class="muted">"none"</span> })}
                                 <ul class="tokens">{u.tokens.into_iter().map(|t| view! { <Token t/> }).collect_view()}</ul>
                             </td>
+                            <td>{access}</td>
                         </tr>
-                    }).collect_view()}
+                    }}).collect_view()}
                 </tbody>
             </table>
         </div>
     }
+}
+
+/// A user's role and whether they may get in, with the forms that change them (not for yourself:
+/// another admin has to).
+#[component]
+fn Access(name: String, role: Role, disabled: Option<(String, String)>, yourself: bool) -> impl IntoView {
+    let path = |what: &str| format!("/users/{}/{what}", crate::model::query::encode(&name));
+    if yourself {
+        return view! { <span class="muted small">"you"</span> }.into_any();
+    }
+    let role_form = view! {
+        <form method="post" action=path("role") class="inline access-role">
+            <CsrfField/>
+            <label class="visually-hidden" for=format!("role-{name}")>"Role"</label>
+            <select name="role" id=format!("role-{name}")>
+                {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == role>{r.as_str()}</option> }).collect_view()}
+            </select>
+            <button type="submit" class="button small" data-set-role=name.clone()>"Change role"</button>
+        </form>
+    };
+    let switch = match disabled {
+        Some((since, reason)) => view! {
+            <p class="small"><span class="pill pill-danger">"disabled"</span>{format!(" {since}: {reason}")}</p>
+            <form method="post" action=path("enable") class="inline">
+                <CsrfField/>
+                <button type="submit" class="button small" data-enable=name.clone()>"Enable"</button>
+            </form>
+        }.into_any(),
+        None => view! {
+            <form method="post" action=path("disable") class="inline access-disable">
+                <CsrfField/>
+                <input type="text" name="reason" required maxlength="500" placeholder="Reason (kept in the audit log)" aria-label=format!("Why disable {name}")/>
+                <button type="submit" class="button small danger" data-disable=name.clone()>"Disable"</button>
+            </form>
+        }.into_any(),
+    };
+    view! { <div class="access">{role_form}{switch}</div> }.into_any()
 }
 
 #[component]

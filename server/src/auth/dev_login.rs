@@ -5,12 +5,12 @@ use super::login;
 use super::middleware::safe_next;
 use crate::config::AuthMode;
 use crate::http::{error::ApiError, AppState};
-use axum::extract::{ConnectInfo, State};
+use crate::http::client::ClientAddress;
+use axum::extract::State;
 use axum::response::Response;
-use axum::{Extension, Form};
+use axum::Form;
 use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -20,7 +20,7 @@ pub struct LoginForm {
 
 pub async fn sign_in(
     State(state): State<AppState>,
-    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddress,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, ApiError> {
@@ -35,5 +35,5 @@ pub async fn sign_in(
         return login::render(&state, next, Some(format!("There is no user called {:?}.", form.user)), StatusCode::BAD_REQUEST);
     };
     let (user, _) = state.db.ensure_user(&chosen.name, &chosen.display_name, chosen.role, "dev-login").await?;
-    login::complete(&state, &headers, &user, "dev", next).await
+    login::complete(&state, client, &headers, &user, "dev", next).await
 }

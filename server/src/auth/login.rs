@@ -8,15 +8,16 @@ use super::sessions;
 use crate::config::{AuthMode, DevUser};
 use crate::db::audit::NewAuditEvent;
 use crate::db::UserRecord;
+use crate::http::client::ClientAddress;
+use crate::http::hosts::printable;
 use crate::http::{error::ApiError, AppState};
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
-use std::net::SocketAddr;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -75,16 +76,21 @@ async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Res
 }
 
 /// Takes one sign-in attempt from the client address's allowance, or renders the refusal.
-pub fn within_rate_limit(state: &AppState, client: Option<Extension<ConnectInfo<SocketAddr>>>, next: &str) -> Result<(), Result<Response, ApiError>> {
-    let address = client.map(|c| c.0 .0.ip().to_string()).unwrap_or_default();
-    state.login_limit.check(&address).map_err(|wait| {
+/// Every attempt counts, so failed ones do too.
+pub fn within_rate_limit(state: &AppState, client: ClientAddress, next: &str) -> Result<(), Result<Response, ApiError>> {
+    state.login_limit.check(&client.key()).map_err(|wait| {
         let message = format!("Too many sign-in attempts from this address. Try again in {} seconds.", wait.as_secs().max(1));
         render(state, next, Some(message), StatusCode::TOO_MANY_REQUESTS)
     })
 }
 
-/// Starts a session for `user` (ending any the browser had), audited, and sends the browser on.
-pub async fn complete(state: &AppState, headers: &HeaderMap, user: &UserRecord, method: &str, next: &str) -> Result<Response, ApiError> {
+/// Starts a session for `user` (ending any the browser had), audited, and sends the browser on;
+/// a disabled user is refused instead.
+pub async fn complete(state: &AppState, client: ClientAddress, headers: &HeaderMap, user: &UserRecord, method: &str, next: &str) -> Result<Response, ApiError> {
+    if user.disabled_at.is_some() {
+        audit_refusal(state, client, &user.name, method, "disabled", serde_json::json!(null)).await?;
+        return render(state, next, Some(format!("{} is disabled. Ask an administrator if you need access again.", user.name)), StatusCode::FORBIDDEN);
+    }
     let secure = state.config.secure_cookies();
     let cookie = sessions::start(&state.db, headers, user.id, state.config.auth.session_hours, secure).await?;
     state
@@ -94,7 +100,7 @@ pub async fn complete(state: &AppState, headers: &HeaderMap, user: &UserRecord, 
             action: "auth.signed_in",
             environment: None,
             target: None,
-            details: serde_json::json!({ "method": method }),
+            details: serde_json::json!({ "method": method, "address": client.key() }),
         })
         .await?;
     let mut response = Redirect::to(next).into_response();
@@ -102,9 +108,20 @@ pub async fn complete(state: &AppState, headers: &HeaderMap, user: &UserRecord, 
     Ok(response)
 }
 
+/// An `auth.sign_in_refused` row: who tried, how, from where, and why not.
+async fn audit_refusal(state: &AppState, client: ClientAddress, who: &str, method: &str, reason: &str, more: serde_json::Value) -> Result<(), ApiError> {
+    let mut details = serde_json::json!({ "method": method, "reason": reason, "address": client.key() });
+    if let (Some(details), serde_json::Value::Object(more)) = (details.as_object_mut(), more) {
+        details.extend(more);
+    }
+    let event = NewAuditEvent { actor: who.to_string(), action: "auth.sign_in_refused", environment: None, target: None, details };
+    state.db.append_audit(&event).await?;
+    Ok(())
+}
+
 async fn start_single_sign_on(
     State(state): State<AppState>,
-    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddress,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, ApiError> {
     let next = safe_next(q.next.as_deref());
@@ -133,7 +150,7 @@ struct CallbackQuery {
 
 async fn callback(
     State(state): State<AppState>,
-    client: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: ClientAddress,
     headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response, ApiError> {
@@ -150,7 +167,10 @@ async fn callback(
             if let Some(s) = sign_in_state {
                 state.db.take_sign_in_attempt(&super::hash_secret(&s)).await?;
             }
-            Err(SignInError::Refused(q.error_description.unwrap_or(error)))
+            // Anyone can send a browser here with any text: the page says what the error code
+            // means in our words, the log keeps the provider's (one line, no control characters).
+            tracing::info!(error = %printable(&error), description = %printable(q.error_description.as_deref().unwrap_or_default()), "the identity provider refused a sign-in");
+            Err(SignInError::Refused(oidc::refusal_text(&error).into()))
         }
         (None, Some(code), Some(sign_in_state)) => provider.finish(&state.db, &sign_in_state, &code, cookie_state.as_deref()).await,
         _ => Err(SignInError::UnknownState),
@@ -160,27 +180,30 @@ async fn callback(
         Err(e) => return refused(&state, "/", e),
     };
     let config = state.config.auth.oidc.as_ref().expect("a provider has its configuration");
+    // Once seen, a user is that account at the provider: another account that claims the same
+    // address (or this one, claiming another) is not let in as them.
+    if let Some(bound) = state.db.find_user_by_subject(&who.issuer, &who.subject).await? {
+        if bound.name != who.email {
+            audit_refusal(&state, client, &who.email, "oidc", "subject bound to another user", serde_json::json!({ "bound_to": bound.name })).await?;
+            return refused(&state, "/", SignInError::OtherAccount(who.email));
+        }
+    }
     let Some(role) = oidc::roles::role_for(config, &who.email, &who.groups) else {
-        state
-            .db
-            .append_audit(&NewAuditEvent {
-                actor: who.email.clone(),
-                action: "auth.sign_in_refused",
-                environment: None,
-                target: None,
-                details: serde_json::json!({ "method": "oidc", "reason": "no role", "groups": who.groups }),
-            })
-            .await?;
+        audit_refusal(&state, client, &who.email, "oidc", "no role", serde_json::json!({ "groups": who.groups })).await?;
         return refused(&state, "/", SignInError::NoRole(who.email));
     };
     if !crate::config::validate::is_user_name(&who.email) {
         let message = format!("{} cannot be a Zelly user name ({}).", who.email, crate::config::validate::USER_NAME_RULE);
         return render(&state, "/", Some(message), StatusCode::FORBIDDEN);
     }
-    // The configuration decides roles: a rule changed there applies at the next sign-in.
     let (user, _) = state.db.ensure_user(&who.email, &who.name, role, "oidc").await?;
-    let user = state.db.set_user_role(&user, role, "oidc").await?;
-    let mut response = complete(&state, &headers, &user, "oidc", safe_next(Some(&next))).await?;
+    if user.disabled_at.is_none() && !state.db.bind_user_subject(user.id, &who.issuer, &who.subject).await? {
+        audit_refusal(&state, client, &who.email, "oidc", "user bound to another subject", serde_json::json!(null)).await?;
+        return refused(&state, "/", SignInError::OtherAccount(who.email));
+    }
+    // The configuration decides roles: a rule changed there applies at the next sign-in.
+    let user = if user.disabled_at.is_none() { state.db.set_user_role(&user, role, "oidc").await? } else { user };
+    let mut response = complete(&state, client, &headers, &user, "oidc", safe_next(Some(&next))).await?;
     forget_state_cookie(&state, &mut response);
     Ok(response)
 }
@@ -190,10 +213,11 @@ fn refused(state: &AppState, next: &str, e: SignInError) -> Result<Response, Api
     let status = match &e {
         SignInError::Db(_) => return Err(ApiError::Internal(e.into())),
         SignInError::Unreachable(_) => StatusCode::BAD_GATEWAY,
-        SignInError::NoRole(_) | SignInError::NoEmail | SignInError::UnverifiedEmail(_) => StatusCode::FORBIDDEN,
+        SignInError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        SignInError::NoRole(_) | SignInError::NoEmail | SignInError::UnverifiedEmail(_) | SignInError::OtherAccount(_) => StatusCode::FORBIDDEN,
         SignInError::UnknownState | SignInError::OtherBrowser | SignInError::Refused(_) | SignInError::Invalid(_) => StatusCode::BAD_REQUEST,
     };
-    tracing::warn!("single sign-on refused: {e}");
+    tracing::warn!("single sign-on refused: {}", printable(&e.to_string()));
     let mut response = render(state, next, Some(e.to_string()), status)?;
     forget_state_cookie(state, &mut response);
     Ok(response)
@@ -211,7 +235,7 @@ fn forget_state_cookie(state: &AppState, response: &mut Response) {
 }
 
 async fn sign_out(State(state): State<AppState>, who: Option<Extension<app::model::Identity>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(id) = sessions::id_from_headers(&headers) {
+    if let Some(id) = sessions::id_from_headers(&headers, state.config.secure_cookies()) {
         sessions::end(&state.db, &id).await?;
     }
     if let Some(Extension(who)) = who {

@@ -4,19 +4,27 @@ use super::{hash_secret, new_secret};
 use crate::db::{Db, DbResult};
 use cookie::{Cookie, SameSite};
 
-pub const COOKIE_NAME: &str = "zelly_session";
+/// Over HTTPS the cookie's name carries the `__Host-` prefix: browsers then only accept it with
+/// Secure, `Path=/` and no Domain, so a neighbouring subdomain cannot plant or shadow it.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-zelly_session"
+    } else {
+        "zelly_session"
+    }
+}
 
 /// Starts a session for `user_id` and returns the `Set-Cookie` value that carries it. The
 /// session the browser had before, if any, ends: an id planted before sign-in is worth nothing
 /// after it (session fixation).
 pub async fn start(db: &Db, previous: &http::HeaderMap, user_id: i64, hours: u32, secure: bool) -> DbResult<String> {
-    if let Some(old) = id_from_headers(previous) {
+    if let Some(old) = id_from_headers(previous, secure) {
         end(db, &old).await?;
     }
     let id = new_secret("");
     let expires = chrono::Utc::now() + chrono::Duration::hours(i64::from(hours));
     db.create_session(&hash_secret(&id), user_id, expires).await?;
-    Ok(cookie(COOKIE_NAME, id, "/", cookie::time::Duration::hours(i64::from(hours)), secure))
+    Ok(cookie(cookie_name(secure), id, "/", cookie::time::Duration::hours(i64::from(hours)), secure))
 }
 
 /// A `Set-Cookie` value for Zelly's cookies: never readable by scripts, sent along on top-level
@@ -40,12 +48,13 @@ pub fn idle_since(config: &crate::config::AuthConfig) -> chrono::DateTime<chrono
 
 /// A `Set-Cookie` value that makes the browser forget the session.
 pub fn clearing_cookie(secure: bool) -> String {
-    cookie(COOKIE_NAME, String::new(), "/", cookie::time::Duration::ZERO, secure)
+    cookie(cookie_name(secure), String::new(), "/", cookie::time::Duration::ZERO, secure)
 }
 
-/// The session id from a request's `Cookie` headers, if any.
-pub fn id_from_headers(headers: &http::HeaderMap) -> Option<String> {
-    cookie_value(headers, COOKIE_NAME)
+/// The session id from a request's `Cookie` headers, if any (only the prefixed cookie over
+/// HTTPS: an unprefixed one could have been set by anyone on a sibling domain).
+pub fn id_from_headers(headers: &http::HeaderMap, secure: bool) -> Option<String> {
+    cookie_value(headers, cookie_name(secure))
 }
 
 /// The value of the non-empty cookie `name` in a request's `Cookie` headers.

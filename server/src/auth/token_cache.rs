@@ -50,6 +50,11 @@ impl TokenCache {
     pub fn forget(&self, token_id: i64) {
         self.entries.lock().expect("token cache lock").retain(|_, e| e.token_id != token_id);
     }
+
+    /// After a user was disabled or their role changed: their tokens are checked again.
+    pub fn forget_user(&self, user_id: i64) {
+        self.entries.lock().expect("token cache lock").retain(|_, e| e.identity.user_id != user_id);
+    }
 }
 
 #[cfg(test)]

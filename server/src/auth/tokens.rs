@@ -15,6 +15,8 @@ pub enum TokenError {
     BadUserName(String),
     #[error("user {user} has the {user_role} role, so a token for them cannot have the higher {token_role} role")]
     RoleAboveUser { user: String, user_role: Role, token_role: Role },
+    #[error("user {0} is disabled: enable them first (`zelly-control user enable {0}`)")]
+    Disabled(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -32,6 +34,9 @@ pub async fn create(
         return Err(TokenError::BadUserName(user_name.to_string()));
     }
     let (user, _created) = db.ensure_user(user_name, "", role, actor).await?;
+    if user.disabled_at.is_some() {
+        return Err(TokenError::Disabled(user.name));
+    }
     if role > user.role {
         return Err(TokenError::RoleAboveUser { user: user.name, user_role: user.role, token_role: role });
     }
@@ -77,6 +82,8 @@ pub async fn users_with_tokens(db: &Db) -> crate::db::DbResult<Vec<app::model::u
             role: u.role,
             created_at: u.created_at,
             last_seen_at: u.last_seen_at,
+            disabled_at: u.disabled_at,
+            disabled_reason: u.disabled_reason,
         })
         .collect())
 }

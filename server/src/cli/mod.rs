@@ -1,7 +1,9 @@
 //! Command line: `serve` (the default), `worker`, `migrate`, `token create|list|revoke`,
+//! `user disable|enable|role|list`,
 //! `prices refresh`, `config`, and `runs …`, a client of a running server for pipelines.
 
 mod runs;
+mod users;
 
 use crate::auth::tokens;
 use crate::config::{validate, Config, Overrides};
@@ -60,6 +62,9 @@ pub enum ServerCommand {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Disable, enable, or give a role to a user (from the server's machine: no token needed).
+    #[command(subcommand)]
+    User(users::UserCommand),
     /// Print the effective configuration (defaults, file, environment and flags combined).
     Config,
     /// The price catalog the cost estimates use.
@@ -118,7 +123,7 @@ impl GlobalArgs {
 }
 
 /// Who the audit log names for changes made from the command line.
-fn cli_actor() -> String {
+pub fn cli_actor() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }
@@ -150,6 +155,7 @@ async fn operate(config: Config, command: ServerCommand) -> anyhow::Result<()> {
             Ok(())
         }
         ServerCommand::Token(command) => token(config, command).await,
+        ServerCommand::User(command) => users::run(config, command).await,
         ServerCommand::Prices(PricesCommand::Refresh { output, regions }) => refresh_prices(config, output, regions).await,
     }
 }

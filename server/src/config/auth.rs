@@ -66,6 +66,10 @@ pub struct OidcConfig {
     /// The role of users no rule matches; unset, they are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_role: Option<Role>,
+    /// Accept e-mail addresses the provider does not say it verified (`email_verified` is not
+    /// `true`). Only for a provider where users cannot choose their address.
+    #[serde(default)]
+    pub trust_unverified_email: bool,
 }
 
 /// Matches a user by exact e-mail address, by e-mail domain, or by group.

@@ -167,6 +167,9 @@ pub struct AwsConfig {
     pub cache_ttl_seconds: u64,
     /// The longest an AWS call may take, retries included.
     pub timeout_seconds: u64,
+    /// Reads that pages and scripts repeat in a loop (a service's rollout, the secrets list)
+    /// are shared for this long, so polling cannot turn into a stream of AWS calls (0: off).
+    pub repeat_read_seconds: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -252,6 +255,10 @@ pub struct RunsConfig {
     /// Minutes between scheduled drift checks of each environment (0: none); an environment's
     /// `drift_check_minutes` overrides it.
     pub drift_check_minutes: f64,
+    /// Live log streams one user may hold open at once, in this process (then 429).
+    pub live_streams_per_user: u32,
+    /// Live log streams this process serves at once, everyone together (then 429).
+    pub live_streams_total: u32,
 }
 
 impl RunsConfig {
@@ -279,6 +286,16 @@ pub struct ServerConfig {
     /// in the data directory (`data.key`). Replicas must share it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_key: Option<Redacted>,
+    /// Further names this server answers to (`name` on any port, or `name:port`), besides the
+    /// `public_url` host and, on loopback, `localhost`/`127.0.0.1`/`[::1]` with its port. Any
+    /// other `Host` is refused: that is what stops DNS rebinding.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Load balancers and proxies in front of this server (CIDR blocks). From them the client is
+    /// the right-most address in `X-Forwarded-For` that is not one of them; from anyone else
+    /// the header is ignored.
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -40,6 +40,14 @@ pub fn check(config: &Config) -> Result<(), String> {
     if !header.is_empty() && http::HeaderName::from_bytes(header.as_bytes()).is_err() {
         problems.push(format!("log.request_id_header: {header:?} is not a header name"));
     }
+    for (i, entry) in config.server.allowed_hosts.iter().enumerate() {
+        if !crate::http::hosts::is_host_entry(entry) {
+            problems.push(format!("server.allowed_hosts[{i}]: {entry:?} is not a host name, or a host name and port such as \"zelly.internal:8080\""));
+        }
+    }
+    if config.runs.live_streams_per_user == 0 || config.runs.live_streams_total < config.runs.live_streams_per_user {
+        problems.push("runs.live_streams_per_user: must be at least 1, and runs.live_streams_total at least as many".to_string());
+    }
     if config.runs.plan_ttl_seconds == 0 {
         problems.push("runs.plan_ttl_seconds: must be at least 1".to_string());
     }

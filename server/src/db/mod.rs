@@ -16,7 +16,8 @@ pub mod state_versions;
 pub mod tokens;
 mod users;
 
-pub use sign_in_attempts::SignInAttempt;
+pub use sessions::MAX_SESSIONS_PER_USER;
+pub use sign_in_attempts::{SignInAttempt, MAX_SIGN_IN_ATTEMPTS};
 pub use tokens::TokenRecord;
 pub use users::UserRecord;
 

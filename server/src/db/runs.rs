@@ -300,23 +300,25 @@ impl Db {
              ORDER BY r.id LIMIT 1"
         );
         let set = "status = 'planning', worker_id = $1, lease_expires_at = $2, started_at = $3, attempts = attempts + 1";
-        match self.claim(&pick, set, "status = 'queued'", worker, lease_until).await {
+        match self.claim(&pick, set, "status = 'queued'", worker, lease_until, None).await {
             Err(e) if is_unique_violation(&e) => Ok(None),
             other => Ok(other?),
         }
     }
 
-    /// Claims an approved run whose apply has not started, marking the apply as started.
+    /// Claims an approved run whose apply has not started, marking the apply as started (with
+    /// its `run.apply_started` audit row: the moment production begins to change).
     pub async fn claim_approved_run(&self, worker: &str, lease_until: DateTime<Utc>) -> DbResult<Option<RunRow>> {
         let pick = "SELECT id FROM runs WHERE status = 'applying' AND worker_id IS NULL AND apply_started_at IS NULL \
                     ORDER BY id LIMIT 1";
         let set = "worker_id = $1, lease_expires_at = $2, apply_started_at = $3";
-        Ok(self.claim(pick, set, "worker_id IS NULL", worker, lease_until).await?)
+        Ok(self.claim(pick, set, "worker_id IS NULL", worker, lease_until, Some("run.apply_started")).await?)
     }
 
     /// `UPDATE runs SET <set> WHERE id = (<pick>) AND <still>`, binding the worker, its lease and
-    /// now as $1–$3. SQLite runs the statement atomically on its own; Postgres skips rows another
-    /// worker is claiming at the same moment instead of waiting for them.
+    /// now as $1–$3, with the `audited` row in the same transaction. SQLite runs the statement
+    /// atomically on its own; Postgres skips rows another worker is claiming at the same moment
+    /// instead of waiting for them.
     async fn claim(
         &self,
         pick: &str,
@@ -324,6 +326,7 @@ impl Db {
         still: &str,
         worker: &str,
         lease_until: DateTime<Utc>,
+        audited: Option<&'static str>,
     ) -> Result<Option<RunRow>, sqlx::Error> {
         let lock = match self {
             Db::Sqlite(_) => "",
@@ -331,7 +334,13 @@ impl Db {
         };
         let sql = format!("UPDATE runs SET {set} WHERE id = ({pick}{lock}) AND {still} RETURNING {RUN_COLUMNS}");
         on_backend!(self, pool => {
-            sqlx::query_as::<_, RunRow>(&sql).bind(worker).bind(lease_until).bind(Utc::now()).fetch_optional(pool).await
+            let mut tx = pool.begin_write().await?;
+            let claimed = sqlx::query_as::<_, RunRow>(&sql).bind(worker).bind(lease_until).bind(Utc::now()).fetch_optional(&mut *tx).await?;
+            if let (Some(run), Some(action)) = (&claimed, audited) {
+                insert_audit!(&mut *tx, &audit("system", action, run, serde_json::json!({ "worker": worker })))?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(claimed)
         })
     }
 

@@ -1,4 +1,4 @@
-use super::{on_backend, Db, DbResult};
+use super::{on_backend, BeginWrite, Db, DbResult};
 use app::model::{Identity, Role};
 use chrono::{DateTime, Utc};
 
@@ -11,10 +11,16 @@ struct SessionOwner {
     role: Role,
 }
 
+/// Browsers one user may be signed in with at once.
+pub const MAX_SESSIONS_PER_USER: i64 = 20;
+
 impl Db {
+    /// Starts a session; a user's oldest sessions beyond `MAX_SESSIONS_PER_USER` end, so
+    /// signing in over and over cannot fill the table.
     pub async fn create_session(&self, id_hash: &str, user_id: i64, expires_at: DateTime<Utc>) -> DbResult<()> {
         let now = Utc::now();
         on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
             sqlx::query(
                 "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at) \
                  VALUES ($1, $2, $3, $3, $4)",
@@ -23,9 +29,17 @@ impl Db {
             .bind(user_id)
             .bind(now)
             .bind(expires_at)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM sessions WHERE user_id = $1 AND id_hash NOT IN \
+                 (SELECT id_hash FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash LIMIT $2)",
+            )
+            .bind(user_id)
+            .bind(MAX_SESSIONS_PER_USER)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
         })?;
         Ok(())
     }
@@ -37,7 +51,7 @@ impl Db {
             sqlx::query_as::<_, SessionOwner>(
                 "SELECT u.id AS user_id, u.name, u.display_name, u.role \
                  FROM sessions s JOIN users u ON u.id = s.user_id \
-                 WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3",
+                 WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.disabled_at IS NULL",
             )
             .bind(id_hash)
             .bind(Utc::now())

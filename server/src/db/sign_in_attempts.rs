@@ -9,22 +9,30 @@ pub struct SignInAttempt {
     pub next: String,
 }
 
+/// Sign-ins under way at once, everyone together. Anyone can start one without credentials, so
+/// the table must not grow with the requests: past this, new ones are refused until some end.
+pub const MAX_SIGN_IN_ATTEMPTS: i64 = 10_000;
+
 impl Db {
-    pub async fn insert_sign_in_attempt(&self, state_hash: &str, attempt: &SignInAttempt, expires_at: DateTime<Utc>) -> DbResult<()> {
-        on_backend!(self, pool => {
+    /// Keeps the attempt, unless `MAX_SIGN_IN_ATTEMPTS` are under way (false, nothing written).
+    pub async fn insert_sign_in_attempt(&self, state_hash: &str, attempt: &SignInAttempt, expires_at: DateTime<Utc>) -> DbResult<bool> {
+        self.purge_expired_sign_in_attempts().await?;
+        let inserted = on_backend!(self, pool => {
             sqlx::query(
-                "INSERT INTO sign_in_attempts (state_hash, pkce_verifier, nonce, next, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO sign_in_attempts (state_hash, pkce_verifier, nonce, next, expires_at) \
+                 SELECT $1, $2, $3, $4, $5 WHERE (SELECT COUNT(*) FROM sign_in_attempts) < $6",
             )
             .bind(state_hash)
             .bind(&attempt.pkce_verifier)
             .bind(&attempt.nonce)
             .bind(&attempt.next)
             .bind(expires_at)
+            .bind(MAX_SIGN_IN_ATTEMPTS)
             .execute(pool)
             .await
             .map(|done| done.rows_affected())
         })?;
-        Ok(())
+        Ok(inserted == 1)
     }
 
     /// The attempt started with this state, removed as it is read: a state works once, so a

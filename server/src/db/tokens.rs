@@ -82,7 +82,7 @@ impl Db {
                 "SELECT t.id AS token_id, u.id AS user_id, u.name, u.display_name, \
                         t.role AS token_role, u.role AS user_role \
                  FROM api_tokens t JOIN users u ON u.id = t.user_id \
-                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+                 WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.disabled_at IS NULL",
             )
             .bind(token_hash)
             .fetch_optional(pool)

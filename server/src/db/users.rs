@@ -13,9 +13,15 @@ pub struct UserRecord {
     pub role: Role,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: Option<DateTime<Utc>>,
+    /// Set while the user may not sign in or use a token.
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub disabled_reason: String,
+    /// The single sign-on identity (issuer, subject) this user is bound to, once seen.
+    pub oidc_issuer: Option<String>,
+    pub oidc_subject: Option<String>,
 }
 
-const USER_COLUMNS: &str = "id, name, display_name, role, created_at, last_seen_at";
+const USER_COLUMNS: &str = "id, name, display_name, role, created_at, last_seen_at, disabled_at, disabled_reason, oidc_issuer, oidc_subject";
 
 impl Db {
     pub async fn find_user(&self, name: &str) -> DbResult<Option<UserRecord>> {
@@ -92,6 +98,88 @@ impl Db {
             tx.commit().await
         })?;
         Ok(UserRecord { role, ..user.clone() })
+    }
+
+    /// The user bound to the provider `issuer`'s account `subject`, if any.
+    pub async fn find_user_by_subject(&self, issuer: &str, subject: &str) -> DbResult<Option<UserRecord>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2");
+        let user = on_backend!(self, pool => {
+            sqlx::query_as::<_, UserRecord>(&sql).bind(issuer).bind(subject).fetch_optional(pool).await
+        })?;
+        Ok(user)
+    }
+
+    /// Binds the user to the provider account (`issuer`, `subject`) unless it is bound to
+    /// another one already; true when it is bound to this one now.
+    pub async fn bind_user_subject(&self, user_id: i64, issuer: &str, subject: &str) -> DbResult<bool> {
+        let bound = on_backend!(self, pool => {
+            sqlx::query(
+                "UPDATE users SET oidc_issuer = $1, oidc_subject = $2 \
+                 WHERE id = $3 AND (oidc_subject IS NULL OR (oidc_issuer = $1 AND oidc_subject = $2))",
+            )
+            .bind(issuer)
+            .bind(subject)
+            .bind(user_id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
+        Ok(bound == 1)
+    }
+
+    /// Disables the user (audited as done by `actor`) and ends their sessions, in one
+    /// transaction; `None` when they were disabled already (nothing written).
+    pub async fn disable_user(&self, user: &UserRecord, reason: &str, actor: &str) -> DbResult<Option<UserRecord>> {
+        let now = Utc::now();
+        let done = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let changed = sqlx::query("UPDATE users SET disabled_at = $1, disabled_reason = $2 WHERE id = $3 AND disabled_at IS NULL")
+                .bind(now)
+                .bind(reason)
+                .bind(user.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 1 {
+                let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?.rows_affected();
+                let event = NewAuditEvent {
+                    actor: actor.to_string(),
+                    action: "user.disabled",
+                    environment: None,
+                    target: Some(user.name.clone()),
+                    details: serde_json::json!({ "reason": reason, "sessions_ended": sessions }),
+                };
+                insert_audit!(&mut *tx, &event)?;
+                tx.commit().await?;
+            }
+            Ok::<_, sqlx::Error>(changed == 1)
+        })?;
+        Ok(done.then(|| UserRecord { disabled_at: Some(now), disabled_reason: reason.to_string(), ..user.clone() }))
+    }
+
+    /// Lets a disabled user in again (audited); `None` when they were not disabled.
+    pub async fn enable_user(&self, user: &UserRecord, actor: &str) -> DbResult<Option<UserRecord>> {
+        let done = on_backend!(self, pool => {
+            let mut tx = pool.begin_write().await?;
+            let changed = sqlx::query("UPDATE users SET disabled_at = NULL, disabled_reason = '' WHERE id = $1 AND disabled_at IS NOT NULL")
+                .bind(user.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 1 {
+                let event = NewAuditEvent {
+                    actor: actor.to_string(),
+                    action: "user.enabled",
+                    environment: None,
+                    target: Some(user.name.clone()),
+                    details: serde_json::json!({ "was_disabled_for": user.disabled_reason }),
+                };
+                insert_audit!(&mut *tx, &event)?;
+                tx.commit().await?;
+            }
+            Ok::<_, sqlx::Error>(changed == 1)
+        })?;
+        Ok(done.then(|| UserRecord { disabled_at: None, disabled_reason: String::new(), ..user.clone() }))
     }
 
     /// Notes that the user was active; writes at most once a minute per user.

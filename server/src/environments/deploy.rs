@@ -42,9 +42,15 @@ impl LiveStatus {
         Ok((environment, ecs))
     }
 
-    /// The service as ECS sees it right now (not cached): for following a rollout.
+    /// The service as ECS sees it now, not from the dashboard's cache: for following a rollout.
+    /// Everyone following it within `aws.repeat_read_seconds` shares one read.
     pub async fn service_now(&self, env: &str, service: &str) -> Result<ServiceStatus, DeployError> {
         let (environment, ecs) = self.service(env, service)?;
+        let key = format!("{env}/{service}");
+        self.inner.followed.get(&key, self.read_service(environment, ecs, service)).await
+    }
+
+    async fn read_service(&self, environment: &Environment, ecs: aws_sdk_ecs::Client, service: &str) -> Result<ServiceStatus, DeployError> {
         let call = ecs.describe_services().cluster(&environment.ecs_cluster).services(service).send();
         let out = ecs_call(self.inner.timeout, "DescribeServices", call).await.map_err(DeployError::Aws)?;
         let found = out.services().first().ok_or_else(|| DeployError::UnknownService(format!("{service} is not in {}", environment.ecs_cluster)))?;
@@ -59,18 +65,26 @@ impl LiveStatus {
             return Err(DeployError::Forbidden(format!("redeploying a service in {env} needs the {role} role")));
         }
         let reason: String = reason.trim().chars().take(500).collect();
-        db.append_audit(&NewAuditEvent {
+        let event = |action, details| NewAuditEvent {
             actor: who.name.clone(),
-            action: "service.redeploy",
+            action,
             environment: Some(env.to_string()),
             target: Some(service.to_string()),
-            details: json!({ "cluster": environment.ecs_cluster, "reason": reason }),
-        })
-        .await?;
+            details,
+        };
+        db.append_audit(&event("service.redeploy", json!({ "cluster": environment.ecs_cluster, "reason": reason }))).await?;
         let call = ecs.update_service().cluster(&environment.ecs_cluster).service(service).force_new_deployment(true).send();
-        let out = ecs_call(self.inner.timeout, "UpdateService", call).await.map_err(DeployError::Aws)?;
+        let out = match ecs_call(self.inner.timeout, "UpdateService", call).await {
+            Ok(out) => out,
+            Err(why) => {
+                // The audit log says it was asked for; it must also say it did not happen.
+                db.append_audit(&event("service.redeploy_failed", json!({ "cluster": environment.ecs_cluster, "error": why }))).await?;
+                return Err(DeployError::Aws(why));
+            }
+        };
         // Everyone's dashboard should show the new deployment on its next look.
         self.inner.cache.expire(env);
+        self.inner.followed.forget(&format!("{env}/{service}"));
         let svc = out.service().ok_or_else(|| DeployError::Aws("ECS UpdateService answered without the service".into()))?;
         Ok(ServiceStatus { name: service.to_string(), ..service_status(svc) })
     }

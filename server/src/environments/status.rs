@@ -31,6 +31,8 @@ pub(super) struct Inner {
     /// Each value carries its JSON: the most requested answer of the API is made of these.
     pub(super) cache: LiveCache<Shared<EnvironmentStatus>>,
     pub(super) timeout: Duration,
+    /// Services read fresh (rollouts), shared for `aws.repeat_read_seconds`.
+    pub(super) followed: crate::live_cache::Recent<ServiceStatus>,
 }
 
 impl LiveStatus {
@@ -41,6 +43,7 @@ impl LiveStatus {
                 environments,
                 cache: LiveCache::new("ecs", Duration::from_secs(config.aws.cache_ttl_seconds)),
                 timeout: Duration::from_secs(config.aws.timeout_seconds),
+                followed: crate::live_cache::Recent::new(Duration::from_secs(config.aws.repeat_read_seconds)),
             }),
         }
     }

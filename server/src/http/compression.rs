@@ -88,9 +88,16 @@ fn is_repeatable_json(response: &Response) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
     let plain = !response.headers().contains_key(header::CONTENT_ENCODING);
+    // A secret's value or a state file: held nowhere, this cache included.
+    let storable = !response
+        .headers()
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-store") || d.trim().eq_ignore_ascii_case("private")));
     // Only whole bodies of known size: a stream is never held back to be compressed.
     let whole = response.body().size_hint().exact().is_some_and(|size| (MIN_BYTES..=MAX_BYTES).contains(&size));
-    response.status() == StatusCode::OK && json && plain && whole
+    response.status() == StatusCode::OK && json && plain && whole && storable
 }
 
 pub async fn compress_repeated(State(answers): State<Arc<CompressedAnswers>>, req: Request, next: Next) -> Response {
@@ -164,5 +171,21 @@ mod tests {
         let total: usize = entries.iter().map(|(a, b)| a.len() + b.len()).sum();
         assert!(total <= BUDGET_BYTES, "{total} bytes kept");
         assert!(!entries.is_empty());
+    }
+
+    #[test]
+    fn an_answer_no_cache_may_keep_is_not_kept() {
+        let json = |cache_control: Option<&str>| {
+            let mut response = Response::new(Body::from(vec![b' '; 4096]));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            if let Some(value) = cache_control {
+                response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_str(value).unwrap());
+            }
+            response
+        };
+        assert!(is_repeatable_json(&json(None)));
+        assert!(is_repeatable_json(&json(Some("max-age=30"))));
+        assert!(!is_repeatable_json(&json(Some("no-store"))), "a revealed value");
+        assert!(!is_repeatable_json(&json(Some("private, max-age=0"))));
     }
 }

@@ -1,11 +1,13 @@
 //! The HTTP server: one router per concern, assembled here, behind the authentication layer.
 
 pub mod api;
+pub mod client;
 pub mod compression;
 pub mod costs;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod hosts;
 pub mod notifications;
 pub mod openapi;
 pub mod run_forms;
@@ -159,7 +161,9 @@ fn api_routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
         .merge(notifications::api_router())
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole server, for one listening on `local` (which decides the names it answers to).
+pub fn router(state: AppState, local: std::net::SocketAddr) -> Router {
+    let hosts = Arc::new(hosts::AllowedHosts::new(&state.config.server, local));
     Router::new()
         .merge(health::router())
         .merge(telemetry::router())
@@ -177,6 +181,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(1024 * 1024))
         .layer(middleware::from_fn_with_state(Arc::new(compression::CompressedAnswers::default()), compression::compress_repeated))
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn_with_state(hosts, hosts::check))
         .layer(middleware::from_fn_with_state(Arc::new(telemetry::RequestIds::new(&state.config.log)), telemetry::observe))
         .with_state(state)
 }
@@ -193,7 +198,8 @@ pub async fn launch_with_listener(
     let sender = crate::notifications::Sender::spawn(state.notifications.clone(), state.runs.wakeup.subscribe());
     let runs = state.runs.clone();
     // The client's address is kept for the sign-in rate limit.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let local = listener.local_addr()?;
+    let app = router(state, local).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     crate::runs::engine::stop(&runs, workers).await;
     sender.stop();

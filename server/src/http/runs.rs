@@ -168,9 +168,11 @@ struct LogEvent {
 /// Live log (server-sent events `log` with the byte offset after it as id, `status`, `end`):
 /// resumes from `Last-Event-ID` (the byte offset the client has) or `?offset=`.
 #[utoipa::path(get, path = "/runs/{id}/log/stream", tag = "runs", params(("id" = i64, Path, example = 1), LogQuery),
-    responses((status = 200, description = "Server-sent events until the run ends", content_type = "text/event-stream", body = LogEvent), ReadErrors))]
+    responses((status = 200, description = "Server-sent events until the run ends", content_type = "text/event-stream", body = LogEvent), ReadErrors,
+        (status = 429, description = "Too many live log streams open (`runs.live_streams_per_user`, `runs.live_streams_total`)", body = super::openapi::ErrorBody)))]
 async fn log_stream(
     State(state): State<AppState>,
+    Extension(who): Extension<Identity>,
     ApiPath(id): ApiPath<String>,
     ApiQuery(q): ApiQuery<LogQuery>,
     headers: HeaderMap,
@@ -178,7 +180,7 @@ async fn log_stream(
     let run = state.runs.get(parse_id(&id, "run")?).await?;
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
     let from = resume.or(q.offset).unwrap_or(0).max(0);
-    let events = logs::sse_events(state.db.clone(), state.runs.wakeup.clone(), run.id, from);
+    let events = state.runs.live_logs.stream(who.user_id, run.id, from).map_err(|refused| ApiError::TooManyRequests(refused.to_string(), 5))?;
     let stream = futures_util::stream::unfold(events, |mut rx| async move {
         rx.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), rx))
     });

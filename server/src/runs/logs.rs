@@ -1,17 +1,15 @@
-//! Run logs: written in chunks of whole lines at byte offsets, read back from any offset, and
-//! streamed live. Every line is scrubbed of the run's sensitive values before it is stored, so
-//! nothing downstream (readers, streams, the page) ever holds one. Readers go through the database page by page, so a huge log is never held in
-//! memory, and live streams subscribe to change notices *before* reading what is stored, so no
-//! line is missed or sent twice (the offset says exactly where the client is).
+//! Run logs: written in chunks of whole lines at byte offsets and read back from any offset (live
+//! streams: `live_log`). Every line is scrubbed of the run's sensitive values before it is
+//! stored, so nothing downstream (readers, streams, the page) ever holds one. Readers go through
+//! the database page by page, so a huge log is never held in memory.
 
 use super::scrub::Scrubber;
 use super::wakeup::Wakeup;
 use crate::db::Db;
-use axum::response::sse::Event;
 use bytes::Bytes;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Lines are flushed when this much is buffered, or after `FLUSH_AFTER` of quiet.
@@ -162,73 +160,4 @@ pub fn body_from(db: Db, run_id: i64, from: i64) -> impl futures_util::Stream<It
         }
     })
     .fuse()
-}
-
-/// Events of a live log stream, in order: `log` (id = the byte offset after it), `status` when
-/// the run's status changes, and `end` once the run is finished and the whole log was sent.
-pub fn sse_events(db: Db, wakeup: Wakeup, run_id: i64, from: i64) -> mpsc::Receiver<Event> {
-    // A slow client holds at most this many events in memory; then reading waits for it.
-    let (tx, rx) = mpsc::channel::<Event>(8);
-    tokio::spawn(async move {
-        // Subscribe first, read second: a chunk written between the two is announced to us.
-        let mut changes = wakeup.subscribe();
-        let mut offset = from;
-        let mut last_status = None;
-        loop {
-            let page = match read_page(&db, run_id, offset).await {
-                Ok(page) => page,
-                Err(e) => {
-                    tracing::warn!(run_id, "log stream read failed: {e}");
-                    return;
-                }
-            };
-            let full_page = page.len() as i64 >= PAGE;
-            for (end, bytes) in page {
-                let text = String::from_utf8_lossy(&bytes);
-                let event = Event::default().event("log").id(end.to_string()).data(text);
-                if tx.send(event).await.is_err() {
-                    return;
-                }
-                offset = end;
-            }
-            if full_page {
-                continue;
-            }
-            let Ok(Some(run)) = db.get_run(run_id).await else { return };
-            if last_status != Some(run.status) {
-                last_status = Some(run.status);
-                let status = Event::default().event("status").data(run.status.as_str());
-                if tx.send(status).await.is_err() {
-                    return;
-                }
-            }
-            if run.status.is_terminal() && offset >= run.log_bytes {
-                let _ = tx.send(Event::default().event("end").data(run.status.as_str())).await;
-                return;
-            }
-            if !wait_for_change(&mut changes, run_id, &tx).await {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// Waits until run `run_id` changes; sends a keep-alive comment every 15 s of silence.
-/// False when the client has gone.
-async fn wait_for_change(changes: &mut broadcast::Receiver<i64>, run_id: i64, tx: &mpsc::Sender<Event>) -> bool {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(15), changes.recv()).await {
-            Ok(Ok(id)) if id == run_id => return true,
-            Ok(Ok(_)) => continue,
-            // Missed notices: look again rather than risk waiting forever.
-            Ok(Err(broadcast::error::RecvError::Lagged(_))) => return true,
-            Ok(Err(broadcast::error::RecvError::Closed)) => return false,
-            Err(_silence) => {
-                if tx.send(Event::default().comment("keep-alive")).await.is_err() {
-                    return false;
-                }
-            }
-        }
-    }
 }

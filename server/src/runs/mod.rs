@@ -5,6 +5,7 @@
 pub mod diagnostics;
 pub mod drift;
 pub mod engine;
+pub mod live_log;
 pub mod logs;
 pub mod plan;
 pub mod policy;
@@ -83,6 +84,8 @@ pub struct Runs {
     pub config: Arc<Config>,
     pub environments: Environments,
     pub wakeup: Wakeup,
+    /// Everyone watching a run's log live, one reader per run.
+    pub live_logs: Arc<live_log::LiveLogs>,
     pub terraform: Terraform,
     /// Prices each plan.
     pub costs: crate::costs::Costs,
@@ -123,8 +126,11 @@ impl Runs {
         let simulated = terraform.is_simulated().await;
         let source = Arc::new(Source::from_config(&config));
         let shutdown = Arc::new(tokio::sync::watch::channel(false).0);
+        let wakeup = Wakeup::new(db.clone());
+        let live_logs = live_log::LiveLogs::new(db.clone(), wakeup.clone(), config.runs.live_streams_per_user, config.runs.live_streams_total);
         Ok(Runs {
-            wakeup: Wakeup::new(db.clone()),
+            wakeup,
+            live_logs,
             db,
             config,
             environments,

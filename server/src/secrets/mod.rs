@@ -96,6 +96,8 @@ struct Inner {
     warning_days: u32,
     lock_wait: Duration,
     reveal_limit: crate::auth::rate_limit::RateLimit,
+    /// Each environment's list, shared for `aws.repeat_read_seconds` (forgotten on a write).
+    listed: crate::live_cache::Recent<SecretList>,
 }
 
 /// A write to one secret, as the caller asked for it.
@@ -124,6 +126,7 @@ impl Secrets {
                 warning_days: config.secrets.rotation_warning_days,
                 lock_wait: Duration::from_secs(config.secrets.lock_wait_seconds),
                 reveal_limit: crate::auth::rate_limit::RateLimit::new(config.secrets.reveals_per_minute),
+                listed: crate::live_cache::Recent::new(Duration::from_secs(config.aws.repeat_read_seconds)),
             }),
         }
     }
@@ -181,6 +184,11 @@ impl Secrets {
     /// The environment's secrets under the prefix, with their key names.
     pub async fn list(&self, env: &str) -> Result<SecretList> {
         let (environment, store) = self.environment(env)?;
+        self.inner.listed.get(&environment.name, self.read_list(environment, store)).await
+    }
+
+    /// The list as AWS has it now: a listing and one read per secret.
+    async fn read_list(&self, environment: &Environment, store: &Store) -> Result<SecretList> {
         let listed = store.list(&self.inner.prefix).await?;
         let listed: Vec<_> = listed.into_iter().filter(|s| name::is_reachable(&self.inner.prefix, &s.name)).collect();
         let reads = futures_util::future::join_all(listed.iter().map(|s| store.current(&s.name))).await;
@@ -395,6 +403,13 @@ impl Secrets {
     /// reads: it is worked out after the locks are released, so the next writer need not wait.
     async fn write(&self, req: WriteRequest<'_>) -> Result<WriteOutcome> {
         self.may_write(req.who, req.env)?;
+        let result = self.write_queued(&req).await;
+        // Whatever happened, the list is read again: it may show a new version.
+        self.inner.listed.forget(&req.env.name);
+        result
+    }
+
+    async fn write_queued(&self, req: &WriteRequest<'_>) -> Result<WriteOutcome> {
         let (_, store) = self.environment(&req.env.name)?;
         let queue = self.inner.writers.of(&req.env.name, req.name.as_str());
         let mut replaced = queue.lock().await;
@@ -403,7 +418,7 @@ impl Secrets {
             None => {
                 let holder = crate::auth::new_secret("")[..24].to_string();
                 self.lock(&req.env.name, req.name, &holder).await?;
-                let result = self.write_locked(store, &req).await;
+                let result = self.write_locked(store, req).await;
                 if let Err(e) = self.inner.db.unlock_secret(&req.env.name, req.name.as_str(), &holder).await {
                     // The lease runs out on its own; the write itself is done.
                     tracing::warn!("could not release the write lease on {}: {e}", req.name);

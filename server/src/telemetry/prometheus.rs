@@ -53,6 +53,8 @@ fn describe() {
     describe_histogram!("zelly_aws_request_duration_seconds", Unit::Seconds, "AWS SDK calls' time, retries included");
     describe_counter!("zelly_live_cache_lookups_total", "Live-data lookups (ECS, CloudWatch) by cache and result: hit, stale (answered, refreshed behind), miss");
     describe_gauge!("zelly_build_info", "The running build");
+    describe_gauge!("zelly_log_streams_open", "Live log streams this process serves now");
+    describe_gauge!("zelly_log_stream_readers", "Runs whose live log this process reads for its streams (one reader per run)");
     metrics::gauge!("zelly_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 

@@ -111,6 +111,9 @@ impl TestApp {
         config.runs.lease_seconds = 2;
         // Live AWS status only where a test brings the emulator (see `Emulator`).
         config.aws.enabled = false;
+        // Every read fresh, as the tests change AWS behind the server's back (the sharing:
+        // `pages_polling_aws_share_one_fresh_read` in secrets.rs).
+        config.aws.repeat_read_seconds = 0;
         config.runs.cancel_grace_seconds = 1;
         for env in ["production", "staging"] {
             write_scenario(&config, env, &serde_json::json!({ "plan_seconds": 0.05, "apply_seconds": 0.05, "changes": [update_change("aws_ecs_service.api")] }));

@@ -73,12 +73,17 @@ pub struct Verified {
     pub email: String,
     pub name: String,
     pub groups: Vec<String>,
+    /// The provider's account: the user is bound to it at their first sign-in.
+    pub issuer: String,
+    pub subject: String,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
     #[error("The identity provider could not be reached: {0}. Try again in a moment; if it persists, tell an administrator.")]
     Unreachable(String),
+    #[error("Too many sign-ins are under way on this server right now. Try again in a few minutes.")]
+    Busy,
     #[error("This sign-in link was already used or has expired. Start again.")]
     UnknownState,
     #[error("This sign-in was started in another browser or tab. Start again here.")]
@@ -91,10 +96,25 @@ pub enum SignInError {
     NoEmail,
     #[error("The identity provider has not verified the e-mail address {0}.")]
     UnverifiedEmail(String),
+    #[error("The Zelly user {0} belongs to another account at the identity provider. Ask an administrator.")]
+    OtherAccount(String),
     #[error("{0} has no access to Zelly. Ask an administrator to grant you a role.")]
     NoRole(String),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+/// What an OAuth error code (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6) means, in fixed
+/// words: the description that comes with it is whatever the link said.
+pub fn refusal_text(error: &str) -> &'static str {
+    match error {
+        "access_denied" => "you cancelled, or it did not allow you to sign in here.",
+        "login_required" | "interaction_required" | "consent_required" | "account_selection_required" => {
+            "it needs you to sign in or give consent there first. Start again."
+        }
+        "temporarily_unavailable" | "server_error" => "it had a problem. Try again in a moment.",
+        _ => "it refused this sign-in. Start again; if it persists, tell an administrator.",
+    }
 }
 
 pub struct Provider {
@@ -150,7 +170,9 @@ impl Provider {
             .url();
         let attempt = SignInAttempt { pkce_verifier: verifier.secret().clone(), nonce, next: next.to_string() };
         let expires = chrono::Utc::now() + chrono::Duration::minutes(ATTEMPT_MINUTES);
-        db.insert_sign_in_attempt(&super::hash_secret(state.secret()), &attempt, expires).await?;
+        if !db.insert_sign_in_attempt(&super::hash_secret(state.secret()), &attempt, expires).await? {
+            return Err(SignInError::Busy);
+        }
         Ok((url, state.secret().clone()))
     }
 
@@ -170,7 +192,10 @@ impl Provider {
             .request_async(&self.http)
             .await
             .map_err(|e| match e {
-                oauth2::RequestTokenError::ServerResponse(r) => SignInError::Refused(r.to_string()),
+                oauth2::RequestTokenError::ServerResponse(r) => {
+                    tracing::warn!(answer = %crate::http::hosts::printable(&r.to_string()), "the identity provider refused the code");
+                    SignInError::Refused(refusal_text(&r.error().to_string()).into())
+                }
                 other => SignInError::Unreachable(format!("the token request failed ({other})")),
             })?;
         let token = &response.extra_fields().id_token;
@@ -184,12 +209,15 @@ impl Provider {
         }
         .map_err(|e| SignInError::Invalid(e.to_string()))?;
         let email = claims.email.as_deref().map(str::to_ascii_lowercase).ok_or(SignInError::NoEmail)?;
-        if claims.email_verified == Some(false) {
+        // A provider that lets users type their own address and does not say it checked it
+        // would let anyone be anyone: only a verified address counts, unless configured.
+        if claims.email_verified != Some(true) && !self.config.trust_unverified_email {
             return Err(SignInError::UnverifiedEmail(email));
         }
         let groups = claims.groups(&self.config.groups_claim);
         let name = claims.name.clone().unwrap_or_default();
-        Ok((Verified { email, name, groups }, attempt.next))
+        let (issuer, subject) = (discovered.metadata.issuer.clone(), claims.sub.clone());
+        Ok((Verified { email, name, groups, issuer, subject }, attempt.next))
     }
 
     fn validate(&self, discovered: &Discovered, token: &str, nonce: &str) -> Result<id_token::Claims, id_token::IdTokenError> {

@@ -42,6 +42,7 @@ mod tests {
                 RoleRule { groups: vec!["release-managers".into()], ..rule(Role::Approver) },
             ],
             default_role,
+            trust_unverified_email: false,
         }
     }
 
