@@ -26,16 +26,18 @@ impl Actor<'_> {
         }
     }
 
-    /// Only admins; and nobody on themselves (an admin who locks themselves out needs another).
-    fn may_change(&self, target: &UserRecord) -> Result<(), UserError> {
+    /// Only admins manage users (asked before the user is looked up: a refusal says nothing
+    /// of who exists).
+    fn may_manage(&self) -> Result<(), UserError> {
         match self {
-            Actor::Console => Ok(()),
             Actor::User(who) if who.role < Role::Admin => Err(UserError::Forbidden("only admins manage users".into())),
-            Actor::User(who) if who.user_id == target.id => {
-                Err(UserError::Invalid("you cannot disable yourself or change your own role: ask another admin".into()))
-            }
-            Actor::User(_) => Ok(()),
+            _ => Ok(()),
         }
+    }
+
+    /// Nobody changes their own access: an admin who locks themselves out needs another.
+    fn is(&self, target: &UserRecord) -> bool {
+        matches!(self, Actor::User(who) if who.user_id == target.id)
     }
 }
 
@@ -91,13 +93,11 @@ impl Users<'_> {
     }
 
     async fn target(&self, actor: Actor<'_>, name: &str) -> Result<UserRecord, UserError> {
-        if let Actor::User(who) = actor {
-            if who.role < Role::Admin {
-                return Err(UserError::Forbidden("only admins manage users".into()));
-            }
-        }
+        actor.may_manage()?;
         let user = self.db.find_user(name).await?.ok_or_else(|| UserError::NotFound(name.to_string()))?;
-        actor.may_change(&user)?;
+        if actor.is(&user) {
+            return Err(UserError::Invalid("you cannot disable yourself or change your own role: ask another admin".into()));
+        }
         Ok(user)
     }
 

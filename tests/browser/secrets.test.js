@@ -28,8 +28,10 @@ test('rotate a staging key, redeploy its consumer, follow the rollout', async ()
 
   // With JavaScript, a reveal shows the value in place, without leaving the page.
   await page.evaluate(() => { window.__samePage = true; });
+  const answer = page.waitForResponse((r) => r.url().includes('/app/reveal_secret_value'));
   await page.click('[data-reveal="REDIS_PASSWORD"]');
   await page.waitForSelector('[data-revealed="REDIS_PASSWORD"]');
+  assert.equal((await answer).headers()['cache-control'], 'no-store', 'no cache keeps the value');
   assert.equal(await page.locator('[data-revealed="REDIS_PASSWORD"]').innerText(), 'seeded-staging-zelly-redis-auth-redis_password');
   assert.equal(await page.evaluate(() => window.__samePage), true);
   await page.click('tr[data-key="REDIS_PASSWORD"] button:has-text("Hide")');
