@@ -86,37 +86,37 @@ pub fn is_host_entry(entry: &str) -> bool {
 
 /// The layer: refuses a request that names another host, or a browser's write from another site.
 pub async fn check(State(hosts): State<Arc<AllowedHosts>>, req: Request, next: Next) -> Response {
+    let named = req.headers().get(header::HOST).map(|h| h.to_str().unwrap_or_default().to_string());
+    let named = named.or_else(|| req.uri().authority().map(|a| a.to_string()));
     if !matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics") {
-        let named = req.headers().get(header::HOST).map(|h| h.to_str().unwrap_or_default().to_string());
-        let named = named.or_else(|| req.uri().authority().map(|a| a.to_string()));
-        match named {
-            Some(host) if hosts.allows(&host) => {}
+        match &named {
+            Some(host) if hosts.allows(host) => {}
             Some(host) => {
-                tracing::warn!(host = %printable(&host), "refused a request for a host this server is not");
+                tracing::warn!(host = %printable(host), "refused a request for a host this server is not");
                 return ApiError::BadRequest(format!(
                     "this server does not answer to {:?}; if that is one of its names, add it to server.allowed_hosts",
-                    printable(&host)
+                    printable(host)
                 ))
                 .into_response();
             }
             None => return ApiError::BadRequest("the request names no host".into()).into_response(),
         }
     }
-    if !same_site_or_not_a_browser_write(&req) {
+    if !same_site_or_not_a_browser_write(&req, named.as_deref()) {
         return ApiError::Forbidden("cross-site request refused".into()).into_response();
     }
     next.run(req).await
 }
 
 /// A browser sends `Origin` with every POST; a write whose Origin is another site is a
-/// cross-site request forgery (or a sign-in forced on someone). `Host` was checked before, so
-/// it is one of ours. Bearer-token calls carry no ambient credentials and need no Origin.
-fn same_site_or_not_a_browser_write(req: &Request) -> bool {
+/// cross-site request forgery (or a sign-in forced on someone). `host` (the name the request
+/// gave, checked before) is one of ours. Bearer-token calls carry no ambient credentials and
+/// need no Origin.
+fn same_site_or_not_a_browser_write(req: &Request, host: Option<&str>) -> bool {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) || req.headers().contains_key(header::AUTHORIZATION) {
         return true;
     }
     let Some(origin) = req.headers().get(header::ORIGIN) else { return true };
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_string).or_else(|| req.uri().authority().map(|a| a.to_string()));
     let origin_host = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()).and_then(|u| {
         let host = u.host_str()?.to_string();
         Some(match u.port() {
@@ -125,7 +125,7 @@ fn same_site_or_not_a_browser_write(req: &Request) -> bool {
         })
     });
     match (origin_host, host) {
-        (Some(origin), Some(host)) => origin.eq_ignore_ascii_case(&host),
+        (Some(origin), Some(host)) => origin.eq_ignore_ascii_case(host),
         _ => false,
     }
 }
