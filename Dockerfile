@@ -2,12 +2,13 @@
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/* \
  && rustup target add wasm32-unknown-unknown \
- && cargo install cargo-leptos --version =0.3.10 --locked --features no_downloads \
- && npm install -g binaryen
+ && npm install -g binaryen@132
 WORKDIR /src
 COPY . .
+ENV CARGO_TARGET_DIR=/src/target
 RUN cargo install wasm-bindgen-cli --version "=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)" \
- && LEPTOS_SITE_ROOT=/src/target/site cargo leptos build --release
+ && scripts/build-site --release \
+ && cargo build --release --package zelly-control
 
 FROM debian:bookworm-slim
 # Runs need git (the infra repository's mirror), ssh for ssh:// remotes, and terraform.

@@ -1,6 +1,6 @@
 //! The JSON API: environments, authentication and roles, errors.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use serde_json::Value;

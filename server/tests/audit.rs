@@ -1,7 +1,7 @@
 //! The audit log for reviewers: filters by actor, environment, action and time, paging, the CSV
 //! export, and the page. (That rows cannot be changed or deleted is in storage.rs.)
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use serde_json::{json, Value};

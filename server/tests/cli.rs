@@ -1,7 +1,7 @@
 //! The `zelly-control` binary as an operator uses it: tokens, users, migrations, configuration
 //! errors, and `serve` answering with a token made by `token create`.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

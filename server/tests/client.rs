@@ -1,7 +1,7 @@
 //! `zelly-control runs …` as a pipeline uses it against a running server: start, follow the log,
 //! approve, cancel, list, and branch on the exit code.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::{Backend, TestApp};

@@ -1,7 +1,7 @@
 //! Cost through the API: the estimate per environment with its assumptions, the CSV export,
 //! actual spend from Cost Explorer (the AWS emulator), and the cost diff of every plan.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::{use_emulator, Emulator, TestApp};

@@ -1,7 +1,7 @@
 //! Crash safety with the real binary: kill the server (SIGKILL) while one environment plans and
 //! the other applies, start it again, and check nothing is lost and nothing is applied twice.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

@@ -2,7 +2,7 @@
 //! document for every operation, valid and not; no answer may be a server error, or differ from
 //! what the document says (status, content type, body schema).
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::{use_emulator, Backend, Emulator, TestApp};

@@ -1,6 +1,6 @@
 //! Live AWS status against the emulator (moto behind the counting proxy of tests/aws).
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::{use_emulator, Emulator, TestApp};

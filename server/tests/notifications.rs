@@ -3,7 +3,7 @@
 //! receiver outage and a killed server, two processes on PostgreSQL sending each delivery once,
 //! no secret value in any payload, and the deliveries API and page by role.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::receiver::{Receiver, Reply};

@@ -2,7 +2,7 @@
 //! README lists, each with its errors and the bearer scheme. (schemathesis checks the answers
 //! against it: tests/fuzzing.rs.)
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::{Backend, TestApp};

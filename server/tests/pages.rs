@@ -1,6 +1,6 @@
 //! The server-rendered UI: the environments page, the sign-in flow, sessions and their cookies.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 

@@ -3,7 +3,7 @@
 //! endpoint's gets 403 and changes nothing; a role at or above it is never refused for its role
 //! (the answer may still be 404 or 409 once another role has changed the state) and never 500.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::{use_emulator, Emulator, TestApp};

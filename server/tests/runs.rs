@@ -1,7 +1,7 @@
 //! Terraform runs through the API, against the fake terraform of tests/fixtures: the state
 //! machine, the approval gates, cancels, logs, and the concurrency promises.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::{change, update_change};

@@ -2,7 +2,7 @@
 //! redeploy, the role rules, the prefix rule, concurrent edits, bad input, and audit rows (on
 //! both databases where the database takes part).
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::{use_emulator, Backend, Emulator, TestApp};

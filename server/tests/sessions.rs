@@ -2,7 +2,7 @@
 //! sign-on routes' refusals. (Signing in through a real identity provider is a browser test:
 //! tests/browser/sso.test.js; ID token checks are unit tests in `auth::oidc::id_token`.)
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use zelly_control::config::{AuthMode, OidcConfig, RoleRule};

@@ -3,7 +3,7 @@
 //! versions and the runs that wrote them, what a version holds (never a value), the diff of two,
 //! the lock's holder, and force-unlock.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::estate::Estate;

@@ -1,6 +1,6 @@
 //! Storage rules that hold on both databases: users, tokens, the audit log.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use zelly_control::auth::tokens::{self, TokenError};

@@ -2,7 +2,7 @@
 //! tests/fixtures/estate: a git repository laid out like Zelly's, its S3 state backend and
 //! DynamoDB lock table in the AWS emulator, its sensitive variables in Secrets Manager there.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::estate::Estate;

@@ -1,6 +1,6 @@
 //! The admins' view of users and tokens: list, revoke (API and form), and who may.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use serde_json::Value;

@@ -2,7 +2,7 @@
 //! runs started through the API are picked up by the worker, woken by LISTEN/NOTIFY (its
 //! fallback poll is set to an hour, so nothing else could wake it).
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};

@@ -3,7 +3,7 @@
 //! mirror of `repo_url` fetched before each run, a plain directory copied; refs resolved once;
 //! the variables file, the provider cache and the dependency lock file; copies removed.
 
-mod common;
+use crate::common;
 
 use app::model::Role;
 use common::repo::GitRepo;

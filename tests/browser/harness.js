@@ -36,7 +36,7 @@ async function startEmulator({ stateBackend = false } = {}) {
  * prints its address. `listen` is a free port unless the test must know it beforehand. */
 export async function startServer(extraEnv = {}, { listen = '127.0.0.1:0', stateBackend = false } = {}) {
   const aws = await startEmulator({ stateBackend });
-  if (!existsSync(binary)) throw new Error(`${binary} not found: build it with \`cargo leptos build\` first`);
+  if (!existsSync(binary)) throw new Error(`${binary} not found: build it with \`scripts/build-site && cargo build\` first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'zelly-browser-'));
   // Terraform runs use the fake terraform on a private copy of the fixture infra repository.
   const fixtures = join(here, '..', 'fixtures');
