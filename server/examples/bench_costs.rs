@@ -29,7 +29,7 @@ async fn main() {
     let catalog = Catalog::built_in();
     let envs = config.environments();
     let plan_json = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/plans/mixed.json")).unwrap();
-    let costs = Costs::new(&config).await.unwrap();
+    let costs = Costs::new(&config, zelly_control::clock::Clock::System).await.unwrap();
     let overview = costs.overview().await;
 
     println!("in process (mean of 10,000)");

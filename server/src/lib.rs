@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod aws;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod costs;
 pub mod csv;

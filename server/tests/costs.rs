@@ -3,8 +3,10 @@
 
 use crate::common;
 
+use app::model::cost::{ActualSpend, CostOverview};
 use app::model::Role;
-use common::{use_emulator, Emulator, TestApp};
+use chrono::NaiveDate;
+use common::{use_emulator, Clock, Emulator, TestApp};
 use serde_json::{json, Value};
 use zelly_control::config::ActualSpendScope;
 use zelly_control::costs::actual::Periods;
@@ -98,16 +100,15 @@ async fn the_csv_export_has_a_row_per_line_item() {
 }
 
 /// Seeds Cost Explorer's answers in the order the server asks: per environment (display order),
-/// this month so far (unless today is the 1st) and last month.
-async fn seed_cost_explorer(aws: &Emulator, amounts: &[(f64, f64)]) -> Periods {
-    let periods = Periods::of(chrono::Utc::now().date_naive());
+/// this month so far (unless `today` is the 1st) and last month.
+async fn seed_cost_explorer(aws: &Emulator, today: NaiveDate, amounts: &[(f64, f64)]) {
     let result = |amount: f64| json!({ "ResultsByTime": [{
         "TimePeriod": { "Start": "2026-01-01", "End": "2026-01-31" },
         "Total": { "UnblendedCost": { "Amount": format!("{amount}"), "Unit": "USD" } },
         "Groups": [], "Estimated": false }] });
     let mut results = Vec::new();
     for (month_to_date, last_month) in amounts {
-        if periods.days_elapsed > 0 {
+        if Periods::of(today).month_to_date.is_some() {
             results.push(result(*month_to_date));
         }
         results.push(result(*last_month));
@@ -119,45 +120,93 @@ async fn seed_cost_explorer(aws: &Emulator, amounts: &[(f64, f64)]) -> Periods {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    periods
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+async fn overview(app: &TestApp, token: &str) -> CostOverview {
+    let res = app.get("/api/v1/costs", Some(token)).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+fn actual<'a>(costs: &'a CostOverview, name: &str) -> &'a ActualSpend {
+    costs.environments.iter().find(|e| e.name == name).and_then(|e| e.actual.as_ref()).unwrap()
+}
+
+/// The periods the server asked Cost Explorer for, in order.
+async fn periods_asked(aws: &Emulator) -> Vec<(String, String)> {
+    let calls = aws.calls("GetCostAndUsage").await;
+    calls.iter().map(|c| (c["time_period"]["Start"].as_str().unwrap().to_string(), c["time_period"]["End"].as_str().unwrap().to_string())).collect()
 }
 
 #[tokio::test]
 async fn actual_spend_comes_from_cost_explorer_beside_the_estimate_and_is_asked_once() {
     let aws = Emulator::start();
-    let periods = seed_cost_explorer(&aws, &[(230.0, 471.25), (160.5, 298.0)]).await;
-    let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
+    let today = day("2026-11-24");
+    seed_cost_explorer(&aws, today, &[(230.0, 471.25), (160.5, 298.0)]).await;
+    let app = TestApp::start_on(common::Backend::Sqlite, Clock::Fixed(today), |c| use_emulator(c, &aws)).await;
     let token = app.token("vikram", Role::Viewer).await;
-    let costs = get_costs(&app, &token).await;
+    let costs = overview(&app, &token).await;
 
-    let prod = &environment(&costs, "production")["actual"];
-    assert_eq!(prod["scope"], "region ap-south-1");
-    assert_eq!(prod["last_month"], 471.25);
-    let staging = &environment(&costs, "staging")["actual"];
-    assert_eq!(staging["scope"], "region ap-southeast-1");
-    assert_eq!(staging["last_month"], 298.0);
-    if periods.days_elapsed > 0 {
-        assert_eq!(prod["month_to_date"], 230.0);
-        let forecast = 230.0 / periods.days_elapsed as f64 * periods.days_in_month as f64;
-        assert!((prod["forecast"].as_f64().unwrap() - forecast).abs() < 1e-9);
-        assert_eq!(staging["month_to_date"], 160.5);
-    }
-    assert_eq!(prod["period_start"], periods.month_start.to_string());
+    let prod = actual(&costs, "production");
+    assert_eq!(prod.scope, "region ap-south-1");
+    assert_eq!((prod.month_to_date, prod.last_month), (Some(230.0), 471.25));
+    assert!((prod.forecast.unwrap() - 230.0 / 23.0 * 30.0).abs() < 1e-9, "23 days billed of 30");
+    assert_eq!((prod.period_start.as_deref(), prod.period_end.as_deref()), (Some("2026-11-01"), Some("2026-11-23")));
+    assert_eq!(prod.last_month_period, "2026-10");
+    let staging = actual(&costs, "staging");
+    assert_eq!(staging.scope, "region ap-southeast-1");
+    assert_eq!((staging.month_to_date, staging.last_month), (Some(160.5), 298.0));
+
+    // Cost Explorer's end dates are exclusive: this month up to today, last month up to the 1st.
+    let month = ("2026-11-01".to_string(), "2026-11-24".to_string());
+    let last = ("2026-10-01".to_string(), "2026-11-01".to_string());
+    assert_eq!(periods_asked(&aws).await, [month.clone(), last.clone(), month, last]);
 
     // Every request to Cost Explorer is billed: a second viewer reads the kept answer.
-    let calls = aws.calls("GetCostAndUsage").await.len();
-    assert_eq!(calls, if periods.days_elapsed > 0 { 4 } else { 2 });
-    let again = get_costs(&app, &token).await;
-    assert_eq!(environment(&again, "production")["actual"], *prod);
-    assert_eq!(aws.calls("GetCostAndUsage").await.len(), calls);
+    let again = overview(&app, &token).await;
+    assert_eq!(actual(&again, "production"), prod);
+    assert_eq!(aws.calls("GetCostAndUsage").await.len(), 4);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn on_the_first_of_a_month_last_month_shows_and_nothing_is_forecast() {
+    let aws = Emulator::start();
+    let today = day("2026-12-01");
+    seed_cost_explorer(&aws, today, &[(0.0, 471.25), (0.0, 298.0)]).await;
+    let app = TestApp::start_on(common::Backend::Sqlite, Clock::Fixed(today), |c| use_emulator(c, &aws)).await;
+    let token = app.token("vikram", Role::Viewer).await;
+    let costs = overview(&app, &token).await;
+
+    let prod = actual(&costs, "production");
+    assert_eq!((prod.month_to_date, prod.forecast, prod.last_month), (None, None, 471.25));
+    assert_eq!((prod.period_start.as_deref(), prod.period_end.as_deref()), (None, None));
+    assert_eq!(prod.last_month_period, "2026-11");
+    assert_eq!(actual(&costs, "staging").last_month, 298.0);
+    // Only last month is asked for: an empty period would be refused (as the emulator does).
+    let november = ("2026-11-01".to_string(), "2026-12-01".to_string());
+    assert_eq!(periods_asked(&aws).await, [november.clone(), november]);
+
+    let cookie = app.dev_sign_in("vikram").await;
+    let page = app.client.get(app.url("/costs")).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let summary = page.split(r#"data-environment="production""#).nth(1).unwrap().split("</section>").next().unwrap();
+    assert!(summary.contains("No spend yet this month"), "{summary}");
+    assert!(summary.contains("nothing billed yet this month · last month 2026-11"), "{summary}");
+    assert!(!summary.contains("Forecast"), "no forecast from no data: {summary}");
+    assert!(summary.contains("Last month"), "{summary}");
     app.stop().await;
 }
 
 #[tokio::test]
 async fn actual_spend_by_cost_allocation_tag_names_the_tag_and_a_failure_leaves_the_estimate() {
     let aws = Emulator::start();
-    seed_cost_explorer(&aws, &[(10.0, 20.0), (1.0, 2.0)]).await;
-    let app = TestApp::start_with(common::Backend::Sqlite, |c| {
+    let today = day("2026-11-24");
+    seed_cost_explorer(&aws, today, &[(10.0, 20.0), (1.0, 2.0)]).await;
+    let app = TestApp::start_on(common::Backend::Sqlite, Clock::Fixed(today), |c| {
         use_emulator(c, &aws);
         c.costs.actual_spend = ActualSpendScope::Tag;
         c.costs.tag_key = "team-env".into();

@@ -18,6 +18,7 @@ still sends real percentile queries and reads their answers. It also counts ever
 failures, for the tests:
 
     GET  /_proxy/calls                      [{"service", "operation", "region"}, ...]
+                                            (GetCostAndUsage: also "time_period")
     POST /_proxy/reset                      forget calls and faults
     POST /_proxy/faults  {"latency_ms": 100, "operation": "GetMetricData", "region": "ap-south-1",
                           "error": "throttle" | "500" | "timeout", "times": 3}
@@ -198,8 +199,17 @@ def make_handler(moto_ports, state):
                 path = self.path
                 if service == "s3":
                     operation = s3_operation(self.command, self.path)
+            call = {"service": service, "operation": operation, "region": region}
+            if operation == "GetCostAndUsage":
+                call["time_period"] = json.loads(body or b"{}").get("TimePeriod")
             with state.lock:
-                state.calls.append({"service": service, "operation": operation, "region": region})
+                state.calls.append(call)
+            # moto answers any period; Cost Explorer refuses one that does not end after it starts.
+            period = call.get("time_period") or {}
+            if period and not period.get("Start", "") < period.get("End", ""):
+                error = {"__type": "ValidationException", "message": "Start date (and hour) should be before end date (and hour)"}
+                return self.reply(400, json.dumps(error).encode(), "application/x-amz-json-1.1",
+                                  [("x-amzn-ErrorType", error["__type"])])
 
             fault = state.fault_for(operation, region)
             if fault and fault.get("latency_ms"):

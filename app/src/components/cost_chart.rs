@@ -98,7 +98,9 @@ pub fn EstimateVsActual(envs: Vec<EnvironmentCost>) -> impl IntoView {
             let color = ENV_COLORS[i % ENV_COLORS.len()];
             let mut bars = vec![Bar { color, value: e.monthly_total, title: format!("{} estimate {}", e.display_name, usd(e.monthly_total)), dashed: false }];
             if let Some(a) = &e.actual {
-                bars.push(Bar { color, value: a.forecast, title: format!("{} forecast {}", e.display_name, usd(a.forecast)), dashed: true });
+                if let Some(forecast) = a.forecast {
+                    bars.push(Bar { color, value: forecast, title: format!("{} forecast {}", e.display_name, usd(forecast)), dashed: true });
+                }
                 bars.push(Bar { color, value: a.last_month, title: format!("{} last month {}", e.display_name, usd(a.last_month)), dashed: true });
             }
             (e.display_name.clone(), bars)
@@ -107,7 +109,7 @@ pub fn EstimateVsActual(envs: Vec<EnvironmentCost>) -> impl IntoView {
     let any_actual = envs.iter().any(|e| e.actual.is_some());
     view! {
         <p class="chart-legend muted small">
-            {if any_actual { "Solid: estimate. Dashed: Cost Explorer's forecast for this month, then last month." } else { "Estimate per environment. Actual spend appears here when Cost Explorer can be read." }}
+            {if any_actual { "Solid: estimate. Dashed: Cost Explorer's forecast for this month (from its second day), then last month." } else { "Estimate per environment. Actual spend appears here when Cost Explorer can be read." }}
         </p>
         {bar_chart("Estimated monthly cost and actual spend per environment", groups)}
     }

@@ -223,18 +223,23 @@ pub struct LineItem {
 pub struct ActualSpend {
     /// `region ap-south-1` or `tag Environment=production`.
     pub scope: String,
-    /// From the first of this month (UTC) to today.
-    #[serde(serialize_with = "rounded")]
-    pub month_to_date: f64,
-    /// This month's total at the month-to-date daily rate.
-    #[serde(serialize_with = "rounded")]
-    pub forecast: f64,
+    /// This month's whole days so far (`period_start` to `period_end`). `null` on the first of a
+    /// month: no day of it is billed yet, and Cost Explorer has no period to be asked for.
+    #[serde(serialize_with = "rounded_or_null")]
+    pub month_to_date: Option<f64>,
+    /// This month's total at the month-to-date daily rate; `null` without a month to date (a
+    /// forecast from no data would be a guess).
+    #[serde(serialize_with = "rounded_or_null")]
+    pub forecast: Option<f64>,
     #[serde(serialize_with = "rounded")]
     pub last_month: f64,
     pub currency: String,
-    /// The first day of this month and today (UTC), `YYYY-MM-DD`.
-    pub period_start: String,
-    pub period_end: String,
+    /// The days `month_to_date` covers, `YYYY-MM-DD`, both included: the first of this month to
+    /// yesterday (UTC). `null` with it.
+    pub period_start: Option<String>,
+    pub period_end: Option<String>,
+    /// The month `last_month` covers, `YYYY-MM`.
+    pub last_month_period: String,
     /// When Cost Explorer was asked (answers are kept a while: every request is billed).
     pub fetched_at: chrono::DateTime<chrono::Utc>,
 }
@@ -332,6 +337,13 @@ pub struct UnpricedResource {
 /// binary fractions (`230.05260000000004`).
 fn rounded<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((v * 1e6).round() / 1e6)
+}
+
+fn rounded_or_null<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => rounded(v, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// `+$12.40`, `−$3.00`, `$0.00`: a monthly change as the run page and the approval view show it.

@@ -4,7 +4,7 @@
 
 use crate::api::load_costs;
 use crate::components::cost_chart::{CategoryChart, EstimateVsActual, ENV_COLORS};
-use crate::model::cost::{thousands, usd, CostCategory, CostOverview, EnvironmentCost, LineItem};
+use crate::model::cost::{thousands, usd, ActualSpend, CostCategory, CostOverview, EnvironmentCost, LineItem};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -64,12 +64,15 @@ fn Summary(env: EnvironmentCost, color: &'static str) -> impl IntoView {
     let actual = match (&env.actual, &env.actual_error) {
         (Some(a), _) => view! {
             <dl class="cost-actual">
-                <div><dt>"Month to date"</dt><dd>{usd(a.month_to_date)}</dd></div>
-                <div><dt>"Forecast"</dt><dd title="This month at the month-to-date daily rate">{usd(a.forecast)}</dd></div>
+                <div><dt>"Month to date"</dt><dd>{a.month_to_date.map_or_else(|| "No spend yet this month".to_string(), usd)}</dd></div>
+                {a.forecast.map(|f| view! { <div><dt>"Forecast"</dt><dd title="This month at the month-to-date daily rate">{usd(f)}</dd></div> })}
                 <div><dt>"Last month"</dt><dd>{usd(a.last_month)}</dd></div>
             </dl>
-            <p class="muted small">{format!("Cost Explorer, {} · {} to {}", a.scope, a.period_start, a.period_end)}</p>
-            <p class="small">{versus(a.forecast, env.monthly_total)}</p>
+            <p class="muted small">{spend_caption(a)}</p>
+            <p class="small">{match a.forecast {
+                Some(forecast) => versus("Forecast", forecast, env.monthly_total),
+                None => versus("Last month", a.last_month, env.monthly_total),
+            }}</p>
         }
         .into_any(),
         (None, Some(e)) => view! { <p class="freshness unavailable">{format!("Actual spend unavailable: {e}")}</p> }.into_any(),
@@ -91,16 +94,25 @@ fn Summary(env: EnvironmentCost, color: &'static str) -> impl IntoView {
     }
 }
 
+/// `Cost Explorer, region ap-south-1 · 2026-11-01 to 2026-11-23 · last month 2026-10`.
+fn spend_caption(a: &ActualSpend) -> String {
+    let this_month = match (&a.period_start, &a.period_end) {
+        (Some(start), Some(end)) => format!("{start} to {end}"),
+        _ => "nothing billed yet this month".to_string(),
+    };
+    format!("Cost Explorer, {} · {this_month} · last month {}", a.scope, a.last_month_period)
+}
+
 /// `Forecast 7% below the estimate`: how far reality is from the assumptions.
-fn versus(forecast: f64, estimate: f64) -> String {
+fn versus(what: &str, actual: f64, estimate: f64) -> String {
     if estimate <= 0.0 {
         return String::new();
     }
-    let pct = ((forecast - estimate) / estimate * 100.0).round();
+    let pct = ((actual - estimate) / estimate * 100.0).round();
     match pct {
-        p if p > 0.0 => format!("Forecast {p}% above the estimate"),
-        p if p < 0.0 => format!("Forecast {}% below the estimate", -p),
-        _ => "Forecast matches the estimate".to_string(),
+        p if p > 0.0 => format!("{what} {p}% above the estimate"),
+        p if p < 0.0 => format!("{what} {}% below the estimate", -p),
+        _ => format!("{what} matches the estimate"),
     }
 }
 

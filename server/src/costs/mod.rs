@@ -8,6 +8,7 @@ pub mod export;
 pub mod plan;
 pub mod pricelist;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use actual::ActualSpendReader;
 use app::model::cost::{CostDiff, CostOverview, EnvironmentCost};
@@ -26,7 +27,7 @@ pub struct Costs {
 }
 
 impl Costs {
-    pub async fn new(config: &Config) -> anyhow::Result<Costs> {
+    pub async fn new(config: &Config, clock: Clock) -> anyhow::Result<Costs> {
         let catalog = config.costs.catalog().map_err(|e| anyhow::anyhow!("costs.catalog_file: {e}"))?;
         let hours = config.costs.hours_per_month;
         let estimates = config.environments().iter().map(|env| environment_cost(&catalog, env, hours)).collect();
@@ -34,7 +35,7 @@ impl Costs {
             catalog: Arc::new(catalog),
             hours,
             estimates: Arc::new(estimates),
-            actual: ActualSpendReader::new(config).await,
+            actual: ActualSpendReader::new(config, clock).await,
         })
     }
 

@@ -105,12 +105,17 @@ impl FromRef<AppState> for LeptosOptions {
 impl AppState {
     /// Connects to the database (applying migrations) and prepares everything a request needs.
     pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        AppState::with_clock(config, crate::clock::Clock::System).await
+    }
+
+    /// The same, on the days `clock` says (tests pin a day).
+    pub async fn with_clock(config: Config, clock: crate::clock::Clock) -> anyhow::Result<AppState> {
         let db = Db::connect(&config.database_url(), config.database.max_connections).await?;
         let site = ui::site_dir(config.server.site_dir.as_deref());
         if !site.join("pkg").is_dir() {
             tracing::warn!(
                 "UI assets not found in {}: pages render, but without styles or interactivity. \
-                 Build them with `cargo leptos build`, or set server.site_dir.",
+                 Build them with `scripts/build-site`, or set server.site_dir.",
                 site.display()
             );
         }
@@ -118,7 +123,7 @@ impl AppState {
         // Installed before any request or AWS call, so the first ones are counted too.
         crate::telemetry::prometheus::recorder();
         let environments = Environments::from_config(&config);
-        let costs = crate::costs::Costs::new(&config).await?;
+        let costs = crate::costs::Costs::new(&config, clock).await?;
         let live = LiveStatus::new(&config).await;
         let metrics = crate::metrics::MetricsService::new(&config).await;
         let secrets = crate::secrets::Secrets::new(&config, db.clone(), environments.clone(), live.clone()).await;

@@ -4,13 +4,14 @@ use super::error::ApiError;
 use super::extract::{parse_id, ApiJson, ApiPath, ApiQuery};
 use super::openapi::{ReadErrors, Unavailable, WriteErrors};
 use super::AppState;
+use crate::runs::live_log::LiveEvent;
 use crate::runs::{logs, RunError, RunRequest};
 use app::model::run::{Run, RunKind};
 use app::model::Identity;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::sse::{KeepAlive, Sse};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -182,9 +183,17 @@ async fn log_stream(
     let from = resume.or(q.offset).unwrap_or(0).max(0);
     let events = state.runs.live_logs.stream(who.user_id, run.id, from).map_err(|refused| ApiError::TooManyRequests(refused.to_string(), 5))?;
     let stream = futures_util::stream::unfold(events, |mut rx| async move {
-        rx.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(event), rx))
+        rx.recv().await.map(|event| (Ok::<_, std::convert::Infallible>(sse_event(event)), rx))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+fn sse_event(event: LiveEvent) -> Event {
+    match event {
+        LiveEvent::Log { end, text } => Event::default().event("log").id(end.to_string()).data(text),
+        LiveEvent::Status(status) => Event::default().event("status").data(status.as_str()),
+        LiveEvent::End(status) => Event::default().event("end").data(status.as_str()),
+    }
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]

@@ -139,7 +139,7 @@ async fn execute(runs: &Runs, worker: &str, run: RunRow, phase: Phase) {
     let id = run.id;
     let (stop_tx, stop_rx) = watch::channel(Stop::No);
     let heartbeat = tokio::spawn(hold(runs.clone(), worker.to_string(), id, stop_tx));
-    let log = LogWriter::start(runs.db.clone(), runs.wakeup.clone(), id, run.log_bytes);
+    let log = LogWriter::start(runs.db.clone(), runs.wakeup.clone(), runs.live_logs.tap(id), id, run.log_bytes);
 
     let outcome = match runs.environments.get(&run.environment).cloned() {
         Some(env) => match phase {

@@ -4,23 +4,31 @@
 //! by falling behind), so a hundred viewers cost one reader's queries, not a hundred; that keeps
 //! the connection pool free for the workers' lease renewals.
 //!
+//! When the run is written in this process, its writer hands every line to the feed as it is
+//! written (`LogTap`), before the write batch reaches the database: viewers see a line at once,
+//! not one batch later. The feed keeps those lines until they are stored, so a stream that joins
+//! (or falls behind) takes what is stored from the database and the rest from memory. Runs
+//! written by another process reach the feed through the database, after each batch.
+//!
 //! A stream joins its feed *before* it reads what is stored, and every piece carries its byte
 //! range, so nothing is missed or sent twice: what the stream already has is cut off, a gap is
 //! read from the database. Streams are capped per user and in total (`runs.live_streams_*`).
+//! Resuming (`Last-Event-ID`) goes through the same join, so the database stays the source of
+//! truth: lines a crashed process showed but never stored are written again by the next attempt.
 
 use super::logs::read_page;
 use super::wakeup::Wakeup;
 use crate::db::Db;
 use app::model::run::RunStatus;
-use axum::response::sse::Event;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
-/// Pieces a feed holds for a slow stream before that stream must catch up from the database.
-const FEED_BUFFER: usize = 64;
+/// Pieces (lines, when written here) a feed holds for a slow stream before that stream must
+/// catch up from the database and the feed's unstored lines.
+const FEED_BUFFER: usize = 256;
 /// How often a feed looks at its run unprompted (a lost notice costs at most this long), and so
 /// the longest a feed whose streams all left keeps going.
 const IDLE_CHECK: Duration = Duration::from_secs(15);
@@ -43,25 +51,105 @@ enum Piece {
 struct Published {
     offset: i64,
     ended: Option<RunStatus>,
+    /// Lines written here and not stored yet, in order and without gaps: they start where the
+    /// database ends.
+    unstored: Vec<(i64, Bytes)>,
+}
+
+#[derive(Default)]
+struct FeedState {
+    published: Published,
+    /// A reader runs for streams (see `LiveLogs::read`).
+    reading: bool,
+    /// This process writes the run's log (a `LogTap` is open).
+    written_here: bool,
 }
 
 struct Feed {
-    published: Mutex<Published>,
+    state: Mutex<FeedState>,
     tx: broadcast::Sender<Piece>,
     /// A stream joined: read now, and publish the status even if unchanged.
     nudge: tokio::sync::Notify,
 }
 
 impl Feed {
+    fn new() -> Arc<Feed> {
+        let (tx, _) = broadcast::channel(FEED_BUFFER);
+        Arc::new(Feed { state: Mutex::default(), tx, nudge: tokio::sync::Notify::new() })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.state.lock().expect("feed lock")
+    }
+
+    /// Sends `piece` to the streams; under the lock, so pieces go out in the order they are
+    /// published and a joining stream's snapshot lines up with them.
     fn publish(&self, piece: Piece) {
-        let mut published = self.published.lock().expect("feed lock");
+        let mut state = self.lock();
+        let published = &mut state.published;
         match &piece {
-            Piece::Log { end, .. } => published.offset = *end,
+            Piece::Log { end, .. } => published.offset = published.offset.max(*end),
             Piece::Status { .. } => {}
             Piece::End(status) => published.ended = Some(*status),
         }
+        // The log before a status is everything published so far, lines from memory included.
+        let piece = match piece {
+            Piece::Status { status, at } => Piece::Status { status, at: at.max(published.offset) },
+            other => other,
+        };
         let _ = self.tx.send(piece);
     }
+
+    fn published(&self) -> Published {
+        self.lock().published.clone()
+    }
+}
+
+/// The writer's end of a run's feed in this process: each line as it is written, and how far the
+/// database has it.
+pub struct LogTap {
+    logs: Arc<LiveLogs>,
+    run_id: i64,
+    feed: Arc<Feed>,
+}
+
+impl LogTap {
+    /// `bytes`, ending at byte `end` of the log, was written (and is not stored yet).
+    pub fn written(&self, end: i64, bytes: Bytes) {
+        let mut state = self.feed.lock();
+        state.published.unstored.push((end, bytes.clone()));
+        state.published.offset = state.published.offset.max(end);
+        let _ = self.feed.tx.send(Piece::Log { end, bytes });
+    }
+
+    /// The database has the log up to `offset`.
+    pub fn stored(&self, offset: i64) {
+        self.feed.lock().published.unstored.retain(|(end, _)| *end > offset);
+    }
+}
+
+impl Drop for LogTap {
+    fn drop(&mut self) {
+        let mut feeds = self.logs.feeds.lock().expect("feeds lock");
+        let mut state = self.feed.lock();
+        state.written_here = false;
+        state.published.unstored.clear();
+        if !state.reading {
+            drop(state);
+            self.logs.remove(self.run_id, &self.feed, &mut feeds);
+        }
+    }
+}
+
+/// What a live log stream says, in order (`http/runs.rs` sends them as server-sent events).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiveEvent {
+    /// Log text ending at byte offset `end` (the id a client resumes from).
+    Log { end: i64, text: String },
+    /// The run's status changed.
+    Status(RunStatus),
+    /// The run is finished and its whole log was sent.
+    End(RunStatus),
 }
 
 /// Why a stream was not opened.
@@ -144,16 +232,16 @@ impl LiveLogs {
     /// Events of run `run_id`'s log for `user_id` from byte `from`, in order: `log` (id = the byte
     /// offset after it), `status` when the run's status changes, and `end` once the run is
     /// finished and the whole log was sent.
-    pub fn stream(self: &Arc<Self>, user_id: i64, run_id: i64, from: i64) -> Result<mpsc::Receiver<Event>, StreamRefused> {
+    pub fn stream(self: &Arc<Self>, user_id: i64, run_id: i64, from: i64) -> Result<mpsc::Receiver<LiveEvent>, StreamRefused> {
         let permit = self.admit(user_id)?;
         // A slow client holds at most this many events in memory; then its stream waits for it.
-        let (tx, rx) = mpsc::channel::<Event>(8);
-        let (pieces, published) = self.join(run_id);
+        let (tx, rx) = mpsc::channel::<LiveEvent>(8);
+        let (feed, pieces, published) = self.join(run_id);
         let db = self.db.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let gone = tx.clone();
-            let mut stream = Stream { db, run_id, offset: from, status: None, tx };
+            let mut stream = Stream { db, feed, run_id, offset: from, status: None, tx };
             tokio::select! {
                 _ = gone.closed() => {}
                 result = stream.run(pieces, published) => {
@@ -166,24 +254,36 @@ impl LiveLogs {
         Ok(rx)
     }
 
-    /// Joins the run's feed, starting it if there is none: the pieces from now on, and what was
-    /// published before them.
-    fn join(self: &Arc<Self>, run_id: i64) -> (broadcast::Receiver<Piece>, Published) {
+    /// The feed of run `run_id`, made if there is none.
+    fn feed(&self, feeds: &mut HashMap<i64, Arc<Feed>>, run_id: i64) -> Arc<Feed> {
+        let feed = feeds.entry(run_id).or_insert_with(Feed::new).clone();
+        count_readers(feeds);
+        feed
+    }
+
+    /// Opens the writing end of run `run_id`'s feed, for the run's writer in this process.
+    pub fn tap(self: &Arc<Self>, run_id: i64) -> LogTap {
         let mut feeds = self.feeds.lock().expect("feeds lock");
-        let feed = feeds
-            .entry(run_id)
-            .or_insert_with(|| {
-                let (tx, _) = broadcast::channel(FEED_BUFFER);
-                let feed = Arc::new(Feed { published: Mutex::default(), tx, nudge: tokio::sync::Notify::new() });
-                tokio::spawn(self.clone().read(run_id, feed.clone()));
-                feed
-            })
-            .clone();
-        metrics::gauge!("zelly_log_stream_readers").set(feeds.len() as f64);
-        let published = feed.published.lock().expect("feed lock");
-        let joined = (feed.tx.subscribe(), published.clone());
+        let feed = self.feed(&mut feeds, run_id);
+        feed.lock().written_here = true;
+        LogTap { logs: self.clone(), run_id, feed }
+    }
+
+    /// Joins the run's feed, starting its reader if none runs: the pieces from now on, and what
+    /// was published before them.
+    fn join(self: &Arc<Self>, run_id: i64) -> (Arc<Feed>, broadcast::Receiver<Piece>, Published) {
+        let mut feeds = self.feeds.lock().expect("feeds lock");
+        let feed = self.feed(&mut feeds, run_id);
+        let mut state = feed.lock();
+        if !state.reading {
+            state.reading = true;
+            tokio::spawn(self.clone().read(run_id, feed.clone()));
+        }
+        let (pieces, published) = (feed.tx.subscribe(), state.published.clone());
+        drop(state);
+        count_readers(&feeds);
         feed.nudge.notify_one();
-        joined
+        (feed, pieces, published)
     }
 
     /// The feed's reader: publishes what the database has after each change of the run, until the
@@ -193,7 +293,7 @@ impl LiveLogs {
         let mut changes = self.wakeup.subscribe();
         // What is stored already, streams read themselves: the feed starts at the end.
         let mut offset = match self.db.get_run(run_id).await {
-            Ok(Some(run)) => run.log_bytes,
+            Ok(Some(run)) => run.log_bytes.max(feed.published().offset),
             _ => 0,
         };
         let mut status = None;
@@ -217,19 +317,23 @@ impl LiveLogs {
         }
         // Over (or failing): later streams start a feed of their own. Dropping the sender ends
         // the streams that are still here after the last piece.
-        self.remove(run_id, &feed, &mut self.feeds.lock().expect("feeds lock"));
+        let mut feeds = self.feeds.lock().expect("feeds lock");
+        feed.lock().reading = false;
+        self.remove(run_id, &feed, &mut feeds);
     }
 
     fn remove(&self, run_id: i64, feed: &Arc<Feed>, feeds: &mut HashMap<i64, Arc<Feed>>) {
         if feeds.get(&run_id).is_some_and(|f| Arc::ptr_eq(f, feed)) {
             feeds.remove(&run_id);
         }
-        metrics::gauge!("zelly_log_stream_readers").set(feeds.len() as f64);
+        count_readers(feeds);
     }
 
     /// Publishes the log after `offset` and a new status (the status `again` too, for a stream
     /// that just joined); true once the run is over and all of its log published.
     async fn publish_new(&self, run_id: i64, feed: &Feed, offset: &mut i64, status: &mut Option<RunStatus>, again: bool) -> crate::db::DbResult<bool> {
+        // What this process's writer handed over is published already.
+        *offset = (*offset).max(feed.published().offset);
         loop {
             let page = read_page(&self.db, run_id, *offset).await?;
             if page.is_empty() {
@@ -245,6 +349,7 @@ impl LiveLogs {
             *status = Some(run.status);
             feed.publish(Piece::Status { status: run.status, at: *offset });
         }
+        *offset = (*offset).max(feed.published().offset);
         if run.status.is_terminal() && *offset >= run.log_bytes {
             feed.publish(Piece::End(run.status));
             return Ok(true);
@@ -259,9 +364,22 @@ impl LiveLogs {
         if feed.tx.receiver_count() > 0 {
             return false;
         }
-        self.remove(run_id, feed, &mut feeds);
+        let mut state = feed.lock();
+        state.reading = false;
+        let written_here = state.written_here;
+        drop(state);
+        if !written_here {
+            self.remove(run_id, feed, &mut feeds);
+        } else {
+            count_readers(&feeds);
+        }
         true
     }
+}
+
+/// The gauge of runs whose log this process reads for streams.
+fn count_readers(feeds: &HashMap<i64, Arc<Feed>>) {
+    metrics::gauge!("zelly_log_stream_readers").set(feeds.values().filter(|f| f.lock().reading).count() as f64);
 }
 
 /// Waits until run `run_id` changes, or `IDLE_CHECK` of quiet (true when it changed).
@@ -283,10 +401,11 @@ async fn changed(changes: &mut broadcast::Receiver<i64>, run_id: i64) -> bool {
 /// One client's stream: where it is in the log and which status it was told last.
 struct Stream {
     db: Db,
+    feed: Arc<Feed>,
     run_id: i64,
     offset: i64,
     status: Option<RunStatus>,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<LiveEvent>,
 }
 
 /// The client has gone.
@@ -294,7 +413,7 @@ struct Gone;
 
 impl Stream {
     async fn run(&mut self, mut pieces: broadcast::Receiver<Piece>, published: Published) -> crate::db::DbResult<()> {
-        let Ok(()) = self.catch_up(published.offset).await? else { return Ok(()) };
+        let Ok(()) = self.catch_up_with(published.offset, published.unstored).await? else { return Ok(()) };
         if let Some(status) = published.ended {
             return self.end(status).await;
         }
@@ -306,8 +425,12 @@ impl Stream {
                     gone => gone,
                 },
                 Ok(Piece::End(status)) => return self.end(status).await,
-                // Fell behind the feed: what was missed is in the database.
-                Err(broadcast::error::RecvError::Lagged(_)) => self.catch_up(i64::MAX).await?,
+                // Fell behind the feed: what was missed is in the database and the feed's
+                // unstored lines.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let published = self.feed.published();
+                    self.catch_up_with(published.offset, published.unstored).await?
+                }
                 // The feed stopped without an end (a failed read): the client reconnects and
                 // resumes from its last event id.
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
@@ -316,6 +439,21 @@ impl Stream {
                 return Ok(());
             }
         }
+    }
+
+    /// Sends the log up to `offset`: from the database up to where `unstored` (lines written here
+    /// and not stored yet) begins, then those.
+    async fn catch_up_with(&mut self, offset: i64, unstored: Vec<(i64, Bytes)>) -> crate::db::DbResult<Result<(), Gone>> {
+        let stored = unstored.first().map_or(offset, |(end, bytes)| end - bytes.len() as i64);
+        if let Err(gone) = self.catch_up(stored).await? {
+            return Ok(Err(gone));
+        }
+        for (end, bytes) in unstored {
+            if let Err(gone) = self.log(end, bytes).await? {
+                return Ok(Err(gone));
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// Sends what the database holds from the stream's offset up to `until` (or its end).
@@ -350,7 +488,7 @@ impl Stream {
     }
 
     async fn send_log(&mut self, end: i64, bytes: Bytes) -> Result<(), Gone> {
-        let event = Event::default().event("log").id(end.to_string()).data(String::from_utf8_lossy(&bytes));
+        let event = LiveEvent::Log { end, text: String::from_utf8_lossy(&bytes).into_owned() };
         self.tx.send(event).await.map_err(|_| Gone)?;
         self.offset = end;
         Ok(())
@@ -361,7 +499,7 @@ impl Stream {
             return Ok(());
         }
         self.status = Some(status);
-        self.tx.send(Event::default().event("status").data(status.as_str())).await.map_err(|_| Gone)
+        self.tx.send(LiveEvent::Status(status)).await.map_err(|_| Gone)
     }
 
     /// The run is over: the rest of the log (the database has all of it now), its last status,
@@ -370,7 +508,70 @@ impl Stream {
         if self.catch_up(i64::MAX).await?.is_err() || self.status(status).await.is_err() {
             return Ok(());
         }
-        let _ = self.tx.send(Event::default().event("end").data(status.as_str())).await;
+        let _ = self.tx.send(LiveEvent::End(status)).await;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::runs::NewRun;
+    use crate::runs::source::Pinned;
+    use app::model::run::RunKind;
+
+    async fn next_log(rx: &mut mpsc::Receiver<LiveEvent>) -> (i64, String) {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.expect("an event").expect("the stream goes on") {
+                LiveEvent::Log { end, text } => return (end, text),
+                LiveEvent::Status(_) => continue,
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn lines_reach_streams_before_they_are_stored_and_joining_streams_get_them_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite:{}", dir.path().join("db.sqlite").display()), 2).await.unwrap();
+        let pinned = Pinned { git_ref: None, commit: None };
+        let new = NewRun { environment: "staging", kind: RunKind::Plan, requested_by: "meera", message: "", pinned: &pinned, promotion_override: None };
+        let run = db.insert_run(&new).await.unwrap().id;
+        let logs = LiveLogs::new(db.clone(), Wakeup::new(db.clone()), 10, 10);
+
+        // "one" is stored; "two" is written, in the writer's batch, not stored yet.
+        let tap = logs.tap(run);
+        db.append_log(run, 0, b"one\n").await.unwrap();
+        tap.written(4, Bytes::from_static(b"one\n"));
+        tap.stored(4);
+        tap.written(8, Bytes::from_static(b"two\n"));
+
+        let mut first = logs.stream(1, run, 0).unwrap();
+        assert_eq!(next_log(&mut first).await, (4, "one\n".into()), "from the database");
+        assert_eq!(next_log(&mut first).await, (8, "two\n".into()), "from memory: the database has 4 bytes");
+        tap.written(14, Bytes::from_static(b"three\n"));
+        assert_eq!(next_log(&mut first).await, (14, "three\n".into()), "handed over as written");
+
+        // A viewer resuming after "one" gets the rest once, though none of it is stored.
+        let mut resumed = logs.stream(2, run, 4).unwrap();
+        assert_eq!(next_log(&mut resumed).await, (8, "two\n".into()));
+        assert_eq!(next_log(&mut resumed).await, (14, "three\n".into()));
+
+        // Stored, the lines leave memory; a later viewer reads them from the database.
+        db.append_log(run, 4, b"two\nthree\n").await.unwrap();
+        tap.stored(14);
+        assert!(logs.feeds.lock().unwrap()[&run].published().unstored.is_empty());
+        tap.written(19, Bytes::from_static(b"four\n"));
+        let mut late = logs.stream(3, run, 0).unwrap();
+        let mut text = String::new();
+        let mut end = 0;
+        while end < 19 {
+            let (e, t) = next_log(&mut late).await;
+            assert!(e > end, "no piece twice");
+            (end, text) = (e, text + &t);
+        }
+        assert_eq!(text, "one\ntwo\nthree\nfour\n");
+        assert_eq!(next_log(&mut first).await, (19, "four\n".into()));
+        assert_eq!(next_log(&mut resumed).await, (19, "four\n".into()));
     }
 }

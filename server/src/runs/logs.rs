@@ -1,8 +1,9 @@
 //! Run logs: written in chunks of whole lines at byte offsets and read back from any offset (live
-//! streams: `live_log`). Every line is scrubbed of the run's sensitive values before it is
+//! streams: `live_log`, which also gets every line from the writer as it is written). Every line is scrubbed of the run's sensitive values before it is
 //! stored, so nothing downstream (readers, streams, the page) ever holds one. Readers go through
 //! the database page by page, so a huge log is never held in memory.
 
+use super::live_log::LogTap;
 use super::scrub::Scrubber;
 use super::wakeup::Wakeup;
 use crate::db::Db;
@@ -29,11 +30,12 @@ pub struct LogWriter {
 type SharedScrubber = Arc<RwLock<Arc<Scrubber>>>;
 
 impl LogWriter {
-    /// Starts writing at `offset`, the log's current length.
-    pub fn start(db: Db, wakeup: Wakeup, run_id: i64, offset: i64) -> LogWriter {
+    /// Starts writing at `offset`, the log's current length, handing each line to `tap` too.
+    pub fn start(db: Db, wakeup: Wakeup, tap: LogTap, run_id: i64, offset: i64) -> LogWriter {
         let (tx, rx) = mpsc::channel::<Vec<u8>>(256);
         let scrubber = SharedScrubber::default();
-        let task = tokio::spawn(write_chunks(db, wakeup, run_id, offset, rx, scrubber.clone()));
+        let out = Output { db, wakeup, tap, run_id };
+        let task = tokio::spawn(write_chunks(out, offset, rx, scrubber.clone()));
         LogWriter { tx, task, scrubber }
     }
 
@@ -64,14 +66,15 @@ impl LogWriter {
     }
 }
 
-async fn write_chunks(
+/// Where a run's log goes: the database in batches, live streams line by line.
+struct Output {
     db: Db,
     wakeup: Wakeup,
+    tap: LogTap,
     run_id: i64,
-    mut offset: i64,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    scrubber: SharedScrubber,
-) -> i64 {
+}
+
+async fn write_chunks(out: Output, mut offset: i64, mut rx: mpsc::Receiver<Vec<u8>>, scrubber: SharedScrubber) -> i64 {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_BYTES);
     loop {
         let next = if buf.is_empty() {
@@ -80,7 +83,7 @@ async fn write_chunks(
             match tokio::time::timeout(FLUSH_AFTER, rx.recv()).await {
                 Ok(line) => line,
                 Err(_quiet) => {
-                    flush(&db, &wakeup, run_id, &mut offset, &mut buf).await;
+                    out.flush(&mut offset, &mut buf).await;
                     continue;
                 }
             }
@@ -88,35 +91,38 @@ async fn write_chunks(
         match next {
             Some(line) => {
                 let scrubber = scrubber.read().unwrap_or_else(|e| e.into_inner()).clone();
-                if scrubber.is_empty() {
-                    buf.extend_from_slice(&line);
-                } else {
-                    buf.extend_from_slice(&scrubber.bytes(&line));
-                }
+                let line = if scrubber.is_empty() { line } else { scrubber.bytes(&line) };
+                buf.extend_from_slice(&line);
+                // Its place in the log is final: a failed flush keeps the buffer and retries it
+                // at the same offset.
+                out.tap.written(offset + buf.len() as i64, Bytes::from(line));
                 if buf.len() >= CHUNK_BYTES {
-                    flush(&db, &wakeup, run_id, &mut offset, &mut buf).await;
+                    out.flush(&mut offset, &mut buf).await;
                 }
             }
             None => {
-                flush(&db, &wakeup, run_id, &mut offset, &mut buf).await;
+                out.flush(&mut offset, &mut buf).await;
                 return offset;
             }
         }
     }
 }
 
-async fn flush(db: &Db, wakeup: &Wakeup, run_id: i64, offset: &mut i64, buf: &mut Vec<u8>) {
-    if buf.is_empty() {
-        return;
-    }
-    match db.append_log(run_id, *offset, buf).await {
-        Ok(()) => {
-            *offset += buf.len() as i64;
-            buf.clear();
-            wakeup.run_changed(run_id).await;
+impl Output {
+    async fn flush(&self, offset: &mut i64, buf: &mut Vec<u8>) {
+        if buf.is_empty() {
+            return;
         }
-        // Kept in the buffer: the next flush tries again with more lines appended.
-        Err(e) => tracing::warn!(run_id, "could not store log output, will retry: {e}"),
+        match self.db.append_log(self.run_id, *offset, buf).await {
+            Ok(()) => {
+                *offset += buf.len() as i64;
+                buf.clear();
+                self.tap.stored(*offset);
+                self.wakeup.run_changed(self.run_id).await;
+            }
+            // Kept in the buffer: the next flush tries again with more lines appended.
+            Err(e) => tracing::warn!(run_id = self.run_id, "could not store log output, will retry: {e}"),
+        }
     }
 }
 

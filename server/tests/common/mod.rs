@@ -16,6 +16,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use zelly_control::{auth, db::Db, AppState, Config};
+pub use zelly_control::clock::Clock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -94,6 +95,11 @@ impl TestApp {
 
     /// Starts the server with the built-in configuration, changed by `adjust`.
     pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::start_on(backend, Clock::System, adjust).await
+    }
+
+    /// The same, on the days `clock` says (`Clock::Fixed`: always that day).
+    pub async fn start_on(backend: Backend, clock: Clock, adjust: impl FnOnce(&mut Config)) -> TestApp {
         if let Ok(filter) = std::env::var("ZELLY_TEST_LOG") {
             let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
         }
@@ -120,7 +126,7 @@ impl TestApp {
         }
         adjust(&mut config);
 
-        let state = AppState::new(config.clone()).await.expect("app state");
+        let state = AppState::with_clock(config.clone(), clock).await.expect("app state");
         let db = state.db.clone();
         let listener = TcpListener::bind(config.server.listen).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
