@@ -4,7 +4,7 @@
 
 use crate::config::{Config, MetricPanel, MetricTarget};
 use crate::live_cache::{Fetch, Live, LiveCache, Unavailable};
-use app::model::metrics::{Metrics, Panel, Range, Series};
+use app::model::metrics::{significant, Metrics, Panel, Range, Series};
 use app::model::shared::Shared;
 use app::model::{Environment, LoadBalancerKind};
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
@@ -213,7 +213,7 @@ async fn fetch(
             .into_iter()
             .map(|(label, _)| {
                 let points = series.get(&(panel.id.clone(), label.clone())).cloned().unwrap_or_default();
-                Series { label, points: points.into_iter().map(|(t, v)| (t, v * panel.scale)).collect() }
+                Series { label, points: points.into_iter().map(|(t, v)| (t, significant(v * panel.scale, 4))).collect() }
             })
             .collect()
     };
@@ -252,7 +252,7 @@ pub fn ratio(numerators: &[Series], denominators: &[Series]) -> Vec<Series> {
                 .iter()
                 .filter_map(|(t, num)| {
                     let den = d?.points.iter().find(|(dt, _)| dt == t)?.1;
-                    (den > 0.0).then(|| (*t, num / den * 100.0))
+                    (den > 0.0).then(|| (*t, significant(num / den * 100.0, 4)))
                 })
                 .collect();
             Series { label: n.label.clone(), points }

@@ -14,8 +14,10 @@ const WIDTH: f64 = 420.0;
 const HEIGHT: f64 = 130.0;
 const LEFT: f64 = 44.0;
 const BOTTOM: f64 = 18.0;
-/// Series colors, distinguishable for common color-vision deficiencies.
-const PALETTE: [&str; 8] = ["#2f6f9f", "#d17c2f", "#3f9a5f", "#a04d8f", "#c4a22b", "#5a5fb8", "#b8473e", "#4a9a9a"];
+/// Series colors (`.s0` … `.s7` in the style sheet, one class for a line and its swatch).
+const SERIES_COLORS: usize = 8;
+/// How far (in chart units, about a pixel) a point may be from the line drawn instead of it.
+const TOLERANCE: f64 = 0.5;
 
 /// The range in the address (`?range=`), 3h when absent or unknown.
 pub fn selected_range() -> Memo<Range> {
@@ -174,28 +176,30 @@ fn Chart(panel: Option<Panel>, scale: Scale, unit: String) -> impl IntoView {
     let series: Vec<Series> = panel.map(|p| p.series).unwrap_or_default();
     let empty = series.iter().all(|s| s.points.is_empty());
     let ticks = [0.0, scale.max / 2.0, scale.max];
+    let grid: String = ticks.iter().map(|v| format!("M{LEFT} {:.0}H{}", scale.y(*v), WIDTH - 4.0)).collect();
     view! {
         <figure class="chart" data-empty=empty.to_string()>
             <svg viewBox=format!("0 0 {WIDTH} {HEIGHT}") role="img" preserveAspectRatio="none">
-                {ticks.into_iter().map(|v| {
-                    let y = scale.y(v);
-                    view! {
-                        <line x1=LEFT x2=WIDTH - 4.0 y1=y y2=y class="grid"/>
-                        <text x=LEFT - 4.0 y=y + 3.0 class="axis" text-anchor="end">{format_value(v, &unit)}</text>
-                    }
-                }).collect_view()}
-                <text x=LEFT y=HEIGHT - 4.0 class="axis">{clock(scale.start)}</text>
-                <text x=WIDTH - 4.0 y=HEIGHT - 4.0 class="axis" text-anchor="end">{clock(scale.end)}</text>
+                <path class="grid" d=grid/>
+                <g class="axis">
+                    <text x=LEFT y=HEIGHT - 4.0>{clock(scale.start)}</text>
+                    <g class="end">
+                        {ticks.into_iter().map(|v| view! { <text x=LEFT - 4.0 y=(scale.y(v) + 3.0).round()>{format_value(v, &unit)}</text> }).collect_view()}
+                        <text x=WIDTH - 4.0 y=HEIGHT - 4.0>{clock(scale.end)}</text>
+                    </g>
+                </g>
                 {series.iter().enumerate().map(|(i, s)| {
-                    let points = s.points.iter().map(|(t, v)| format!("{:.1},{:.1}", scale.x(*t), scale.y(*v))).collect::<Vec<_>>().join(" ");
-                    view! { <polyline points=points stroke=PALETTE[i % PALETTE.len()] class="line"/> }
+                    let drawn = thin(s.points.iter().map(|(t, v)| (scale.x(*t), scale.y(*v))).collect());
+                    // Whole units: the chart is drawn about one unit to a pixel.
+                    let points = drawn.iter().map(|(x, y)| format!("{x:.0},{y:.0}")).collect::<Vec<_>>().join(" ");
+                    view! { <polyline points=points class=format!("line s{}", i % SERIES_COLORS)/> }
                 }).collect_view()}
                 {empty.then(|| view! { <text x=WIDTH / 2.0 y=HEIGHT / 2.0 class="axis" text-anchor="middle">"No data"</text> })}
             </svg>
             <figcaption class="legend">
                 {series.iter().enumerate().map(|(i, s)| view! {
                     <span class="legend-item">
-                        <span class="swatch" style=format!("background: {}", PALETTE[i % PALETTE.len()])></span>
+                        <span class=format!("swatch s{}", i % SERIES_COLORS)></span>
                         {s.label.clone()}" "
                         <strong class="latest">{s.latest().map(|v| format_value(v, &unit)).unwrap_or_else(|| "—".into())}</strong>
                     </span>
@@ -205,9 +209,45 @@ fn Chart(panel: Option<Panel>, scale: Scale, unit: String) -> impl IntoView {
     }
 }
 
+/// The points of a line a chart needs: a point within `TOLERANCE` of the segment drawn past it
+/// is left out (long steady stretches become one segment; every bend stays).
+fn thin(points: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    let Some(&first) = points.first() else { return points };
+    let mut kept = vec![first];
+    let mut from = 0;
+    for to in 2..points.len() {
+        let (a, b) = (points[from], points[to]);
+        if points[from + 1..to].iter().any(|p| distance_to_segment(*p, a, b) > TOLERANCE) {
+            from = to - 1;
+            kept.push(points[from]);
+        }
+    }
+    if points.len() > 1 {
+        kept.push(points[points.len() - 1]);
+    }
+    kept
+}
+
+fn distance_to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let length2 = dx * dx + dy * dy;
+    let t = if length2 == 0.0 { 0.0 } else { (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / length2).clamp(0.0, 1.0) };
+    ((p.0 - a.0 - t * dx).powi(2) + (p.1 - a.1 - t * dy).powi(2)).sqrt()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_keeps_its_bends_and_drops_points_it_runs_through() {
+        let straight: Vec<(f64, f64)> = (0..10).map(|i| (i as f64 * 10.0, 50.0 + i as f64 * 0.01)).collect();
+        assert_eq!(thin(straight.clone()), [straight[0], straight[9]]);
+        let peak = vec![(0.0, 50.0), (10.0, 50.0), (20.0, 10.0), (30.0, 50.0), (40.0, 50.0)];
+        assert_eq!(thin(peak.clone()), peak, "every corner is a bend");
+        assert_eq!(thin(vec![(1.0, 2.0)]), [(1.0, 2.0)]);
+        assert_eq!(thin(vec![]), []);
+    }
 
     #[test]
     fn axes_round_up_to_readable_numbers() {
