@@ -71,6 +71,31 @@ fn strings(value: &Value) -> Vec<&str> {
     value.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()
 }
 
+/// Every view of the environments page shows each lock holder: page views share one read of
+/// each lock for `aws.repeat_read_seconds`, and a lock released here shows released at once.
+#[tokio::test]
+async fn page_views_share_one_lock_read_and_a_forced_unlock_shows_at_once() {
+    let (estate, app) = production_estate_with(Backend::Sqlite, false, |c| c.aws.repeat_read_seconds = 3600).await;
+    let info = estate.aws.backend(&["put-lock", STAGING_STATE, "priya@laptop"]);
+    let lock_id = info["ID"].as_str().unwrap();
+    let viewer = app.token("vic", Role::Viewer).await;
+    estate.aws.reset().await;
+    let home = async || app.get("/", Some(&viewer)).await.text().await.unwrap();
+    assert!(home().await.contains("held by priya@laptop (Apply"));
+    let reads = estate.aws.calls("GetItem").await.len();
+    assert!(reads >= 1, "the first view reads the locks");
+    for _ in 0..3 {
+        assert!(home().await.contains("held by priya@laptop (Apply"));
+    }
+    assert_eq!(estate.aws.calls("GetItem").await.len(), reads, "later views read no lock again");
+
+    let admin = app.token("asha", Role::Admin).await;
+    let res = app.post_json("/api/v1/environments/staging/state/force-unlock", &admin, json!({ "lock_id": lock_id, "confirm": "staging" })).await;
+    assert_eq!(res.status(), 200);
+    assert!(!home().await.contains("held by priya@laptop"), "released here: the next view reads again");
+    app.stop().await;
+}
+
 on_both_backends! {
     async fn with_a_plain_directory_the_promotion_rule_is_not_enforced(app) {
         let meera = app.token("meera", Role::Operator).await;

@@ -45,6 +45,8 @@ const shared = serverAndBrowser(async (shared) => {
     // Production applies straight away here: the promotion rule has its own tests.
     ZELLY_ENVIRONMENTS__PRODUCTION__PROMOTE_FROM: '',
     TF_CLI_CONFIG_FILE: cliConfig,
+    // The lock is put behind the server's back: every page reads it fresh.
+    ZELLY_AWS__REPEAT_READ_SECONDS: '0',
     HOME: process.env.HOME,
   };
 }, { stateBackend: true });

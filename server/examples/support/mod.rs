@@ -67,7 +67,12 @@ pub fn token(dir: &Path, aws: &str, role: &str) -> String {
 
 /// `zelly-control serve` on a free port, and its URL.
 pub fn serve(dir: &Path, aws: &str) -> (Killed, String) {
-    let mut child = zelly(dir, aws).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
+    serve_with(dir, aws, &[])
+}
+
+/// The same with more environment (configuration) for the server.
+pub fn serve_with(dir: &Path, aws: &str, vars: &[(&str, &str)]) -> (Killed, String) {
+    let mut child = zelly(dir, aws).envs(vars.iter().copied()).args(["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).spawn().unwrap();
     let url = first_line(&mut child);
     (Killed(child), url)
 }

@@ -29,6 +29,8 @@ use tokio::sync::{broadcast, mpsc};
 /// Pieces (lines, when written here) a feed holds for a slow stream before that stream must
 /// catch up from the database and the feed's unstored lines.
 const FEED_BUFFER: usize = 256;
+/// At most this much log goes into one event when several pieces wait for a stream.
+const EVENT_BYTES: usize = 64 * 1024;
 /// How often a feed looks at its run unprompted (a lost notice costs at most this long), and so
 /// the longest a feed whose streams all left keeps going.
 const IDLE_CHECK: Duration = Duration::from_secs(15);
@@ -377,6 +379,45 @@ impl LiveLogs {
     }
 }
 
+/// Joins to a log piece the log pieces already waiting right after it, up to `EVENT_BYTES`: one
+/// event for what came while the client read the last one, rather than one per line (a line is
+/// still sent the moment it comes when nothing is waiting). The first piece not joined is handed
+/// back, to be handled next.
+fn gather(pieces: &mut broadcast::Receiver<Piece>, mut end: i64, bytes: Bytes) -> (i64, Bytes, Option<Result<Piece, broadcast::error::RecvError>>) {
+    use broadcast::error::{RecvError, TryRecvError};
+    let mut joined: Option<Vec<u8>> = None;
+    let mut after = None;
+    while joined.as_ref().map_or(bytes.len(), Vec::len) < EVENT_BYTES {
+        let (next_end, next) = match pieces.try_recv() {
+            Ok(Piece::Log { end, bytes }) => (end, bytes),
+            Ok(other) => {
+                after = Some(Ok(other));
+                break;
+            }
+            Err(TryRecvError::Empty) => break,
+            Err(TryRecvError::Lagged(n)) => {
+                after = Some(Err(RecvError::Lagged(n)));
+                break;
+            }
+            Err(TryRecvError::Closed) => {
+                after = Some(Err(RecvError::Closed));
+                break;
+            }
+        };
+        let start = next_end - next.len() as i64;
+        if start > end {
+            // A gap (pieces from the database and from memory meet): the stream reads it.
+            after = Some(Ok(Piece::Log { end: next_end, bytes: next }));
+            break;
+        }
+        if next_end > end {
+            joined.get_or_insert_with(|| bytes.to_vec()).extend_from_slice(&next[(end - start) as usize..]);
+            end = next_end;
+        }
+    }
+    (end, joined.map_or(bytes, Bytes::from), after)
+}
+
 /// The gauge of runs whose log this process reads for streams.
 fn count_readers(feeds: &HashMap<i64, Arc<Feed>>) {
     metrics::gauge!("zelly_log_stream_readers").set(feeds.values().filter(|f| f.lock().reading).count() as f64);
@@ -417,9 +458,18 @@ impl Stream {
         if let Some(status) = published.ended {
             return self.end(status).await;
         }
+        let mut held = None;
         loop {
-            let sent = match pieces.recv().await {
-                Ok(Piece::Log { end, bytes }) => self.log(end, bytes).await?,
+            let next = match held.take() {
+                Some(next) => next,
+                None => pieces.recv().await,
+            };
+            let sent = match next {
+                Ok(Piece::Log { end, bytes }) => {
+                    let (end, bytes, after) = gather(&mut pieces, end, bytes);
+                    held = after;
+                    self.log(end, bytes).await?
+                }
                 Ok(Piece::Status { status, at }) => match self.catch_up(at).await? {
                     Ok(()) => self.status(status).await,
                     gone => gone,

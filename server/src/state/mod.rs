@@ -68,6 +68,9 @@ struct Inner {
     backends: HashMap<String, Option<StateBackend>>,
     terraform: crate::config::TerraformConfig,
     documents: Mutex<HashMap<(String, String), Parsed>>,
+    /// The lock holder as the environments page shows it, shared for `aws.repeat_read_seconds`:
+    /// every view of the page would otherwise read each environment's lock from AWS.
+    shown_locks: crate::live_cache::Recent<Option<StateLock>>,
 }
 
 /// A state version's bytes, for download.
@@ -101,7 +104,8 @@ impl States {
             };
             backends.insert(env.name.clone(), backend);
         }
-        States { inner: Arc::new(Inner { db, environments, backends, terraform: config.terraform.clone(), documents: Mutex::default() }) }
+        let shown_locks = crate::live_cache::Recent::new(std::time::Duration::from_secs(config.aws.repeat_read_seconds));
+        States { inner: Arc::new(Inner { db, environments, backends, terraform: config.terraform.clone(), documents: Mutex::default(), shown_locks }) }
     }
 
     fn environment(&self, env: &str) -> Result<(&Environment, &StateBackend)> {
@@ -150,7 +154,7 @@ impl States {
     pub async fn lock(&self, who: &Identity, env: &str) -> Result<Option<StateLock>> {
         require(who, Role::Viewer, "reading the state lock")?;
         let (_, backend) = self.environment(env)?;
-        Ok(self.held_lock(env, backend).await?.map(|held| held.lock))
+        self.inner.shown_locks.get(env, async { Ok(self.held_lock(env, backend).await?.map(|held| held.lock)) }).await
     }
 
     /// What one version holds: addresses and output names.
@@ -255,6 +259,7 @@ impl States {
         // waits until the lock is gone.
         let notification = self.inner.db.append_audit(&event("state.force_unlocked")).await?;
         let released = backend.delete_lock(&held).await;
+        self.inner.shown_locks.forget(env);
         if let Some(id) = notification {
             let settled = match released {
                 Ok(true) => self.inner.db.release_notification(id).await,
