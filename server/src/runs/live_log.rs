@@ -84,26 +84,36 @@ impl Feed {
         self.state.lock().expect("feed lock")
     }
 
+    fn publish(&self, piece: Piece) {
+        self.publish_locked(&mut self.lock(), piece);
+    }
+
     /// Sends `piece` to the streams; under the lock, so pieces go out in the order they are
     /// published and a joining stream's snapshot lines up with them.
-    fn publish(&self, piece: Piece) {
-        let mut state = self.lock();
+    fn publish_locked(&self, state: &mut FeedState, piece: Piece) {
         let published = &mut state.published;
-        match &piece {
-            Piece::Log { end, .. } => published.offset = published.offset.max(*end),
-            Piece::Status { .. } => {}
-            Piece::End(status) => published.ended = Some(*status),
-        }
-        // The log before a status is everything published so far, lines from memory included.
         let piece = match piece {
+            Piece::Log { end, bytes } => {
+                published.offset = published.offset.max(end);
+                Piece::Log { end, bytes }
+            }
+            // The log before a status is everything published so far, lines from memory included.
             Piece::Status { status, at } => Piece::Status { status, at: at.max(published.offset) },
-            other => other,
+            Piece::End(status) => {
+                published.ended = Some(status);
+                Piece::End(status)
+            }
         };
         let _ = self.tx.send(piece);
     }
 
     fn published(&self) -> Published {
         self.lock().published.clone()
+    }
+
+    /// The end of what is published (without copying the unstored lines).
+    fn offset(&self) -> i64 {
+        self.lock().published.offset
     }
 }
 
@@ -120,8 +130,7 @@ impl LogTap {
     pub fn written(&self, end: i64, bytes: Bytes) {
         let mut state = self.feed.lock();
         state.published.unstored.push((end, bytes.clone()));
-        state.published.offset = state.published.offset.max(end);
-        let _ = self.feed.tx.send(Piece::Log { end, bytes });
+        self.feed.publish_locked(&mut state, Piece::Log { end, bytes });
     }
 
     /// The database has the log up to `offset`.
@@ -295,7 +304,7 @@ impl LiveLogs {
         let mut changes = self.wakeup.subscribe();
         // What is stored already, streams read themselves: the feed starts at the end.
         let mut offset = match self.db.get_run(run_id).await {
-            Ok(Some(run)) => run.log_bytes.max(feed.published().offset),
+            Ok(Some(run)) => run.log_bytes.max(feed.offset()),
             _ => 0,
         };
         let mut status = None;
@@ -335,7 +344,7 @@ impl LiveLogs {
     /// that just joined); true once the run is over and all of its log published.
     async fn publish_new(&self, run_id: i64, feed: &Feed, offset: &mut i64, status: &mut Option<RunStatus>, again: bool) -> crate::db::DbResult<bool> {
         // What this process's writer handed over is published already.
-        *offset = (*offset).max(feed.published().offset);
+        *offset = (*offset).max(feed.offset());
         loop {
             let page = read_page(&self.db, run_id, *offset).await?;
             if page.is_empty() {
@@ -351,7 +360,7 @@ impl LiveLogs {
             *status = Some(run.status);
             feed.publish(Piece::Status { status: run.status, at: *offset });
         }
-        *offset = (*offset).max(feed.published().offset);
+        *offset = (*offset).max(feed.offset());
         if run.status.is_terminal() && *offset >= run.log_bytes {
             feed.publish(Piece::End(run.status));
             return Ok(true);
