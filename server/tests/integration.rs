@@ -11,6 +11,7 @@ mod cli;
 mod client;
 mod costs;
 mod crash;
+mod dashboard;
 mod fuzzing;
 mod live;
 mod notifications;

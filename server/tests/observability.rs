@@ -98,6 +98,21 @@ async fn aws_calls_and_live_cache_lookups_are_counted_with_their_outcome() {
 }
 
 #[tokio::test]
+async fn dashboard_views_of_unchanged_data_are_answered_from_the_page_rendered_for_it() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let viewer = app.token("vikram", Role::Viewer).await;
+    let (_, _, before) = scrape(&app, Some(&viewer)).await;
+    let views = |text: &str, answer: &str| sample(text, &format!(r#"zelly_dashboard_views_total{{answer="{answer}"}}"#)).unwrap_or(0.0);
+    for _ in 0..3 {
+        assert_eq!(app.get("/", Some(&viewer)).await.status(), 200);
+    }
+    let (_, _, after) = scrape(&app, Some(&viewer)).await;
+    assert!(views(&after, "rendered") > views(&before, "rendered"), "the first view renders: {after}");
+    assert!(views(&after, "remembered") >= views(&before, "remembered") + 2.0, "the next two reuse it: {after}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn every_answer_carries_a_request_id_taken_from_a_plausible_incoming_one() {
     let app = TestApp::start(Backend::Sqlite).await;
     let id_of = |res: &reqwest::Response| res.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_string());

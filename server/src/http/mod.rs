@@ -10,6 +10,7 @@ pub mod health;
 pub mod hosts;
 pub mod notifications;
 pub mod openapi;
+pub mod page_cache;
 pub mod run_forms;
 pub mod runs;
 pub mod secret_forms;

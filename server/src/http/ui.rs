@@ -17,6 +17,33 @@ use std::sync::Arc;
 /// What the UI's server functions call into.
 struct UiBackend {
     state: AppState,
+    /// What `/` shows, when it was read before the page renders (`page_cache`).
+    inputs: Option<Arc<PageInputs>>,
+}
+
+/// What `/` shows that changes: read before the page renders, so that the page cache can
+/// compare it with what a remembered page was rendered from, and the render uses exactly it.
+#[derive(serde::Serialize)]
+pub struct PageInputs {
+    range: app::model::metrics::Range,
+    activity: Result<Vec<EnvironmentActivity>, String>,
+    dashboard: app::api::Dashboard,
+}
+
+impl PageInputs {
+    /// What `who` sees on `/` at `uri` (its `range`), read from the caches like the page would.
+    pub async fn read(state: &AppState, who: &Identity, uri: &http::Uri) -> PageInputs {
+        let query = axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(uri).map(|q| q.0).unwrap_or_default();
+        let range = query.get("range").and_then(|r| r.parse().ok()).unwrap_or(app::model::metrics::Range::ThreeHours);
+        let backend = UiBackend { state: state.clone(), inputs: None };
+        let (activity, dashboard) = tokio::join!(backend.activity(who), backend.dashboard(range));
+        PageInputs { range, activity, dashboard }
+    }
+
+    /// The answers as bytes: equal bytes, equal pages.
+    pub fn fingerprint(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("plain data serializes")
+    }
 }
 
 /// The run page shows at most this much of a log when it loads; the rest is a download away.
@@ -30,6 +57,9 @@ impl Backend for UiBackend {
 
     /// Runs from the database, the lock holders from each state backend (one read each, at once).
     async fn activity(&self, who: &Identity) -> Result<Vec<EnvironmentActivity>, String> {
+        if let Some(inputs) = &self.inputs {
+            return inputs.activity.clone();
+        }
         let mut all = self.state.runs.activity().await.map_err(|e| e.to_string())?;
         let locks = futures_util::future::join_all(all.iter().map(|a| self.state.states.lock(who, &a.environment))).await;
         let can_check_drift = crate::runs::policy::may_start(who).is_ok();
@@ -61,6 +91,9 @@ impl Backend for UiBackend {
     }
 
     async fn dashboard(&self, range: app::model::metrics::Range) -> app::api::Dashboard {
+        if let Some(inputs) = self.inputs.as_ref().filter(|i| i.range == range) {
+            return inputs.dashboard.clone();
+        }
         // Both reads go to AWS at once: a cold dashboard costs one round trip, not two.
         let (statuses, metrics) = tokio::join!(self.state.live.all(), self.state.metrics.all(range));
         app::api::Dashboard { statuses, metrics, refresh_seconds: self.state.config.aws.cache_ttl_seconds }
@@ -191,15 +224,21 @@ impl UiBackend {
 }
 
 pub fn router(state: AppState) -> Router<AppState> {
-    let backend: SharedBackend = Arc::new(UiBackend { state: state.clone() });
+    let backend: SharedBackend = Arc::new(UiBackend { state: state.clone(), inputs: None });
     let routes = route_list();
     let options = state.leptos.clone();
+    let pages = super::page_cache::PageCache::new(state.clone());
+    let for_pages = state.clone();
     Router::new()
         .leptos_routes_with_context(
             &state,
             routes,
             move || {
-                provide_context(backend.clone());
+                let inputs = use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<Arc<PageInputs>>().cloned());
+                match inputs {
+                    Some(inputs) => provide_context::<SharedBackend>(Arc::new(UiBackend { state: for_pages.clone(), inputs: Some(inputs) })),
+                    None => provide_context(backend.clone()),
+                }
                 // The hydration scripts carry the nonce the Content-Security-Policy names.
                 let nonce = use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<super::security::CspNonce>().cloned());
                 if let Some(nonce) = nonce {
@@ -209,6 +248,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             move || app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
+        .layer(axum::middleware::from_fn_with_state(pages, super::page_cache::dashboard))
 }
 
 /// The app's routes, listed once per process. Listing them renders the app with resource loading

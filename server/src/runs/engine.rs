@@ -20,6 +20,7 @@ use crate::db::runs::{PlanOutcome, RunRow};
 use app::model::run::{RunKind, RunStatus};
 use app::model::Environment;
 use chrono::Utc;
+use futures_util::FutureExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -67,15 +68,21 @@ pub struct Workers {
 
 /// Starts `count` workers and the sweeper, after removing working copies a crash left behind.
 pub fn spawn(runs: Runs, count: u32) -> Workers {
-    if count > 0 {
+    // The workers wait for the cleanup: a copy is named for its run and phase, so a worker's
+    // fresh copy of a run it has just claimed would look like a leftover to a cleanup that read
+    // the held runs before the claim.
+    let cleaned = {
         let runs = runs.clone();
-        tokio::spawn(async move { remove_leftovers(&runs).await });
-    }
+        async move { remove_leftovers(&runs).await }.boxed().shared()
+    };
     let workers: Vec<JoinHandle<()>> = (0..count)
         .map(|i| {
-            let runs = runs.clone();
+            let (runs, cleaned) = (runs.clone(), cleaned.clone());
             let id = format!("{}-{}-{i}", hostname(), crate::auth::new_secret("")[..8].to_lowercase());
-            tokio::spawn(async move { work(runs, id).await })
+            tokio::spawn(async move {
+                cleaned.await;
+                work(runs, id).await
+            })
         })
         .collect();
     Workers { workers, sweeper: tokio::spawn(sweep(runs)) }

@@ -52,6 +52,7 @@ fn describe() {
     describe_counter!("zelly_aws_requests_total", "AWS SDK calls, by service, operation, region and outcome");
     describe_histogram!("zelly_aws_request_duration_seconds", Unit::Seconds, "AWS SDK calls' time, retries included");
     describe_counter!("zelly_live_cache_lookups_total", "Live-data lookups (ECS, CloudWatch) by cache and result: hit, stale (answered, refreshed behind), miss");
+    describe_counter!("zelly_dashboard_views_total", "Views of the dashboard (`/`) by how they were answered: remembered (the page rendered for the same data) or rendered");
     describe_gauge!("zelly_build_info", "The running build");
     describe_gauge!("zelly_log_streams_open", "Live log streams this process serves now");
     describe_gauge!("zelly_log_stream_readers", "Runs whose live log this process reads for its streams (one reader per run)");
@@ -68,6 +69,11 @@ pub fn record_request(method: &'static str, route: String, status: u16, seconds:
 /// One lookup in a live-data cache: `hit`, `stale` or `miss`.
 pub fn record_cache_lookup(cache: &'static str, result: &'static str) {
     metrics::counter!("zelly_live_cache_lookups_total", "cache" => cache, "result" => result).increment(1);
+}
+
+/// One view of the dashboard: `remembered` or `rendered`.
+pub fn record_dashboard_view(answer: &'static str) {
+    metrics::counter!("zelly_dashboard_views_total", "answer" => answer).increment(1);
 }
 
 /// The whole exposition: this process's figures, then the database's.
