@@ -3,7 +3,7 @@
 //! browser) and the data types it shares with the server.
 
 pub mod ansi;
-pub mod api;
+pub mod server_fns;
 pub mod compare;
 pub mod components;
 pub mod model;

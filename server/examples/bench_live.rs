@@ -199,7 +199,7 @@ async fn main() {
 
     // 3. Warm, 50 concurrent clients; each figure plain, then compressed as a browser asks.
     // `load_dashboard` is what an open dashboard asks for on every refresh beat: its server function.
-    let dashboard = <app::api::LoadDashboard as leptos::server_fn::ServerFn>::PATH;
+    let dashboard = <app::server_fns::LoadDashboard as leptos::server_fn::ServerFn>::PATH;
     let kinds = [
         ("page /", "/", None),
         ("GET /api/v1/environments", "/api/v1/environments", None),

@@ -138,24 +138,21 @@ async fn idle_rate(conn: &mut sqlx::PgConnection, seconds: u64) -> f64 {
 /// The idle sender's one query, timed against tables holding `rows` delivered deliveries.
 async fn look_cost(database: &str, schema: &str, rows: i64) {
     let db = zelly_control::db::Db::connect(database, 2).await.unwrap();
-    let zelly_control::db::Db::Postgres(pool) = &db else { unreachable!() };
-    sqlx::query(&format!(
+    db.execute_sql(&format!(
         "INSERT INTO {schema}.notification_events (uid, event, environment, actor, details, created_at, state) \
          SELECT 'bench-evt-' || g, 'test', NULL, 'bench', '{{}}', now() - interval '1 day', 'routed' FROM generate_series(1, {rows}) g"
-    ))
-    .execute(pool)
+    ), &[])
     .await
     .unwrap();
-    sqlx::query(&format!(
+    db.execute_sql(&format!(
         "INSERT INTO {schema}.notification_deliveries (uid, event_id, destination, event, body, status, attempts, created_at, delivered_at, next_attempt_at) \
          SELECT 'bench-dlv-' || e.id, e.id, 'bench', 'test', '{{}}', 'delivered', 1, e.created_at, e.created_at, e.created_at \
          FROM {schema}.notification_events e WHERE e.uid LIKE 'bench-evt-%'"
-    ))
-    .execute(pool)
+    ), &[])
     .await
     .unwrap();
-    sqlx::query(&format!("ANALYZE {schema}.notification_events")).execute(pool).await.unwrap();
-    sqlx::query(&format!("ANALYZE {schema}.notification_deliveries")).execute(pool).await.unwrap();
+    db.execute_sql(&format!("ANALYZE {schema}.notification_events"), &[]).await.unwrap();
+    db.execute_sql(&format!("ANALYZE {schema}.notification_deliveries"), &[]).await.unwrap();
     let mut times = Vec::new();
     for _ in 0..1000 {
         let started = std::time::Instant::now();

@@ -58,14 +58,13 @@ async fn main() {
     config.server.data_dir = dir.path().to_path_buf();
     config.aws.enabled = false;
     let db = zelly_control::db::Db::connect(&config.database_url(), 2).await.unwrap();
-    let zelly_control::db::Db::Sqlite(pool) = &db else { panic!("the default database is SQLite") };
-    sqlx::query(
+    db.execute_sql(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) \
          INSERT INTO runs (environment, kind, status, requested_by, created_at, finished_at) \
          SELECT CASE i % 2 WHEN 0 THEN 'production' ELSE 'staging' END, 'plan', 'planned_and_finished', 'bench', \
          '2026-11-01T00:00:00Z', '2026-11-01T00:01:40Z' FROM n",
+        &[],
     )
-    .execute(pool)
     .await
     .unwrap();
     let envs = vec!["production".to_string(), "staging".to_string()];

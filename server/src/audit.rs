@@ -5,6 +5,13 @@ use crate::csv::Csv;
 use crate::db::audit::AuditSearch;
 use crate::db::{Db, DbError};
 use app::model::audit::{AuditEvent, AuditPage, AuditQuery};
+use app::model::{Identity, Role};
+
+/// Who the audit log names for changes made from the command line on the server's machine.
+pub fn console_actor() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
 
 /// The most events one page (or one CSV export) holds.
 pub const MAX_PAGE: i64 = 1000;
@@ -13,13 +20,19 @@ pub const MAX_EXPORT: i64 = 50_000;
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     BadQuery(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
 
-/// Newest first, `limit` (default 100, at most `max`) events matching `query`.
-pub async fn search(db: &Db, query: &AuditQuery, max: i64) -> Result<AuditPage, AuditError> {
+/// Newest first, `limit` (default 100, at most `max`) events matching `query`; only admins read
+/// the audit log.
+pub async fn search(db: &Db, who: &Identity, query: &AuditQuery, max: i64) -> Result<AuditPage, AuditError> {
+    if !who.can(Role::Admin) {
+        return Err(AuditError::Forbidden(format!("this needs the admin role; you have {}", who.role)));
+    }
     let limit = query.limit.unwrap_or(100.min(max));
     if !(1..=max).contains(&limit) {
         return Err(AuditError::BadQuery(format!("limit must be between 1 and {max}")));

@@ -1,13 +1,15 @@
-//! Taking access away and giving roles: disable, enable, change role. Admins decide here (the
-//! HTTP edge only translates); the command line on the server's own machine acts as the console.
+//! Users and their access: the list with their API tokens, disable, enable, change role, revoke
+//! a token. Admins decide here (the HTTP edge only translates); the command line on the server's
+//! own machine acts as the console.
 //!
 //! A disabled user's sessions are deleted in the same transaction that disables them, and
 //! sessions and tokens are only honoured for users who are not disabled, so the next request
 //! with either is refused: on this replica at once (its token cache forgets the user), on others
-//! within `auth.token_cache_seconds`. Signing in refuses a disabled user (`auth::login`).
+//! within `auth.token_cache_seconds`. Signing in refuses a disabled user (`http::sign_in`).
 
 use crate::auth::token_cache::TokenCache;
-use crate::db::{Db, DbError, UserRecord};
+use crate::db::{Db, DbError, TokenRecord, UserRecord};
+use app::model::users::UserSummary;
 use app::model::{Identity, Role};
 
 /// Who asks.
@@ -22,15 +24,25 @@ impl Actor<'_> {
     fn name(&self) -> String {
         match self {
             Actor::User(who) => who.name.clone(),
-            Actor::Console => crate::cli::cli_actor(),
+            Actor::Console => crate::audit::console_actor(),
         }
     }
 
     /// Only admins manage users (asked before the user is looked up: a refusal says nothing
     /// of who exists).
-    fn may_manage(&self) -> Result<(), UserError> {
+    pub fn may_manage(&self) -> Result<(), UserError> {
         match self {
             Actor::User(who) if who.role < Role::Admin => Err(UserError::Forbidden("only admins manage users".into())),
+            _ => Ok(()),
+        }
+    }
+
+    /// Only admins see the users and their tokens, or revoke one.
+    fn may_see(&self) -> Result<(), UserError> {
+        match self {
+            Actor::User(who) if who.role < Role::Admin => {
+                Err(UserError::Forbidden(format!("this needs the admin role; you have {}", who.role)))
+            }
             _ => Ok(()),
         }
     }
@@ -47,6 +59,8 @@ pub enum UserError {
     Forbidden(String),
     #[error("there is no user called {0:?}")]
     NotFound(String),
+    #[error("no live token with id {0}")]
+    NoToken(i64),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -62,6 +76,22 @@ pub struct Users<'a> {
 }
 
 impl Users<'_> {
+    /// Every user with their tokens, live and revoked (never a token itself).
+    pub async fn list(&self, actor: Actor<'_>) -> Result<Vec<UserSummary>, UserError> {
+        actor.may_see()?;
+        Ok(crate::auth::tokens::users_with_tokens(self.db).await?)
+    }
+
+    /// Revokes the live token `id` (audited); a revoked or unknown one is `NotFound`.
+    pub async fn revoke_token(&self, actor: Actor<'_>, id: i64) -> Result<TokenRecord, UserError> {
+        actor.may_see()?;
+        let revoked = self.db.revoke_token(&id.to_string(), &actor.name()).await?.ok_or(UserError::NoToken(id))?;
+        if let Some(cache) = self.tokens {
+            cache.forget(id);
+        }
+        Ok(revoked)
+    }
+
     /// Disables `name` for `reason`; disabling a disabled user changes nothing.
     pub async fn disable(&self, actor: Actor<'_>, name: &str, reason: &str) -> Result<UserRecord, UserError> {
         let user = self.target(actor, name).await?;

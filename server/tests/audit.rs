@@ -20,7 +20,7 @@ fn actions(page: &Value) -> Vec<String> {
 async fn record(app: &common::TestApp, actor: &str, action: &'static str, environment: Option<&str>) {
     let event = NewAuditEvent {
         actor: actor.into(),
-        action,
+        action: action.parse().expect("an audit action"),
         environment: environment.map(Into::into),
         target: Some("zelly/redis/auth".into()),
         details: json!({ "keys": ["REDIS_PASSWORD"] }),

@@ -209,7 +209,7 @@ async fn browsers_get_the_live_data_compressed_once_per_refresh_and_equal_to_the
 
     // The open dashboard's refresh (its server function) carries the same status and metrics,
     // written from the JSON made when they were read.
-    let path = <app::api::LoadDashboard as leptos::server_fn::ServerFn>::PATH;
+    let path = <app::server_fns::LoadDashboard as leptos::server_fn::ServerFn>::PATH;
     let res = app
         .client
         .post(app.url(path))

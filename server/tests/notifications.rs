@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use std::time::Duration;
 use zelly_control::config::notifications::{Destination, DestinationKind};
+use app::model::audit::AuditAction;
 use zelly_control::db::audit::NewAuditEvent;
 use zelly_control::Config;
 
@@ -251,7 +252,7 @@ async fn secret_changes_name_their_keys_only_and_a_write_that_failed_sends_nothi
     // looks in AWS and announces the one that was made.
     for version in [written.as_str(), "a-version-never-written"] {
         let details = json!({ "version_id": version, "previous_version_id": version, "changed_keys": ["REDIS_HOST"] });
-        let event = NewAuditEvent { actor: "olga".into(), action: "secret.update", environment: Some("staging".into()), target: Some("zelly/redis/auth".into()), details };
+        let event = NewAuditEvent { actor: "olga".into(), action: AuditAction::SecretUpdate, environment: Some("staging".into()), target: Some("zelly/redis/auth".into()), details };
         assert!(app.db.append_audit(&event).await.unwrap().is_some(), "held");
     }
     common::until("the held events settled", async || app.db.held_events(chrono::Utc::now(), 10).await.unwrap().is_empty()).await;

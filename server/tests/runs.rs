@@ -6,6 +6,7 @@ use crate::common;
 use app::model::Role;
 use common::{change, update_change};
 use serde_json::{json, Value};
+use zelly_control::db::testing::Bind;
 
 fn args_of(invocations: &[Value]) -> Vec<String> {
     invocations.iter().map(|i| i["args"][0].as_str().unwrap().to_string()).collect()
@@ -144,17 +145,11 @@ on_both_backends! {
         // Something applied to production after this plan was made (e.g. by a recovered run).
         let later = chrono::Utc::now() + chrono::Duration::seconds(1);
         let sql = "UPDATE runs SET apply_started_at = $1 WHERE id = $2";
-        match &app.db {
-            zelly_control::db::Db::Sqlite(p) => { sqlx::query(sql).bind(later).bind(id + 1000).execute(p).await.unwrap(); }
-            zelly_control::db::Db::Postgres(p) => { sqlx::query(sql).bind(later).bind(id + 1000).execute(p).await.unwrap(); }
-        }
-        let pinned = zelly_control::runs::source::Pinned { git_ref: None, commit: None };
+        app.db.execute_sql(sql, &[Bind::Time(later), Bind::Int(id + 1000)]).await.unwrap();
+        let pinned = zelly_control::db::runs::Pinned { git_ref: None, commit: None };
         let new = zelly_control::db::runs::NewRun { environment: "production", kind: app::model::run::RunKind::Plan, requested_by: "x", message: "", pinned: &pinned, promotion_override: None };
         let other = app.db.insert_run(&new).await.unwrap();
-        match &app.db {
-            zelly_control::db::Db::Sqlite(p) => { sqlx::query(sql).bind(later).bind(other.id).execute(p).await.unwrap(); }
-            zelly_control::db::Db::Postgres(p) => { sqlx::query(sql).bind(later).bind(other.id).execute(p).await.unwrap(); }
-        }
+        app.db.execute_sql(sql, &[Bind::Time(later), Bind::Int(other.id)]).await.unwrap();
         let res = app.post_json(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({})).await;
         assert_eq!(res.status(), 409);
         assert!(res.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("stale"));

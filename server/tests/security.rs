@@ -10,7 +10,7 @@ use app::model::users::UserAccess;
 use app::model::Role;
 use common::{Backend, TestApp};
 use serde_json::json;
-use zelly_control::db::{Db, MAX_SESSIONS_PER_USER};
+use zelly_control::db::MAX_SESSIONS_PER_USER;
 
 /// A page served as `rebind.attacker.example` whose name now resolves to 127.0.0.1.
 const REBOUND: &str = "rebind.attacker.example";
@@ -306,10 +306,7 @@ async fn signing_in_again_and_again_keeps_a_bounded_number_of_sessions() {
         app.dev_sign_in("asha").await;
     }
     let latest = app.dev_sign_in("asha").await;
-    let kept: i64 = match &app.db {
-        Db::Sqlite(p) => sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(p).await.unwrap(),
-        Db::Postgres(p) => sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(p).await.unwrap(),
-    };
+    let kept = app.db.query_count("SELECT COUNT(*) FROM sessions").await.unwrap();
     assert_eq!(kept, MAX_SESSIONS_PER_USER, "the oldest ones ended");
     assert_eq!(app.client.get(app.url("/")).header("cookie", &first).send().await.unwrap().status(), 303, "the first is over");
     assert_eq!(app.client.get(app.url("/")).header("cookie", &latest).send().await.unwrap().status(), 200);

@@ -6,6 +6,7 @@ use crate::common;
 
 use app::model::Role;
 use zelly_control::config::{AuthMode, OidcConfig, RoleRule};
+use zelly_control::db::testing::Bind;
 use zelly_control::db::{Db, SignInAttempt};
 
 async fn runs_in(app: &common::TestApp, env: &str) -> usize {
@@ -62,10 +63,7 @@ on_both_backends! {
 }
 
 async fn set_last_seen(db: &Db, at: chrono::DateTime<chrono::Utc>) {
-    match db {
-        Db::Sqlite(p) => sqlx::query("UPDATE sessions SET last_seen_at = $1").bind(at).execute(p).await.unwrap().rows_affected(),
-        Db::Postgres(p) => sqlx::query("UPDATE sessions SET last_seen_at = $1").bind(at).execute(p).await.unwrap().rows_affected(),
-    };
+    db.execute_sql("UPDATE sessions SET last_seen_at = $1", &[Bind::Time(at)]).await.unwrap();
 }
 
 on_both_backends! {

@@ -6,11 +6,8 @@ use app::model::Role;
 use zelly_control::auth::tokens::{self, TokenError};
 use zelly_control::db::Db;
 
-async fn run_sql(db: &Db, sql: &str) -> Result<u64, sqlx::Error> {
-    match db {
-        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()),
-        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()),
-    }
+async fn run_sql(db: &Db, sql: &str) -> Result<u64, zelly_control::db::DbError> {
+    db.execute_sql(sql, &[]).await
 }
 
 on_both_backends! {
@@ -18,10 +15,7 @@ on_both_backends! {
         let (token, record) = tokens::create(&app.db, "meera", Role::Operator, "deploy script", "test").await.unwrap();
         assert!(token.starts_with(&record.prefix));
         assert_eq!(record.label, "deploy script");
-        let stored: Vec<String> = match &app.db {
-            Db::Sqlite(p) => sqlx::query_scalar("SELECT token_hash FROM api_tokens").fetch_all(p).await.unwrap(),
-            Db::Postgres(p) => sqlx::query_scalar("SELECT token_hash FROM api_tokens").fetch_all(p).await.unwrap(),
-        };
+        let stored = app.db.query_texts("SELECT token_hash FROM api_tokens").await.unwrap();
         assert_eq!(stored, [zelly_control::auth::hash_secret(&token)]);
         let events = app.db.list_audit(10, None).await.unwrap();
         assert!(events.iter().all(|e| !e.details.contains(&token)), "the token is never audited");

@@ -10,6 +10,7 @@ use common::repo::GitRepo;
 use common::{change, Backend, TestApp};
 use serde_json::{json, Value};
 use std::path::Path;
+use zelly_control::db::testing::Bind;
 use std::time::{Duration, Instant};
 
 /// The fixture infra repository as a git repository in `dir`, each root's scenario creating
@@ -213,10 +214,7 @@ on_both_backends! {
         let sql = "UPDATE run_artifacts SET content = $1 WHERE run_id = $2 AND name = 'plan.tfplan'";
         let mut sealed = app.db.artifact(id, "plan.tfplan").await.unwrap().unwrap();
         *sealed.last_mut().unwrap() ^= 0x55;
-        match &app.db {
-            zelly_control::db::Db::Sqlite(p) => { sqlx::query(sql).bind(&sealed).bind(id).execute(p).await.unwrap(); }
-            zelly_control::db::Db::Postgres(p) => { sqlx::query(sql).bind(&sealed).bind(id).execute(p).await.unwrap(); }
-        }
+        app.db.execute_sql(sql, &[Bind::Bytes(sealed), Bind::Int(id)]).await.unwrap();
         app.post_json(&format!("/api/v1/runs/{id}/approve"), &meera, json!({})).await;
         let run = app.wait_for(id, "errored").await;
         let error = run["error"].as_str().unwrap();

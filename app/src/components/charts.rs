@@ -2,7 +2,7 @@
 //! scale, drawn as SVG by the app (no chart library, nothing downloaded), with the latest value
 //! of every series as text.
 
-use crate::api::{load_dashboard, Dashboard};
+use crate::server_fns::{load_dashboard, Dashboard};
 use crate::model::metrics::{Metrics, Panel, Range, Series};
 use crate::model::shared::Shared;
 use crate::model::Environment;

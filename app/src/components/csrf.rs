@@ -7,7 +7,7 @@ use leptos::prelude::*;
 pub fn csrf_token() -> String {
     #[cfg(feature = "ssr")]
     {
-        crate::api::backend::csrf_token().unwrap_or_default()
+        crate::server_fns::backend::csrf_token().unwrap_or_default()
     }
     #[cfg(not(feature = "ssr"))]
     {

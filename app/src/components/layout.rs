@@ -1,6 +1,6 @@
 //! The bar at the top of every page: product name, navigation, and who is signed in.
 
-use crate::api::whoami;
+use crate::server_fns::whoami;
 use leptos::prelude::*;
 use crate::components::csrf::CsrfField;
 

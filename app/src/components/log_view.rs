@@ -3,7 +3,7 @@
 //! appending pieces without re-rendering what is there.
 
 use crate::ansi::{segments, Segment, Style};
-use crate::api::LogTail;
+use crate::server_fns::LogTail;
 use leptos::prelude::*;
 
 #[component]

@@ -4,6 +4,7 @@ pub mod cost_diff;
 pub mod csrf;
 pub mod layout;
 pub mod live_status;
+pub mod loaded;
 pub mod log_view;
 pub mod plan_diff;
 pub mod run_bits;

@@ -2,7 +2,7 @@
 //! attributes that change. Works without JavaScript (`<details>`). Sensitive values arrive from
 //! the server already removed; they show as "(sensitive)".
 
-use crate::model::run::{AttributeChange, ChangeAction, PlanSummary};
+use crate::model::plan::{AttributeChange, ChangeAction, PlanSummary};
 use leptos::prelude::*;
 
 #[component]

@@ -1,6 +1,7 @@
 //! Small pieces shared by the run pages: status badges, plan counts, times.
 
-use crate::model::run::{PlanSummary, Run, RunStatus};
+use crate::model::run::{Run, RunStatus};
+use crate::model::plan::PlanSummary;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 

@@ -16,6 +16,88 @@ pub struct AuditEvent {
     pub details: String,
 }
 
+/// Defines `AuditAction` from its variants, the names the log stores, and what each means.
+macro_rules! audit_actions {
+    ($($variant:ident = $name:literal, $doc:literal;)*) => {
+        /// Every kind of row the audit log holds. The log stores the name (`as_str`); filters
+        /// match names or their prefixes (`secret.`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum AuditAction {
+            $(#[doc = $doc] #[serde(rename = $name)] $variant,)*
+        }
+
+        impl AuditAction {
+            pub const ALL: &'static [AuditAction] = &[$(AuditAction::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $name,)*
+                }
+            }
+
+            pub fn describe(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $doc,)*
+                }
+            }
+        }
+    };
+}
+
+audit_actions! {
+    AuthSignedIn = "auth.signed_in", "A browser session started.";
+    AuthSignInRefused = "auth.sign_in_refused", "A sign-in was refused (who tried, how, why).";
+    AuthSignedOut = "auth.signed_out", "A browser session ended.";
+    UserCreated = "user.created", "A user was seen for the first time.";
+    UserRoleChanged = "user.role_changed", "A user's role changed.";
+    UserDisabled = "user.disabled", "A user was disabled.";
+    UserEnabled = "user.enabled", "A disabled user was let in again.";
+    TokenCreated = "token.created", "An API token was created.";
+    TokenRevoked = "token.revoked", "An API token was revoked.";
+    RunCreated = "run.created", "A run was queued.";
+    RunPromotionOverridden = "run.promotion_overridden", "A run applies a commit its promotion source has not applied.";
+    RunPlanned = "run.planned", "A plan finished with changes.";
+    RunNoChanges = "run.no_changes", "A plan found nothing to change.";
+    RunApprovalAdded = "run.approval_added", "One approval of several was given.";
+    RunApproved = "run.approved", "A plan was approved: the apply is queued.";
+    RunRejected = "run.rejected", "A plan was discarded by a person.";
+    RunExpired = "run.expired", "A plan waited too long or went stale.";
+    RunApplyStarted = "run.apply_started", "A worker started applying.";
+    RunApplied = "run.applied", "An apply finished.";
+    RunErrored = "run.errored", "A run failed.";
+    RunCancelRequested = "run.cancel_requested", "Someone asked a running run to stop.";
+    RunCanceled = "run.canceled", "A run was canceled.";
+    RunForceCanceled = "run.force_canceled", "A run was ended at once by an admin.";
+    RunRequeued = "run.requeued", "A run a stopped worker held was queued again.";
+    EnvironmentDrifted = "environment.drifted", "A drift check found changes made outside Terraform.";
+    StateDownloaded = "state.downloaded", "A state version was downloaded.";
+    StateForceUnlocked = "state.force_unlocked", "The state lock was released by force.";
+    StateForceUnlockFailed = "state.force_unlock_failed", "Releasing the state lock by force failed.";
+    SecretView = "secret.view", "A secret's page was opened.";
+    SecretReveal = "secret.reveal", "A secret's value was revealed.";
+    SecretUpdate = "secret.update", "Keys of a secret were set or removed.";
+    SecretRotate = "secret.rotate", "Keys of a secret got generated values.";
+    SecretRollback = "secret.rollback", "An earlier version of a secret was made current.";
+    SecretWriteFailed = "secret.write_failed", "A write audited before it was made did not happen.";
+    ServiceRedeploy = "service.redeploy", "An ECS service was redeployed.";
+    ServiceRedeployFailed = "service.redeploy_failed", "A redeploy was refused by ECS.";
+    NotificationTest = "notification.test", "An admin sent a test notification (it goes only to the destination named).";
+}
+
+impl std::str::FromStr for AuditAction {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        AuditAction::ALL.iter().copied().find(|a| a.as_str() == s).ok_or_else(|| format!("{s:?} is not an audit action"))
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Filters of the audit log, as query parameters (`?actor=&environment=&action=&since=&until=`).
 /// Empty strings mean "any", so a plain GET form can send every field.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -313,7 +313,7 @@ pub struct CostDiffItem {
     pub address: String,
     #[serde(rename = "type")]
     pub resource_type: String,
-    pub action: super::run::ChangeAction,
+    pub action: super::plan::ChangeAction,
     #[serde(serialize_with = "rounded")]
     pub monthly_before: f64,
     #[serde(serialize_with = "rounded")]

@@ -1,10 +1,11 @@
 //! `/api`: the JSON API's reference, rendered from the server's OpenAPI document (the same one
 //! `GET /api/v1/openapi.json` serves), with no script or stylesheet from anywhere else.
 
-use crate::api::load_api_reference;
+use crate::server_fns::load_api_reference;
 use crate::model::api_reference::{ApiGroup, ApiOperation, ApiType};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use crate::components::loaded::Loaded;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -13,45 +14,38 @@ pub fn ApiReferencePage() -> impl IntoView {
     let reference = Resource::new(|| (), |_| load_api_reference());
     view! {
         <Title text="API"/>
-        <Suspense fallback=|| view! { <p class="muted">"Reading the API's document…"</p> }>
-            {move || Suspend::new(async move {
-                match reference.await {
-                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(r) => view! {
-                        <div class="page-head">
-                            <div>
-                                <p class="crumbs"><a href="/">"Environments"</a>" / API"</p>
-                                <h1>"HTTP API"<span class="muted small">{format!(" v1 · {}", r.version)}</span></h1>
-                                <p class="muted">{prose(&r.description)}</p>
-                                <p class="muted">
-                                    "The machine-readable document: "<a href="/api/v1/openapi.json" download="zelly-openapi.json"><code>"/api/v1/openapi.json"</code></a>
-                                    " (OpenAPI 3.1). Errors are "<code>"{\"error\", \"message\"}"</code>"."
-                                </p>
-                            </div>
-                        </div>
-                        <nav class="api-toc" aria-label="Operations">
-                            {r.groups.iter().map(|g| view! {
-                                <div class="api-toc-group">
-                                    <a href=format!("#{}", g.tag) class="api-toc-tag">{g.tag.clone()}</a>
-                                    <span class="muted small">{format!(" {}", g.operations.len())}</span>
-                                </div>
-                            }).collect_view()}
-                            <div class="api-toc-group"><a href="#types" class="api-toc-tag">"Types"</a></div>
-                        </nav>
-                        {
-                            let known: Arc<BTreeSet<String>> = Arc::new(r.types.iter().map(|t| t.name.clone()).collect());
-                            view! {
-                                {r.groups.into_iter().map(|g| view! { <Group g known=known.clone()/> }).collect_view()}
-                                <section class="api-group" id="types">
-                                    <h2>"Types"</h2>
-                                    {r.types.into_iter().map(|t| view! { <TypeCard t known=known.clone()/> }).collect_view()}
-                                </section>
-                            }
-                        }
-                    }.into_any(),
+        <Loaded resource=reference loading="Reading the API's document…" view=|r| view! {
+            <div class="page-head">
+                <div>
+                    <p class="crumbs"><a href="/">"Environments"</a>" / API"</p>
+                    <h1>"HTTP API"<span class="muted small">{format!(" v1 · {}", r.version)}</span></h1>
+                    <p class="muted">{prose(&r.description)}</p>
+                    <p class="muted">
+                        "The machine-readable document: "<a href="/api/v1/openapi.json" download="zelly-openapi.json"><code>"/api/v1/openapi.json"</code></a>
+                        " (OpenAPI 3.1). Errors are "<code>"{\"error\", \"message\"}"</code>"."
+                    </p>
+                </div>
+            </div>
+            <nav class="api-toc" aria-label="Operations">
+                {r.groups.iter().map(|g| view! {
+                    <div class="api-toc-group">
+                        <a href=format!("#{}", g.tag) class="api-toc-tag">{g.tag.clone()}</a>
+                        <span class="muted small">{format!(" {}", g.operations.len())}</span>
+                    </div>
+                }).collect_view()}
+                <div class="api-toc-group"><a href="#types" class="api-toc-tag">"Types"</a></div>
+            </nav>
+            {
+                let known: Arc<BTreeSet<String>> = Arc::new(r.types.iter().map(|t| t.name.clone()).collect());
+                view! {
+                    {r.groups.into_iter().map(|g| view! { <Group g known=known.clone()/> }).collect_view()}
+                    <section class="api-group" id="types">
+                        <h2>"Types"</h2>
+                        {r.types.into_iter().map(|t| view! { <TypeCard t known=known.clone()/> }).collect_view()}
+                    </section>
                 }
-            })}
-        </Suspense>
+            }
+        }/>
     }
 }
 

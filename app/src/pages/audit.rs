@@ -2,9 +2,10 @@
 //! plain GET form (they live in the address, so a filtered view can be shared), with paging and
 //! the same view as CSV.
 
-use crate::api::{list_environments, load_audit};
+use crate::server_fns::{list_environments, load_audit};
 use crate::components::run_bits::when;
-use crate::model::audit::{AuditPage, AuditQuery};
+use crate::model::audit::{AuditAction, AuditPage, AuditQuery};
+use crate::components::loaded::Loaded;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -52,7 +53,8 @@ pub fn AuditLogPage() -> impl IntoView {
                     </Suspense>
                 </select>
             </label>
-            <label class="field"><span>"Action"</span><input type="text" name="action" prop:value=move || query.get().action.unwrap_or_default() placeholder="secret. or run.approved"/></label>
+            <label class="field"><span>"Action"</span><input type="text" name="action" list="audit-actions" prop:value=move || query.get().action.unwrap_or_default() placeholder="secret. or run.approved"/></label>
+            <ActionChoices/>
             <label class="field"><span>"From (UTC)"</span><input type="date" name="since" prop:value=move || query.get().since.unwrap_or_default()/></label>
             <label class="field"><span>"To (UTC)"</span><input type="date" name="until" prop:value=move || query.get().until.unwrap_or_default()/></label>
             <div class="row">
@@ -61,14 +63,7 @@ pub fn AuditLogPage() -> impl IntoView {
                 <a class="button" data-export href=move || format!("/api/v1/audit.csv?{}", query.get().to_query_string())>"Download CSV"</a>
             </div>
         </form>
-        <Suspense fallback=|| view! { <p class="muted">"Reading the audit log…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(p) => view! { <Events page=p query=query.get_untracked()/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=page loading="Reading the audit log…" view=move |p| view! { <Events page=p query=query.get_untracked()/> }/>
     }
 }
 
@@ -99,5 +94,18 @@ fn Events(page: AuditPage, query: AuditQuery) -> impl IntoView {
             </table>
         </div>
         {next.map(|href| view! { <p><a class="button" href=href data-older>"Older events"</a></p> })}
+    }
+}
+
+/// The action field's suggestions: every kind of row, and each family (`secret.`), described.
+#[component]
+fn ActionChoices() -> impl IntoView {
+    let mut families: Vec<&str> = AuditAction::ALL.iter().filter_map(|a| a.as_str().split_once('.').map(|(family, _)| family)).collect();
+    families.dedup();
+    view! {
+        <datalist id="audit-actions">
+            {families.into_iter().map(|f| view! { <option value=format!("{f}.")>{format!("every {f} action")}</option> }).collect_view()}
+            {AuditAction::ALL.iter().map(|a| view! { <option value=a.as_str()>{a.describe()}</option> }).collect_view()}
+        </datalist>
     }
 }

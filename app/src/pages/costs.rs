@@ -2,9 +2,10 @@
 //! × catalog prices × the assumptions shown), Cost Explorer's actual spend beside it, a chart by
 //! category, the line items grouped by category, and a CSV export.
 
-use crate::api::load_costs;
+use crate::server_fns::load_costs;
 use crate::components::cost_chart::{CategoryChart, EstimateVsActual, ENV_COLORS};
 use crate::model::cost::{thousands, usd, ActualSpend, CostCategory, CostOverview, EnvironmentCost, LineItem};
+use crate::components::loaded::Loaded;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -21,14 +22,7 @@ pub fn CostsPage() -> impl IntoView {
             </div>
             <a class="button" href="/api/v1/costs.csv" download>"Download CSV"</a>
         </div>
-        <Suspense fallback=|| view! { <p class="muted">"Pricing the environments…"</p> }>
-            {move || Suspend::new(async move {
-                match overview.await {
-                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(o) => view! { <Review o/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=overview loading="Pricing the environments…" view=|o| view! { <Review o/> }/>
     }
 }
 

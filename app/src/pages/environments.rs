@@ -2,7 +2,7 @@
 //! `?view=differences` keeps only the rows that differ: a plain link without JavaScript, an
 //! instant client-side switch with it.
 
-use crate::api::{list_environments, load_environment_activity};
+use crate::server_fns::{list_environments, load_environment_activity};
 use crate::components::charts::DashboardResource;
 use crate::components::live_status::{LiveServices, LiveSummary};
 use crate::components::run_bits::RunLink;

@@ -3,7 +3,7 @@
 //! attempts and the receiver's last answer. Filters are a plain GET form, the test button a plain
 //! form post; with JavaScript the deliveries refresh themselves every few seconds.
 
-use crate::api::load_notifications;
+use crate::server_fns::load_notifications;
 use crate::components::csrf::CsrfField;
 use crate::components::run_bits::when;
 use crate::model::notifications::{Delivery, DeliveryQuery, DestinationSummary, NotificationsPage};

@@ -2,7 +2,7 @@
 //! live log. Forms post to the server and work without JavaScript (the page then refreshes
 //! itself while the run is active); with JavaScript the log and status update live.
 
-use crate::api::{load_run_log_tail, load_run_view};
+use crate::server_fns::{load_run_log_tail, load_run_view};
 use crate::components::cost_diff::{CostDelta, CostDiffSection};
 use crate::components::log_view::LogView;
 use crate::components::plan_diff::PlanDiff;

@@ -1,6 +1,6 @@
 //! `/environments/{env}/runs`: an environment's runs, newest first, and the form to start one.
 
-use crate::api::load_runs_page;
+use crate::server_fns::load_runs_page;
 use crate::components::cost_diff::CostDelta;
 use crate::components::run_bits::{when, PlanCounts, StatusBadge};
 use crate::model::variables::{VariableSource, Variables};

@@ -1,10 +1,11 @@
 //! `/secrets`: every environment's Secrets Manager secrets side by side (names, keys, version,
 //! age, rotation warnings), and the keys that exist in one environment and not another.
 
-use crate::api::{load_secrets_overview, SecretsOverview};
+use crate::server_fns::{load_secrets_overview, SecretsOverview};
 use crate::components::run_bits::when;
 use crate::model::secret::{secret_path, Parity, SecretList};
 use crate::model::Environment;
+use crate::components::loaded::Loaded;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -20,14 +21,7 @@ pub fn SecretsPage() -> impl IntoView {
                 <p class="muted">"AWS Secrets Manager, per environment in its own region. Values stay masked; open a secret to edit, rotate or roll it back."</p>
             </div>
         </div>
-        <Suspense fallback=|| view! { <p class="muted">"Reading Secrets Manager…"</p> }>
-            {move || Suspend::new(async move {
-                match overview.await {
-                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(o) => view! { <Overview o/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=overview loading="Reading Secrets Manager…" view=|o| view! { <Overview o/> }/>
     }
 }
 

@@ -2,10 +2,11 @@
 //! the lock (and, for admins, the form to release it), the versions with the runs and commits
 //! that wrote them, and the difference between any two versions.
 
-use crate::api::load_state_page;
+use crate::server_fns::load_state_page;
 use crate::components::csrf::CsrfField;
 use crate::components::run_bits::when;
 use crate::model::state::{LockMode, LockSource, StateDiff, StateLock, StateOverview, StatePage, StateVersion};
+use crate::components::loaded::Loaded;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -20,15 +21,10 @@ pub fn StatePage() -> impl IntoView {
     };
     let page = Resource::new(args, |(env, from, to)| load_state_page(env, from, to));
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading the state…"</p> }>
-            {move || Suspend::new(async move {
-                let (error, unlocked) = query.with_untracked(|q| (q.get("error"), q.get("unlocked")));
-                match page.await {
-                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(page) => view! { <StateDetails page error unlocked/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=page loading="Loading the state…" view=move |page| {
+            let (error, unlocked) = query.with_untracked(|q| (q.get("error"), q.get("unlocked")));
+            view! { <StateDetails page error unlocked/> }
+        }/>
     }
 }
 

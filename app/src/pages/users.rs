@@ -3,7 +3,7 @@
 //! changed and their access taken away (disabled, with a reason) or given back, and each token
 //! revoked: all plain form posts.
 
-use crate::api::{load_users, whoami};
+use crate::server_fns::{load_users, whoami};
 use crate::components::run_bits::when;
 use crate::model::users::{TokenSummary, UserSummary};
 use crate::model::Role;

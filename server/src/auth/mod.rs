@@ -1,10 +1,11 @@
-//! Who is calling: API tokens (`Authorization: Bearer`), browser sessions (a cookie) started by
-//! single sign-on (`oidc`) or the development sign-in, and CSRF protection for sessions.
+//! Who is calling: API tokens, browser sessions started by single sign-on (`oidc`) or the
+//! development sign-in, CSRF tokens for sessions, sign-in rate limits and last-seen bookkeeping.
+//! Plain functions over the database and the configuration: the HTTP side (reading headers and
+//! cookies, the sign-in pages, the authentication layer) is `http::authenticate` and
+//! `http::sign_in`.
 
+pub mod activity;
 pub mod csrf;
-pub mod dev_login;
-pub mod login;
-pub mod middleware;
 pub mod oidc;
 pub mod rate_limit;
 pub mod sessions;
@@ -22,7 +23,12 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// A fresh random secret: `prefix` followed by 40 alphanumerics (about 238 bits).
 pub fn new_secret(prefix: &str) -> String {
-    format!("{prefix}{}", Alphanumeric.sample_string(&mut rand::rng(), 40))
+    format!("{prefix}{}", random_id(40))
+}
+
+/// `len` random alphanumerics: ids of workers, holders, events and errors.
+pub fn random_id(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), len)
 }
 
 #[cfg(test)]
@@ -37,5 +43,6 @@ mod tests {
         assert_eq!(hash_secret(&a), hash_secret(&a));
         assert_ne!(hash_secret(&a), hash_secret(&b));
         assert_eq!(hash_secret("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(random_id(12).len(), 12);
     }
 }

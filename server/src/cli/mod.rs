@@ -8,7 +8,8 @@ mod users;
 use crate::auth::tokens;
 use crate::config::{validate, Config, Overrides};
 use crate::db::Db;
-use crate::http::{self, AppState};
+use crate::app_state::AppState;
+use crate::http;
 use app::model::Role;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -122,12 +123,6 @@ impl GlobalArgs {
     }
 }
 
-/// Who the audit log names for changes made from the command line.
-pub fn cli_actor() -> String {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
-}
-
 /// Runs the command; the exit code is 0 unless a `runs` command reports a run's outcome.
 pub async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let command = match cli.command.unwrap_or(Command::Server(ServerCommand::Serve)) {
@@ -167,7 +162,7 @@ async fn refresh_prices(config: Config, output: Option<PathBuf>, regions: Vec<St
     };
     let catalog = config.costs.catalog().map_err(|e| anyhow::anyhow!("costs.catalog_file: {e}"))?;
     // The Price List API answers in us-east-1 for every region's prices.
-    let client = crate::aws_client!(aws_sdk_pricing, &crate::aws::loader(&config.aws, "us-east-1").load().await);
+    let client = crate::aws_client!(aws_sdk_pricing, &crate::live::clients::loader(&config.aws, "us-east-1").load().await);
     let today = chrono::Utc::now().date_naive().to_string();
     eprintln!("Reading {} prices from the AWS Price List API…", catalog.file().prices.len());
     let file = match pricelist::refresh(&client, &catalog, &regions, &today).await {
@@ -207,7 +202,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 async fn worker(config: Config) -> anyhow::Result<()> {
     let workers = config.runs.workers.max(1);
     let state = AppState::new(config).await?;
-    if let crate::db::Db::Sqlite(_) = state.db {
+    if !state.db.is_shared() {
         tracing::warn!("a separate worker process is meant for PostgreSQL; with SQLite, `serve` runs the workers itself");
     }
     eprintln!("Zelly worker running {workers} workers ({} database)", state.db.backend_name());
@@ -239,7 +234,7 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
     let db = Db::connect(&config.database_url(), 1).await?;
     match command {
         TokenCommand::Create { user, role, label } => {
-            let (token, record) = tokens::create(&db, &user, role, &label, &cli_actor()).await?;
+            let (token, record) = tokens::create(&db, &user, role, &label, &crate::audit::console_actor()).await?;
             eprintln!(
                 "Created token {} for {} ({}). Copy it now: it is not shown again.",
                 record.prefix, record.user_name, record.role
@@ -270,7 +265,7 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        TokenCommand::Revoke { id_or_prefix } => match db.revoke_token(&id_or_prefix, &cli_actor()).await? {
+        TokenCommand::Revoke { id_or_prefix } => match db.revoke_token(&id_or_prefix, &crate::audit::console_actor()).await? {
             Some(t) => eprintln!("Revoked token {} of {}.", t.prefix, t.user_name),
             None => anyhow::bail!("no single active token has the id or prefix {id_or_prefix:?} (see `token list`)"),
         },

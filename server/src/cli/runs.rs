@@ -337,7 +337,7 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 
 /// A path segment, percent-encoded (form encoding writes a space as `+`, a literal in a path).
 fn segment(s: &str) -> String {
-    crate::auth::middleware::urlencode(s).replace('+', "%20")
+    crate::http::redirect::urlencode(s).replace('+', "%20")
 }
 
 fn typed(run: &Value) -> Option<Run> {

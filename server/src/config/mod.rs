@@ -4,6 +4,7 @@
 //! Unknown keys and invalid values stop the server at start with a message that names the key.
 
 pub mod auth;
+pub mod hosts;
 pub mod notifications;
 pub mod validate;
 

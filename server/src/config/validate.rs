@@ -41,7 +41,7 @@ pub fn check(config: &Config) -> Result<(), String> {
         problems.push(format!("log.request_id_header: {header:?} is not a header name"));
     }
     for (i, entry) in config.server.allowed_hosts.iter().enumerate() {
-        if !crate::http::hosts::is_host_entry(entry) {
+        if !super::hosts::is_host_entry(entry) {
             problems.push(format!("server.allowed_hosts[{i}]: {entry:?} is not a host name, or a host name and port such as \"zelly.internal:8080\""));
         }
     }
@@ -114,7 +114,7 @@ fn check_terraform(config: &Config, problems: &mut Vec<String>) {
     if tf.bin.trim().is_empty() {
         problems.push("terraform.bin: must name the terraform executable".to_string());
     }
-    if let Err(why) = crate::runs::source::check_ref(&tf.branch) {
+    if let Err(why) = check_ref(&tf.branch) {
         problems.push(format!("terraform.branch: {why}"));
     }
     if tf.repo_url.as_ref().is_some_and(|url| url.expose().trim().is_empty()) {
@@ -138,7 +138,7 @@ fn check_terraform(config: &Config, problems: &mut Vec<String>) {
 fn check_variables(config: &Config, name: &str, env: &Environment, problems: &mut Vec<String>) {
     let key = format!("environments.{name}.terraform");
     for variable in env.terraform.variables.keys() {
-        if !crate::runs::variables::is_variable_name(variable) {
+        if !is_variable_name(variable) {
             problems.push(format!(
                 "{key}.variables.{variable}: not a Terraform variable name (letters, digits, _ and -, starting with a letter or _)"
             ));
@@ -221,6 +221,35 @@ pub fn check_serve(config: &Config) -> Result<(), String> {
              address, but server.listen is {}. Listen on 127.0.0.1, or set auth.mode = \"tokens\".",
             config.server.listen
         ));
+    }
+    Ok(())
+}
+
+/// Terraform's rule for names: letters, digits, `_` and `-`, not starting with a digit or `-`.
+pub fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 128
+        && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A ref as a requester may write it: a branch, tag or commit id. Stricter than git (no spaces,
+/// no `~^:?*[\`, nothing that reads as an option) so that it can never be more than a name.
+pub fn check_ref(name: &str) -> Result<(), String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._/-+@".contains(c);
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.len() > 255 {
+        return Err("is longer than 255 characters".into());
+    }
+    if !name.chars().all(allowed) {
+        return Err("may use only letters, digits and . _ / - + @".into());
+    }
+    let bad_start = name.starts_with(['-', '/', '.']);
+    let bad_end = name.ends_with(['/', '.']) || name.ends_with(".lock");
+    if bad_start || bad_end || name.contains("..") || name.contains("//") || name.contains("@{") || name == "@" {
+        return Err("is not a valid git ref name".into());
     }
     Ok(())
 }

@@ -38,7 +38,7 @@ impl ActualSpendReader {
     pub async fn new(config: &Config, clock: Clock) -> ActualSpendReader {
         let enabled = config.aws.enabled && config.costs.actual_spend != ActualSpendScope::Off;
         let clients = match enabled {
-            true => crate::aws::per_environment(config, |sdk| {
+            true => crate::live::clients::per_environment(config, |sdk| {
                 crate::aws_client!(aws_sdk_costexplorer, sdk, region(aws_config::Region::new(COST_EXPLORER_REGION)))
             })
             .await

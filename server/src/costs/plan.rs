@@ -5,7 +5,7 @@
 use super::catalog::Catalog;
 use super::estimate::{add_fargate, average_acu, Lines};
 use app::model::cost::{CostCategory, CostDiff, CostDiffItem, UnpricedResource};
-use app::model::run::ChangeAction;
+use app::model::plan::ChangeAction;
 use app::model::Environment;
 use serde::Deserialize;
 use serde_json::Value;

@@ -3,17 +3,25 @@
 //! its row, or a row for a change that did not happen.
 
 use super::{on_backend, BeginWrite, Db, DbResult};
-use app::model::audit::AuditEvent;
+use app::model::audit::{AuditAction, AuditEvent};
 use chrono::{DateTime, Utc};
 
 /// An audit event about to be written. `details` carries names and ids, never secret values.
 #[derive(Clone, Debug)]
 pub struct NewAuditEvent {
     pub actor: String,
-    pub action: &'static str,
+    pub action: AuditAction,
     pub environment: Option<String>,
     pub target: Option<String>,
     pub details: serde_json::Value,
+}
+
+impl NewAuditEvent {
+    /// A row about run `run_id` in `environment` (its target is `run <id>`, which notifications
+    /// read the run from).
+    pub fn of_run(actor: &str, action: AuditAction, environment: &str, run_id: i64, details: serde_json::Value) -> NewAuditEvent {
+        NewAuditEvent { actor: actor.to_string(), action, environment: Some(environment.to_string()), target: Some(format!("run {run_id}")), details }
+    }
 }
 
 /// What to look for in the audit log; `None` matches anything.
@@ -42,7 +50,7 @@ macro_rules! insert_audit {
         )
         .bind(chrono::Utc::now())
         .bind(&event.actor)
-        .bind(event.action)
+        .bind(event.action.as_str())
         .bind(&event.environment)
         .bind(&event.target)
         .bind(event.details.to_string())

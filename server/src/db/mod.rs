@@ -8,11 +8,14 @@
 
 pub mod audit;
 pub mod notifications;
+pub mod notify;
 pub mod runs;
 mod secret_locks;
 mod sessions;
 mod sign_in_attempts;
 pub mod state_versions;
+#[doc(hidden)]
+pub mod testing;
 pub mod tokens;
 mod users;
 
@@ -27,8 +30,13 @@ use sqlx::{PgPool, SqlitePool};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// The database: one type whatever the backend, so each query is written once (`on_backend!`
+/// compiles it for each). Which backend it is stays in here.
 #[derive(Clone, Debug)]
-pub enum Db {
+pub struct Db(Pool);
+
+#[derive(Clone, Debug)]
+enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
 }
@@ -37,9 +45,9 @@ pub enum Db {
 /// per backend, so the same query text gets each backend's types and encoding.
 macro_rules! on_backend {
     ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
-            $crate::db::Db::Postgres($pool) => $body,
+        match $db.pool() {
+            $crate::db::Pool::Sqlite($pool) => $body,
+            $crate::db::Pool::Postgres($pool) => $body,
         }
     };
 }
@@ -108,7 +116,7 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db(Pool::Sqlite(pool)))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -116,24 +124,34 @@ impl Db {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Ok(Db::Postgres(pool))
+            Ok(Db(Pool::Postgres(pool)))
         } else {
             Err(DbError::UnsupportedUrl(url.split('?').next().unwrap_or(url).to_string()))
         }
     }
 
     pub async fn migrate(&self) -> DbResult<()> {
-        match self {
-            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
-            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+        match &self.0 {
+            Pool::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
+            Pool::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
         }
         Ok(())
     }
 
+    /// Whether several processes can share this database (Postgres; SQLite's file is one
+    /// process's).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.0, Pool::Postgres(_))
+    }
+
+    fn pool(&self) -> &Pool {
+        &self.0
+    }
+
     pub fn backend_name(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match self.0 {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
         }
     }
 

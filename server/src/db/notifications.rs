@@ -15,12 +15,12 @@ macro_rules! insert_notification {
                 "INSERT INTO notification_events (uid, event, environment, run_id, actor, details, created_at, state) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
             )
-            .bind(format!("evt_{}", &$crate::auth::new_secret("")[..24]))
+            .bind(format!("evt_{}", $crate::auth::random_id(24)))
             .bind(out.event)
             .bind(&audit.environment)
             .bind(out.run_id)
             .bind(&audit.actor)
-            .bind(serde_json::json!({ "action": audit.action, "target": audit.target, "details": audit.details }).to_string())
+            .bind(serde_json::json!({ "action": audit.action.as_str(), "target": audit.target, "details": audit.details }).to_string())
             .bind(chrono::Utc::now())
             .bind(if out.held { "held" } else { "ready" })
             .fetch_one($conn)
@@ -179,7 +179,7 @@ impl Db {
                         "INSERT INTO notification_deliveries (uid, event_id, destination, event, environment, body, status, \
                          created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7)",
                     )
-                    .bind(format!("dlv_{}", &crate::auth::new_secret("")[..24]))
+                    .bind(format!("dlv_{}", crate::auth::random_id(24)))
                     .bind(event.id)
                     .bind(&d.destination)
                     .bind(&event.event)
@@ -200,9 +200,9 @@ impl Db {
     /// as due (its next attempt moves to the lease's end), so a sender that dies mid-attempt
     /// leaves it to be tried again then.
     pub async fn claim_delivery(&self, worker: &str, lease_until: DateTime<Utc>) -> DbResult<Option<DeliveryRow>> {
-        let lock = match self {
-            Db::Sqlite(_) => "",
-            Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        let lock = match self.pool() {
+            super::Pool::Sqlite(_) => "",
+            super::Pool::Postgres(_) => " FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
             "UPDATE notification_deliveries SET worker_id = $1, lease_expires_at = $2, next_attempt_at = $2, attempts = attempts + 1 \

@@ -1,3 +1,4 @@
+use app::model::audit::AuditAction;
 use super::audit::{insert_audit, NewAuditEvent};
 use super::{on_backend, BeginWrite, Db, DbResult};
 use app::model::{Identity, Role};
@@ -47,7 +48,7 @@ impl Db {
         let select = format!("SELECT {TOKEN_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1");
         let event = NewAuditEvent {
             actor: actor.to_string(),
-            action: "token.created",
+            action: AuditAction::TokenCreated,
             environment: None,
             target: Some(token.user_name.to_string()),
             details: serde_json::json!({ "prefix": token.prefix, "role": token.role, "label": token.label }),
@@ -140,7 +141,7 @@ impl Db {
                 .await?;
             let event = NewAuditEvent {
                 actor: actor.to_string(),
-                action: "token.revoked",
+                action: AuditAction::TokenRevoked,
                 environment: None,
                 target: Some(token.user_name.clone()),
                 details: serde_json::json!({ "prefix": token.prefix, "id": token.id }),

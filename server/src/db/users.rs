@@ -1,3 +1,4 @@
+use app::model::audit::AuditAction;
 use super::audit::{insert_audit, NewAuditEvent};
 use super::{on_backend, BeginWrite, Db, DbResult};
 use app::model::Role;
@@ -65,7 +66,7 @@ impl Db {
             if inserted {
                 let event = NewAuditEvent {
                     actor: actor.to_string(),
-                    action: "user.created",
+                    action: AuditAction::UserCreated,
                     environment: None,
                     target: Some(name.to_string()),
                     details: serde_json::json!({ "role": role }),
@@ -89,7 +90,7 @@ impl Db {
             sqlx::query("UPDATE users SET role = $1 WHERE id = $2").bind(role.as_str()).bind(user.id).execute(&mut *tx).await?;
             let event = NewAuditEvent {
                 actor: actor.to_string(),
-                action: "user.role_changed",
+                action: AuditAction::UserRoleChanged,
                 environment: None,
                 target: Some(user.name.clone()),
                 details: serde_json::json!({ "from": user.role, "to": role }),
@@ -144,7 +145,7 @@ impl Db {
                 let sessions = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user.id).execute(&mut *tx).await?.rows_affected();
                 let event = NewAuditEvent {
                     actor: actor.to_string(),
-                    action: "user.disabled",
+                    action: AuditAction::UserDisabled,
                     environment: None,
                     target: Some(user.name.clone()),
                     details: serde_json::json!({ "reason": reason, "sessions_ended": sessions }),
@@ -169,7 +170,7 @@ impl Db {
             if changed == 1 {
                 let event = NewAuditEvent {
                     actor: actor.to_string(),
-                    action: "user.enabled",
+                    action: AuditAction::UserEnabled,
                     environment: None,
                     target: Some(user.name.clone()),
                     details: serde_json::json!({ "was_disabled_for": user.disabled_reason }),

@@ -5,7 +5,7 @@
 //! address it saw; what is left of that a client can write itself). From anyone else the header
 //! is ignored, so it cannot be used to pick a fresh address per attempt.
 
-use super::AppState;
+use crate::app_state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use http::request::Parts;
 use ipnet::IpNet;

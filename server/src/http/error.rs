@@ -44,6 +44,7 @@ impl From<DbError> for ApiError {
 impl From<crate::audit::AuditError> for ApiError {
     fn from(e: crate::audit::AuditError) -> Self {
         match e {
+            crate::audit::AuditError::Forbidden(m) => ApiError::Forbidden(m),
             crate::audit::AuditError::BadQuery(m) => ApiError::BadRequest(m),
             crate::audit::AuditError::Db(e) => e.into(),
         }
@@ -72,7 +73,7 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         let message = match &self {
             Self::Internal(cause) => {
-                let id = crate::auth::new_secret("")[..12].to_string();
+                let id = crate::auth::random_id(12);
                 tracing::error!(error_id = %id, "internal error: {cause:#}");
                 format!("internal error (id {id}); the cause is in the server log")
             }

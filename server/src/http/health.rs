@@ -1,6 +1,6 @@
 //! Liveness and readiness for load balancers and orchestrators; no credentials needed.
 
-use super::AppState;
+use crate::app_state::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};

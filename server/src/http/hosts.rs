@@ -13,7 +13,9 @@
 //! another site cannot sign someone in, out, or anything else.
 
 use super::error::ApiError;
+use crate::config::hosts::{parse_entry, Name};
 use crate::config::ServerConfig;
+use crate::telemetry::printable;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -21,13 +23,6 @@ use http::uri::Authority;
 use http::{header, Method};
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// A name with the port it must come with (`None`: any port, or none).
-#[derive(Debug, Clone, PartialEq)]
-struct Name {
-    host: String,
-    port: Option<u16>,
-}
 
 #[derive(Debug)]
 pub struct AllowedHosts {
@@ -72,17 +67,6 @@ impl AllowedHosts {
     }
 }
 
-/// `name` or `name:port` from `server.allowed_hosts`; `None` when it is neither (refused when
-/// the configuration is loaded, see `config::validate`).
-fn parse_entry(entry: &str) -> Option<Name> {
-    let authority = entry.trim().parse::<Authority>().ok().filter(|a| !a.as_str().contains('@'))?;
-    Some(Name { host: authority.host().to_ascii_lowercase(), port: authority.port_u16() })
-}
-
-/// Whether `entry` can be one of `server.allowed_hosts`.
-pub fn is_host_entry(entry: &str) -> bool {
-    !entry.trim().is_empty() && parse_entry(entry).is_some()
-}
 
 /// The layer: refuses a request that names another host, or a browser's write from another site.
 pub async fn check(State(hosts): State<Arc<AllowedHosts>>, req: Request, next: Next) -> Response {
@@ -130,11 +114,6 @@ fn same_site_or_not_a_browser_write(req: &Request, host: Option<&str>) -> bool {
     }
 }
 
-/// `text` without control characters, for a log line or a message: a header or query value
-/// must not be able to forge a line of its own.
-pub fn printable(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).collect()
-}
 
 #[cfg(test)]
 mod tests {
@@ -177,14 +156,4 @@ mod tests {
         assert!(!behind.allows("localhost:8080"), "not listening on loopback");
     }
 
-    #[test]
-    fn entries_are_names_with_an_optional_port() {
-        assert!(is_host_entry("zelly.internal") && is_host_entry("zelly.internal:8080") && is_host_entry("[::1]:8080"));
-        assert!(!is_host_entry("") && !is_host_entry("https://zelly.internal/") && !is_host_entry("a@b") && !is_host_entry("a b"));
-    }
-
-    #[test]
-    fn control_characters_do_not_reach_a_log_line() {
-        assert_eq!(printable("cancelled\n2026-12-01T00:00:00Z INFO forged\r\u{1b}[2J"), "cancelled2026-12-01T00:00:00Z INFO forged[2J");
-    }
 }

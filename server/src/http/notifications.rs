@@ -5,8 +5,8 @@
 use super::error::ApiError;
 use super::extract::{ApiPath, ApiQuery};
 use super::openapi::{ReadErrors, WriteErrors};
-use super::AppState;
-use crate::auth::middleware::urlencode;
+use crate::app_state::AppState;
+use super::redirect::urlencode;
 use crate::notifications::NotificationError;
 use app::model::notifications::{DeliveryPage, DeliveryQuery, DestinationSummary};
 use app::model::Identity;
@@ -83,6 +83,6 @@ async fn test_form(State(state): State<AppState>, Extension(who): Extension<Iden
     match state.notifications.send_test(&who, &name).await {
         Ok(()) => Ok(Redirect::to(&format!("/notifications?sent={}", urlencode(&name)))),
         Err(NotificationError::Db(e)) => Err(e.into()),
-        Err(refused) => Ok(super::back_with_error("/notifications", &refused)),
+        Err(refused) => Ok(super::redirect::back_with_error("/notifications", &refused)),
     }
 }

@@ -2,7 +2,7 @@
 //! declarations and types (the routers are built from the same declarations, so the two cannot
 //! drift apart), served at `GET /api/v1/openapi.json`.
 
-use super::AppState;
+use crate::app_state::AppState;
 use app::model::api_reference::{ApiField, ApiGroup, ApiOperation, ApiParameter, ApiReference, ApiResponse, ApiType};
 use app::model::run::Drift;
 use app::model::status::EnvironmentStatus;
@@ -40,7 +40,17 @@ pub fn api() -> axum::Router<AppState> {
     let (routes, described) = super::api_routes().split_for_parts();
     DOCUMENT.get_or_init(|| complete(described));
     let routes = routes.route("/openapi.json", axum::routing::get(serve));
-    axum::Router::new().nest("/api/v1", super::api::with_fallbacks(routes))
+    axum::Router::new().nest("/api/v1", with_fallbacks(routes))
+}
+
+/// JSON answers for paths and methods the API does not have.
+fn with_fallbacks(router: axum::Router<AppState>) -> axum::Router<AppState> {
+    router.fallback(|| async { super::error::ApiError::NotFound("no such API endpoint".into()) }).method_not_allowed_fallback(|| async {
+        (
+            http::StatusCode::METHOD_NOT_ALLOWED,
+            axum::Json(serde_json::json!({ "error": "method_not_allowed", "message": "this endpoint does not take that method" })),
+        )
+    })
 }
 
 /// The document of `/api/v1`, as `GET /api/v1/openapi.json` serves it.

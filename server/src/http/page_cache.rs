@@ -13,7 +13,7 @@
 
 use super::security::CspNonce;
 use super::ui::PageInputs;
-use super::AppState;
+use crate::app_state::AppState;
 use crate::telemetry::prometheus::record_dashboard_view;
 use app::model::{CsrfToken, Identity};
 use axum::body::{Body, Bytes};

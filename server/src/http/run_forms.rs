@@ -4,7 +4,7 @@
 
 use super::error::ApiError;
 use super::extract::parse_id;
-use super::AppState;
+use crate::app_state::AppState;
 use crate::runs::{RunError, RunRequest};
 use app::model::run::RunKind;
 use app::model::Identity;
@@ -28,7 +28,7 @@ fn back(page: String, result: Result<String, RunError>) -> Result<Redirect, ApiE
     match result {
         Ok(to) => Ok(Redirect::to(&to)),
         Err(RunError::Db(e)) => Err(e.into()),
-        Err(refused) => Ok(super::back_with_error(&page, &refused)),
+        Err(refused) => Ok(super::redirect::back_with_error(&page, &refused)),
     }
 }
 

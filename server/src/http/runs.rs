@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::extract::{parse_id, ApiJson, ApiPath, ApiQuery};
 use super::openapi::{ReadErrors, Unavailable, WriteErrors};
-use super::AppState;
+use crate::app_state::AppState;
 use crate::runs::live_log::LiveEvent;
 use crate::runs::{logs, RunError, RunRequest};
 use app::model::run::{Run, RunKind};

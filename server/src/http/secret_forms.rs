@@ -5,13 +5,14 @@
 //! page that answers an explicit reveal.
 
 use super::error::ApiError;
-use super::AppState;
-use crate::auth::middleware::urlencode;
+use crate::app_state::AppState;
+use super::redirect::urlencode;
 use crate::secrets::document::{Change, Sensitive};
 use crate::secrets::generate;
 use crate::secrets::pending::Write;
 use crate::secrets::SecretError;
 use app::model::secret::{secret_path, Alphabet, WriteOutcome};
+use app::model::secret_form::{field, SecretAction};
 use app::model::Identity;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -21,12 +22,16 @@ use axum::{Extension, Form, Router};
 use http::header;
 
 pub fn router() -> Router<AppState> {
+    let route = |action: SecretAction| action.route();
     Router::new()
-        .route("/environments/{env}/secret-actions/{action}", post(secret_action))
-        .route("/environments/{env}/redeploy", post(redeploy))
+        .route(&route(SecretAction::Reveal), post(reveal_form))
+        .route(&route(SecretAction::Edit), post(edit_form))
+        .route(&route(SecretAction::Rotate), post(rotate_form))
+        .route(&route(SecretAction::Rollback), post(rollback_form))
+        .route(&route(SecretAction::Confirm), post(confirm_form))
 }
 
-/// The form's fields in order; repeated names (`remove`, `rotate`, `service`) stay distinct.
+/// The form's fields in order; repeated names (`remove`, `rotate`) stay distinct.
 struct Fields(Vec<(String, String)>);
 
 impl Fields {
@@ -37,75 +42,97 @@ impl Fields {
     fn all(&self, name: &str) -> Vec<String> {
         self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.clone()).collect()
     }
+
+    /// The secret the form is about, and its page.
+    fn secret(&self, env: &str) -> (String, String) {
+        let name = self.one(field::NAME).unwrap_or_default().to_string();
+        let page = secret_path(env, &name);
+        (name, page)
+    }
 }
 
-async fn secret_action(
-    State(state): State<AppState>,
-    Extension(who): Extension<Identity>,
-    Path((env, action)): Path<(String, String)>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, ApiError> {
+/// A form post to one of the actions: who, in which environment, with which fields.
+type FormPost = (State<AppState>, Extension<Identity>, Path<String>, Form<Vec<(String, String)>>);
+
+async fn reveal_form((State(state), Extension(who), Path(env), Form(fields)): FormPost) -> Result<Response, ApiError> {
     let fields = Fields(fields);
-    let name = fields.one("name").unwrap_or_default().to_string();
-    let page = secret_path(&env, &name);
-    let version = fields.one("version_id").unwrap_or_default().to_string();
-    let secrets = &state.secrets;
-    let confirm_writes = state.environments.get(&env).is_some_and(|e| e.confirms_secret_writes());
-    let write = match action.as_str() {
-        "reveal" => return reveal(&state, &who, &env, &name, fields.one("key").unwrap_or_default()).await,
-        "confirm" => {
-            let result = secrets.confirm(&who, fields.one("pending").unwrap_or_default()).await;
-            return outcome(&page, result);
-        }
-        "edit" => Write::Edit(edit_change(&fields)),
-        "rotate" => {
-            let length = match fields.one("length").map(str::trim).filter(|l| !l.is_empty()) {
-                None => None,
-                Some(l) => match l.parse::<usize>() {
-                    Ok(n) => Some(n),
-                    Err(_) => return outcome(&page, Err(SecretError::Invalid("length must be a whole number".into()))),
-                },
-            };
-            let alphabet = match fields.one("alphabet").filter(|a| !a.is_empty() && *a != "default") {
-                None => None,
-                Some(a) => match a.parse::<Alphabet>() {
-                    Ok(a) => Some(a),
-                    Err(e) => return outcome(&page, Err(SecretError::Invalid(e))),
-                },
-            };
-            Write::Rotate(generate::plan(fields.all("rotate"), length, alphabet))
-        }
-        "rollback" => Write::Rollback(fields.one("to").filter(|t| !t.is_empty()).map(str::to_string)),
-        other => return Err(ApiError::NotFound(format!("no secret action {other:?}"))),
+    let (name, _) = fields.secret(&env);
+    reveal(&state, &who, &env, &name, fields.one(field::KEY).unwrap_or_default()).await
+}
+
+async fn confirm_form((State(state), Extension(who), Path(env), Form(fields)): FormPost) -> Result<Response, ApiError> {
+    let fields = Fields(fields);
+    let (_, page) = fields.secret(&env);
+    outcome(&page, state.secrets.confirm(&who, fields.one(field::PENDING).unwrap_or_default()).await)
+}
+
+async fn edit_form((State(state), Extension(who), Path(env), Form(fields)): FormPost) -> Result<Response, ApiError> {
+    let fields = Fields(fields);
+    let change = edit_change(&fields);
+    write(&state, &who, &env, &fields, Write::Edit(change)).await
+}
+
+async fn rotate_form((State(state), Extension(who), Path(env), Form(fields)): FormPost) -> Result<Response, ApiError> {
+    let fields = Fields(fields);
+    let (_, page) = fields.secret(&env);
+    let length = match fields.one(field::LENGTH).map(str::trim).filter(|l| !l.is_empty()) {
+        None => None,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) => Some(n),
+            Err(_) => return outcome(&page, Err(SecretError::Invalid("length must be a whole number".into()))),
+        },
     };
-    if confirm_writes {
-        return Ok(match secrets.prepare(&who, &env, &name, &version, write).await {
+    let alphabet = match fields.one(field::ALPHABET).filter(|a| !a.is_empty() && *a != "default") {
+        None => None,
+        Some(a) => match a.parse::<Alphabet>() {
+            Ok(a) => Some(a),
+            Err(e) => return outcome(&page, Err(SecretError::Invalid(e))),
+        },
+    };
+    let keys = generate::plan(fields.all(field::ROTATE), length, alphabet);
+    write(&state, &who, &env, &fields, Write::Rotate(keys)).await
+}
+
+async fn rollback_form((State(state), Extension(who), Path(env), Form(fields)): FormPost) -> Result<Response, ApiError> {
+    let fields = Fields(fields);
+    let to = fields.one(field::TO).filter(|t| !t.is_empty()).map(str::to_string);
+    write(&state, &who, &env, &fields, Write::Rollback(to)).await
+}
+
+/// A write from a form: prepared for confirmation where the environment asks for one
+/// (production), else made at once.
+async fn write(state: &AppState, who: &Identity, env: &str, fields: &Fields, write: Write) -> Result<Response, ApiError> {
+    let (name, page) = fields.secret(env);
+    let version = fields.one(field::VERSION).unwrap_or_default();
+    let secrets = &state.secrets;
+    if state.environments.get(env).is_some_and(|e| e.confirms_secret_writes()) {
+        return Ok(match secrets.prepare(who, env, &name, version, write).await {
             Ok(pending) => Redirect::to(&format!("{page}?confirm={}", pending.id)).into_response(),
             Err(e) => refused(&page, e)?,
         });
     }
     let result = match write {
-        Write::Edit(change) => secrets.edit(&who, &env, &name, &version, change).await,
-        Write::Rotate(keys) => secrets.rotate(&who, &env, &name, Some(&version), keys).await,
-        Write::Rollback(to) => secrets.rollback(&who, &env, &name, Some(&version), to).await,
+        Write::Edit(change) => secrets.edit(who, env, &name, version, change).await,
+        Write::Rotate(keys) => secrets.rotate(who, env, &name, Some(version), keys).await,
+        Write::Rollback(to) => secrets.rollback(who, env, &name, Some(version), to).await,
     };
     outcome(&page, result)
 }
 
-/// `set.KEY` fields with a value change that key (empty: unchanged); `remove` names keys to
-/// remove; `new_key.N` / `new_value.N` add keys.
+/// `set` fields with a value change that key (empty: unchanged); `remove` names keys to
+/// remove; `new_key` / `new_value` pairs add keys.
 fn edit_change(fields: &Fields) -> Change {
     let mut change = Change::default();
-    for (field, value) in &fields.0 {
-        if let Some(key) = field.strip_prefix("set.") {
+    for (name, value) in &fields.0 {
+        if let Some(key) = field::set_key(name) {
             if !value.is_empty() {
                 change.set.insert(key.to_string(), Sensitive::new(value.clone()));
             }
-        } else if field == "remove" {
+        } else if name == field::REMOVE {
             change.remove.insert(value.clone());
-        } else if let Some(n) = field.strip_prefix("new_key.") {
+        } else if let Some(n) = field::new_key_number(name) {
             let key = value.trim();
-            let new_value = fields.one(&format!("new_value.{n}")).unwrap_or_default();
+            let new_value = fields.one(&field::new_value(n)).unwrap_or_default();
             if !key.is_empty() || !new_value.is_empty() {
                 // An empty value is passed on, so the user hears it must not be empty.
                 change.set.insert(key.to_string(), Sensitive::new(new_value.to_string()));
@@ -131,7 +158,7 @@ fn outcome(page: &str, result: Result<WriteOutcome, SecretError>) -> Result<Resp
 fn refused(page: &str, e: SecretError) -> Result<Response, ApiError> {
     match e {
         SecretError::Db(e) => Err(e.into()),
-        other => Ok(super::back_with_error(page, &other).into_response()),
+        other => Ok(super::redirect::back_with_error(page, &other).into_response()),
     }
 }
 
@@ -155,25 +182,4 @@ async fn reveal(state: &AppState, who: &Identity, env: &str, name: &str, key: &s
     let page = RevealPage { environment: env, secret: name, key, value: value.expose(), version_id: &version_id, back: &back };
     let html = page.render().map_err(|e| ApiError::Internal(e.into()))?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response())
-}
-
-/// Redeploys the `service` fields (one or several), then shows their rollout on `return_to`.
-async fn redeploy(
-    State(state): State<AppState>,
-    Extension(who): Extension<Identity>,
-    Path(env): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Result<Response, ApiError> {
-    let fields = Fields(fields);
-    let page = secret_path(&env, fields.one("return_to").unwrap_or_default());
-    let services = fields.all("service");
-    let reason = fields.one("reason").unwrap_or_default();
-    for service in &services {
-        match state.live.redeploy(&state.db, &who, &env, service, reason).await {
-            Ok(_) => {}
-            Err(crate::environments::deploy::DeployError::Db(e)) => return Err(e.into()),
-            Err(e) => return Ok(super::back_with_error(&page, &e).into_response()),
-        }
-    }
-    Ok(Redirect::to(&format!("{page}?redeployed={}", urlencode(&services.join(",")))).into_response())
 }

@@ -1,20 +1,17 @@
-//! `/api/v1/.../secrets` and `/api/v1/.../services`: list, read, reveal, edit, rotate, roll back,
-//! parity, redeploy and rollout. Bodies that carry values are parsed here by hand, so that no
+//! `/api/v1/.../secrets`: list, read, reveal, edit, rotate, roll back and parity. Bodies that carry values are parsed here by hand, so that no
 //! error message can quote a value back (serde's would).
 
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, UncheckedJson};
 use super::openapi::{ReadErrors, Unavailable, WriteErrors};
-use super::AppState;
-use crate::environments::deploy::DeployError;
+use crate::app_state::AppState;
 use crate::secrets::document::{Change, Sensitive};
 use crate::secrets::generate;
 use crate::secrets::SecretError;
 use app::model::secret::{Alphabet, Parity, SecretDetail, SecretList, WriteOutcome};
-use app::model::status::ServiceStatus;
 use app::model::Identity;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -31,8 +28,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reveal))
         .routes(routes!(rotate))
         .routes(routes!(rollback))
-        .routes(routes!(service))
-        .routes(routes!(redeploy))
 }
 
 impl From<SecretError> for ApiError {
@@ -51,17 +46,6 @@ impl From<SecretError> for ApiError {
             SecretError::RateLimited(seconds) => ApiError::TooManyRequests(e.to_string(), seconds),
             SecretError::Aws(m) => ApiError::Unavailable(m),
             SecretError::Db(e) => e.into(),
-        }
-    }
-}
-
-impl From<DeployError> for ApiError {
-    fn from(e: DeployError) -> Self {
-        match e {
-            DeployError::UnknownEnvironment(_) | DeployError::UnknownService(_) => ApiError::NotFound(e.to_string()),
-            DeployError::Forbidden(m) => ApiError::Forbidden(m),
-            DeployError::Aws(m) => ApiError::Unavailable(m),
-            DeployError::Db(e) => e.into(),
         }
     }
 }
@@ -234,33 +218,6 @@ async fn rollback(
     state.secrets.may_write_in(&who, &env)?;
     let body: RollbackBody = body.parse()?;
     Ok(Json(state.secrets.rollback(&who, &env, &name, body.expected_version_id.as_deref(), body.version_id).await?))
-}
-
-/// The service as ECS sees it now (for following a rollout).
-#[utoipa::path(get, path = "/environments/{env}/services/{service}", tag = "services", params(("env" = String, Path, example = "staging"), ("service" = String, Path, example = "fastify-nova")),
-    responses((status = 200, body = ServiceStatus), ReadErrors, Unavailable))]
-async fn service(State(state): State<AppState>, ApiPath((env, service)): ApiPath<(String, String)>) -> Result<Response, ApiError> {
-    Ok(Json(state.live.service_now(&env, &service).await?).into_response())
-}
-
-#[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct RedeployBody {
-    #[serde(default)]
-    reason: String,
-}
-
-/// Forces a new deployment of the service (operators; audited): 202 with its deployments.
-#[utoipa::path(post, path = "/environments/{env}/services/{service}/redeploy", tag = "services", params(("env" = String, Path, example = "staging"), ("service" = String, Path, example = "fastify-nova")), request_body(content = Option<RedeployBody>),
-    responses((status = 202, body = ServiceStatus), ReadErrors, WriteErrors, Unavailable))]
-async fn redeploy(
-    State(state): State<AppState>,
-    Extension(who): Extension<Identity>,
-    ApiPath((env, service)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<RedeployBody>,
-) -> Result<Response, ApiError> {
-    let status = state.live.redeploy(&state.db, &who, &env, &service, &body.reason).await?;
-    Ok((StatusCode::ACCEPTED, Json(status)).into_response())
 }
 
 #[cfg(test)]

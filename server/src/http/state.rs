@@ -5,8 +5,8 @@
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiPath, ApiQuery};
 use super::openapi::{ReadErrors, Unavailable, WriteErrors};
-use super::AppState;
-use crate::auth::middleware::urlencode;
+use crate::app_state::AppState;
+use super::redirect::urlencode;
 use crate::state::StateError;
 use app::model::state::{StateDiff, StateLock, StateOverview, StateVersionDetail};
 use app::model::Identity;
@@ -134,6 +134,6 @@ async fn force_unlock_form(
     match state.states.force_unlock(&who, &env, &form.lock_id, &form.confirm).await {
         Ok(lock) => Ok(Redirect::to(&format!("{page}?unlocked={}", urlencode(&lock.id)))),
         Err(StateError::Db(e)) => Err(e.into()),
-        Err(refused) => Ok(super::back_with_error(&page, &refused)),
+        Err(refused) => Ok(super::redirect::back_with_error(&page, &refused)),
     }
 }

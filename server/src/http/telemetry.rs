@@ -1,7 +1,7 @@
 //! Every answer's request id, log span and Prometheus figures, and `GET /metrics` itself.
 
 use super::error::ApiError;
-use super::AppState;
+use crate::app_state::AppState;
 use crate::telemetry::prometheus;
 use app::model::Identity;
 use axum::extract::{MatchedPath, Request, State};

@@ -2,16 +2,15 @@
 //! `pkg/`), plus the static assets. The assets are found relative to the binary, never the
 //! working directory, so the server runs from anywhere.
 
-use super::AppState;
-use app::api::backend::{Backend, SharedBackend};
-use app::api::{LogTail, Rollout, RunsPage, SecretPage, SecretPageAnswer, SecretsOverview};
+use crate::app_state::AppState;
+use app::server_fns::backend::{Backend, SharedBackend};
+use app::server_fns::{LogTail, Rollout, RunsPage, SecretPage, SecretPageAnswer, SecretsOverview};
 use crate::secrets::SecretError;
 use app::model::run::{EnvironmentActivity, RunView};
 use app::model::{Environment, Identity};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What the UI's server functions call into.
@@ -27,7 +26,7 @@ struct UiBackend {
 pub struct PageInputs {
     range: app::model::metrics::Range,
     activity: Result<Vec<EnvironmentActivity>, String>,
-    dashboard: app::api::Dashboard,
+    dashboard: app::server_fns::Dashboard,
 }
 
 impl PageInputs {
@@ -90,13 +89,13 @@ impl Backend for UiBackend {
         })
     }
 
-    async fn dashboard(&self, range: app::model::metrics::Range) -> app::api::Dashboard {
+    async fn dashboard(&self, range: app::model::metrics::Range) -> app::server_fns::Dashboard {
         if let Some(inputs) = self.inputs.as_ref().filter(|i| i.range == range) {
             return inputs.dashboard.clone();
         }
         // Both reads go to AWS at once: a cold dashboard costs one round trip, not two.
         let (statuses, metrics) = tokio::join!(self.state.live.all(), self.state.metrics.all(range));
-        app::api::Dashboard { statuses, metrics, refresh_seconds: self.state.config.aws.cache_ttl_seconds }
+        app::server_fns::Dashboard { statuses, metrics, refresh_seconds: self.state.config.aws.cache_ttl_seconds }
     }
 
     async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {
@@ -126,7 +125,7 @@ impl Backend for UiBackend {
         let mut bytes = Vec::new();
         let mut at = from;
         while at < run.log_bytes {
-            let page = crate::runs::logs::read_page(&self.state.db, id, at).await.map_err(|e| e.to_string())?;
+            let page = self.state.db.log_page(id, at).await.map_err(|e| e.to_string())?;
             let Some((end, _)) = page.last() else { break };
             at = *end;
             for (_, chunk) in page {
@@ -145,13 +144,17 @@ impl Backend for UiBackend {
         Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from), finished })
     }
 
-    async fn users(&self) -> Result<Vec<app::model::users::UserSummary>, String> {
-        crate::auth::tokens::users_with_tokens(&self.state.db).await.map_err(|e| unreadable("The users", e))
+    async fn users(&self, who: &Identity) -> Result<Vec<app::model::users::UserSummary>, String> {
+        let users = crate::users::Users { db: &self.state.db, tokens: Some(&self.state.token_cache) };
+        users.list(crate::users::Actor::User(who)).await.map_err(|e| match e {
+            crate::users::UserError::Db(e) => unreadable("The users", e),
+            refused => refused.to_string(),
+        })
     }
 
-    async fn audit(&self, query: &app::model::audit::AuditQuery) -> Result<app::model::audit::AuditPage, String> {
-        crate::audit::search(&self.state.db, query, crate::audit::MAX_PAGE).await.map_err(|e| match e {
-            crate::audit::AuditError::BadQuery(m) => m,
+    async fn audit(&self, who: &Identity, query: &app::model::audit::AuditQuery) -> Result<app::model::audit::AuditPage, String> {
+        crate::audit::search(&self.state.db, who, query, crate::audit::MAX_PAGE).await.map_err(|e| match e {
+            crate::audit::AuditError::Forbidden(m) | crate::audit::AuditError::BadQuery(m) => m,
             crate::audit::AuditError::Db(e) => unreadable("The audit log", e),
         })
     }
@@ -177,7 +180,7 @@ impl Backend for UiBackend {
 
     async fn secrets_overview(&self) -> SecretsOverview {
         let lists = self.state.secrets.lists().await;
-        let parity = crate::secrets::parity_of(&lists);
+        let parity = crate::secrets::parity::parity_of(&lists);
         let environments = lists
             .into_iter()
             .filter_map(|(name, list)| Some((self.state.environments.get(&name)?.clone(), list.map_err(|e| e.to_string()))))
@@ -227,7 +230,6 @@ pub fn router(state: AppState) -> Router<AppState> {
     let backend: SharedBackend = Arc::new(UiBackend { state: state.clone(), inputs: None });
     let routes = route_list();
     let options = state.leptos.clone();
-    let pages = super::page_cache::PageCache::new(state.clone());
     let for_pages = state.clone();
     Router::new()
         .leptos_routes_with_context(
@@ -248,7 +250,6 @@ pub fn router(state: AppState) -> Router<AppState> {
             move || app::shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell))
-        .layer(axum::middleware::from_fn_with_state(pages, super::page_cache::dashboard))
 }
 
 /// The app's routes, listed once per process. Listing them renders the app with resource loading
@@ -261,29 +262,8 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
     ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
 }
 
-/// Where the built site (`pkg/zelly.js`, `pkg/zelly.wasm`, `pkg/zelly.css`) is: the configured
-/// directory, else `LEPTOS_SITE_ROOT` (set by `cargo leptos watch`), else `site/` next to the
-/// binary or one level up (cargo's layout: `target/debug/zelly-control` with `target/site`).
-pub fn site_dir(configured: Option<&Path>) -> PathBuf {
-    if let Some(dir) = configured {
-        return dir.to_path_buf();
+impl axum::extract::FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
     }
-    if let Some(dir) = std::env::var_os("LEPTOS_SITE_ROOT").map(PathBuf::from).filter(|d| d.is_absolute()) {
-        return dir;
-    }
-    let exe_dir = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.canonicalize().ok())
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_default();
-    let candidates = [exe_dir.join("site"), exe_dir.join("../site"), exe_dir.join("../../site")];
-    candidates
-        .iter()
-        .find(|d| d.join("pkg").is_dir())
-        .cloned()
-        .unwrap_or_else(|| candidates[1].clone())
-}
-
-pub fn leptos_options(site: &Path) -> LeptosOptions {
-    LeptosOptions::builder().output_name("zelly").site_root(site.to_string_lossy().to_string()).site_pkg_dir("pkg").build()
 }

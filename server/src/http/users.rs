@@ -3,12 +3,10 @@
 //! token (`POST /api/v1/tokens/{id}/revoke`), and the users page's forms for each (plain posts
 //! that work without JavaScript). `crate::users` decides who may do what.
 
-use super::api::require;
 use super::error::ApiError;
 use super::extract::{parse_id, ApiPath, UncheckedJson};
 use super::openapi::{ReadErrors, WriteErrors};
-use super::AppState;
-use crate::auth::tokens::users_with_tokens;
+use crate::app_state::AppState;
 use crate::db::TokenRecord;
 use crate::users::{Actor, UserError, Users};
 use app::model::users::{UserAccess, UserSummary};
@@ -42,7 +40,7 @@ impl From<UserError> for ApiError {
     fn from(e: UserError) -> Self {
         match e {
             UserError::Forbidden(m) => ApiError::Forbidden(m),
-            UserError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            UserError::NotFound(_) | UserError::NoToken(_) => ApiError::NotFound(e.to_string()),
             UserError::Invalid(m) => ApiError::Unprocessable(m),
             UserError::Db(e) => e.into(),
         }
@@ -74,7 +72,8 @@ async fn set_role_api(
     ApiPath(name): ApiPath<String>,
     body: UncheckedJson,
 ) -> Result<Json<UserAccess>, ApiError> {
-    require(&who, Role::Admin)?;
+    // Refused before the body is read (`UncheckedJson`).
+    Actor::User(&who).may_manage()?;
     let role = body.parse::<NewRole>()?.role.ok_or_else(|| ApiError::Unprocessable("name the role: {\"role\": \"operator\"}".into()))?;
     Ok(Json(access(users(&state).set_role(Actor::User(&who), &name, role).await?)))
 }
@@ -97,7 +96,7 @@ async fn disable_api(
     ApiPath(name): ApiPath<String>,
     body: UncheckedJson,
 ) -> Result<Json<UserAccess>, ApiError> {
-    require(&who, Role::Admin)?;
+    Actor::User(&who).may_manage()?;
     let reason = body.parse::<Disable>()?.reason;
     Ok(Json(access(users(&state).disable(Actor::User(&who), &name, &reason).await?)))
 }
@@ -111,7 +110,7 @@ async fn enable_api(State(state): State<AppState>, Extension(who): Extension<Ide
 
 /// The users page after a form: what was done, or why not.
 fn back_to_users(result: Result<String, UserError>) -> Result<Redirect, ApiError> {
-    let urlencode = crate::auth::middleware::urlencode;
+    let urlencode = super::redirect::urlencode;
     match result {
         Ok(done) => Ok(Redirect::to(&format!("/users?done={}", urlencode(&done)))),
         Err(UserError::Db(e)) => Err(e.into()),
@@ -167,19 +166,11 @@ struct UserList {
 /// Every user with their tokens (admins; never a token itself).
 #[utoipa::path(get, path = "/users", tag = "users", responses((status = 200, body = UserList), ReadErrors))]
 async fn list(State(state): State<AppState>, Extension(who): Extension<Identity>) -> Result<Json<UserList>, ApiError> {
-    require(&who, Role::Admin)?;
-    Ok(Json(UserList { users: users_with_tokens(&state.db).await? }))
+    Ok(Json(UserList { users: users(&state).list(Actor::User(&who)).await? }))
 }
 
 async fn revoke(state: &AppState, who: &Identity, id: i64) -> Result<TokenRecord, ApiError> {
-    require(who, Role::Admin)?;
-    let revoked = state
-        .db
-        .revoke_token(&id.to_string(), &who.name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no live token with id {id}")))?;
-    state.token_cache.forget(id);
-    Ok(revoked)
+    Ok(users(state).revoke_token(Actor::User(who), id).await?)
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -208,8 +199,8 @@ async fn revoke_form(
     Path(id): Path<String>,
 ) -> Result<Redirect, ApiError> {
     let to = match revoke(&state, &who, parse_id(&id, "token")?).await {
-        Ok(token) => format!("/users?revoked={}", crate::auth::middleware::urlencode(&token.prefix)),
-        Err(ApiError::NotFound(m) | ApiError::Forbidden(m)) => format!("/users?error={}", crate::auth::middleware::urlencode(&m)),
+        Ok(token) => format!("/users?revoked={}", super::redirect::urlencode(&token.prefix)),
+        Err(ApiError::NotFound(m) | ApiError::Forbidden(m)) => format!("/users?error={}", super::redirect::urlencode(&m)),
         Err(e) => return Err(e),
     };
     Ok(Redirect::to(&to))

@@ -3,9 +3,7 @@
 //! event, keeps the two from ever disagreeing.
 
 use crate::db::audit::NewAuditEvent;
-
-/// The audit action of an admin's "Send test"; its event goes only to the destination named.
-pub const TEST_ACTION: &str = "notification.test";
+use app::model::audit::AuditAction;
 
 /// An event as the outbox records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,18 +17,19 @@ pub struct Outgoing {
 pub fn of_audit(audit: &NewAuditEvent) -> Option<Outgoing> {
     let status = audit.details.get("status").and_then(|s| s.as_str());
     let (event, held) = match audit.action {
-        "run.planned" if status == Some("planned") => ("run.needs_approval", false),
-        "run.planned" => ("run.planned", false),
-        "run.applied" => ("run.applied", false),
-        "run.errored" => ("run.errored", false),
-        "run.canceled" | "run.force_canceled" => ("run.canceled", false),
-        "run.rejected" => ("run.discarded", false),
-        "run.expired" => ("run.expired", false),
-        "run.promotion_overridden" => ("promotion.overridden", false),
-        "environment.drifted" => ("drift.detected", false),
-        "secret.update" | "secret.rotate" | "secret.rollback" => ("secret.changed", true),
-        "state.force_unlocked" => ("state.force_unlocked", true),
-        TEST_ACTION => ("test", false),
+        AuditAction::RunPlanned if status == Some("planned") => ("run.needs_approval", false),
+        AuditAction::RunPlanned => ("run.planned", false),
+        AuditAction::RunApplied => ("run.applied", false),
+        AuditAction::RunErrored => ("run.errored", false),
+        AuditAction::RunCanceled | AuditAction::RunForceCanceled => ("run.canceled", false),
+        AuditAction::RunRejected => ("run.discarded", false),
+        AuditAction::RunExpired => ("run.expired", false),
+        AuditAction::RunPromotionOverridden => ("promotion.overridden", false),
+        AuditAction::EnvironmentDrifted => ("drift.detected", false),
+        AuditAction::SecretUpdate | AuditAction::SecretRotate | AuditAction::SecretRollback => ("secret.changed", true),
+        AuditAction::StateForceUnlocked => ("state.force_unlocked", true),
+        // An admin's "Send test": its event goes only to the destination named.
+        AuditAction::NotificationTest => ("test", false),
         _ => return None,
     };
     let run_id = audit.target.as_deref().and_then(|t| t.strip_prefix("run ")).and_then(|id| id.parse().ok());
@@ -43,7 +42,7 @@ mod tests {
     use serde_json::json;
 
     fn audit(action: &'static str, target: &str, details: serde_json::Value) -> NewAuditEvent {
-        NewAuditEvent { actor: "a".into(), action, environment: Some("production".into()), target: Some(target.into()), details }
+        NewAuditEvent { actor: "a".into(), action: action.parse().expect("an audit action"), environment: Some("production".into()), target: Some(target.into()), details }
     }
 
     #[test]

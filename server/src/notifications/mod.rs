@@ -110,7 +110,7 @@ impl Notifications {
         }
         let event = NewAuditEvent {
             actor: who.name.clone(),
-            action: event::TEST_ACTION,
+            action: app::model::audit::AuditAction::NotificationTest,
             environment: None,
             target: Some(format!("destination {name}")),
             details: serde_json::json!({ "destination": name }),

@@ -60,7 +60,7 @@ async fn run(n: Notifications, mut changes: broadcast::Receiver<i64>) {
         .user_agent(concat!("zelly-control/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("an HTTP client");
-    let worker = format!("{}-{}", crate::runs::engine::hostname(), &crate::auth::new_secret("")[..8]);
+    let worker = format!("{}-{}", crate::runs::engine::hostname(), crate::auth::random_id(8));
     let mut state = Loop { n, client, worker, next_settle: Instant::now() };
     let poll = Duration::from_secs_f64(state.n.inner.config.notifications.poll_seconds);
     loop {

@@ -125,10 +125,16 @@ impl Diagnostics {
     }
 }
 
+/// The error of an apply whose worker was lost: the sweeper records it (`engine::sweeper`).
+pub const APPLY_INTERRUPTED: &str = "The control plane lost this run while terraform apply was running (its worker \
+stopped or crashed). The apply may have partly completed, and it will not be retried automatically. Check the \
+environment before starting a new run. If terraform left the state lock held, an admin can release it on the \
+environment's state page once no apply is running.";
+
 /// Whether a run's error is about the state lock (held by someone, or perhaps left held by a
 /// lost apply): the run page then links to the environment's state page.
 pub fn points_to_state_page(error: &str) -> bool {
-    error.starts_with(LOCKED_PREFIX) || error == crate::runs::engine::APPLY_INTERRUPTED
+    error.starts_with(LOCKED_PREFIX) || error == APPLY_INTERRUPTED
 }
 
 const LOCKED_PREFIX: &str = "The state is locked:";

@@ -5,10 +5,11 @@
 //! refused, by schedule it waits for the next tick). A check is not a change: it is not the
 //! environment's "last run", and promotion never counts it.
 
+use app::model::audit::AuditAction;
 use super::{policy, RunError, Runs};
-use crate::db::audit::NewAuditEvent;
 use crate::db::runs::{NewRun, RunRow};
-use app::model::run::{Drift, DriftState, PlanSummary, Run, RunKind, RunStatus};
+use app::model::run::{Drift, DriftState, Run, RunKind, RunStatus};
+use app::model::plan::PlanSummary;
 use app::model::Identity;
 use std::time::Duration;
 
@@ -69,15 +70,10 @@ pub async fn status(runs: &Runs, env: &str) -> Result<Drift, RunError> {
 
 /// Records drift found by `run` (a drift check that planned changes) as an event of its own.
 pub async fn found(runs: &Runs, run: &RunRow, summary: &PlanSummary) {
-    let event = NewAuditEvent {
-        actor: "system".into(),
-        action: "environment.drifted",
-        environment: Some(run.environment.clone()),
-        target: Some(format!("run {}", run.id)),
-        details: serde_json::json!({
-            "run": run.id, "commit": run.infra_commit, "add": summary.add, "change": summary.change, "destroy": summary.destroy,
-        }),
-    };
+    let details = serde_json::json!({
+        "run": run.id, "commit": run.infra_commit, "add": summary.add, "change": summary.change, "destroy": summary.destroy,
+    });
+    let event = crate::db::audit::NewAuditEvent::of_run("system", AuditAction::EnvironmentDrifted, &run.environment, run.id, details);
     if let Err(e) = runs.db.append_audit(&event).await {
         tracing::warn!(run = run.id, "could not record the drift found: {e}");
     }

@@ -16,8 +16,6 @@ use tokio::task::JoinHandle;
 /// Lines are flushed when this much is buffered, or after `FLUSH_AFTER` of quiet.
 const CHUNK_BYTES: usize = 64 * 1024;
 const FLUSH_AFTER: Duration = Duration::from_millis(50);
-/// Chunks read per database round trip when reading or streaming (at most 256 KB in memory).
-const PAGE: i64 = 4;
 
 /// Appends a run's output to its log. Send whole lines (newline included) through `sender()`.
 pub struct LogWriter {
@@ -126,22 +124,6 @@ impl Output {
     }
 }
 
-/// Log bytes from `from` onwards, page by page: `(end offset, bytes)` items.
-pub async fn read_page(db: &Db, run_id: i64, from: i64) -> crate::db::DbResult<Vec<(i64, Bytes)>> {
-    let chunks = db.log_chunks(run_id, from, PAGE).await?;
-    Ok(chunks
-        .into_iter()
-        .filter_map(|(start, data)| {
-            let end = start + data.len() as i64;
-            if end <= from {
-                return None;
-            }
-            let skip = (from - start).max(0) as usize;
-            Some((end, Bytes::from(data).slice(skip..)))
-        })
-        .collect())
-}
-
 /// The body of `GET /runs/{id}/log?offset=N`: everything from N, streamed page by page. Fused:
 /// a compressing layer polls a body once more after its end, which an unfused `unfold` answers
 /// with a panic (the fuzzer found it: every gzip download of a log broke off at its end).
@@ -151,7 +133,7 @@ pub fn body_from(db: Db, run_id: i64, from: i64) -> impl futures_util::Stream<It
         let db = db.clone();
         async move {
             let from = state?;
-            match read_page(&db, run_id, from).await {
+            match db.log_page(run_id, from).await {
                 Ok(page) if page.is_empty() => None,
                 Ok(page) => {
                     let end = page.last().map(|(end, _)| *end).unwrap_or(from);

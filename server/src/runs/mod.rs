@@ -17,9 +17,10 @@ pub mod variables;
 pub mod wakeup;
 pub mod workspace;
 
+use app::model::audit::AuditAction;
 use crate::config::Config;
 use crate::db::audit::NewAuditEvent;
-use crate::db::runs::{NewRun, RunRow, Transition};
+use crate::db::runs::{Decision, NewApproval, NewRun, RunRow, Transition};
 use crate::encryption::DataKey;
 use crate::db::{Db, DbError};
 use crate::environments::Environments;
@@ -262,14 +263,8 @@ impl Runs {
         Ok(all)
     }
 
-    fn event(who: &str, action: &'static str, run: &Run, details: serde_json::Value) -> NewAuditEvent {
-        NewAuditEvent {
-            actor: who.to_string(),
-            action,
-            environment: Some(run.environment.clone()),
-            target: Some(format!("run {}", run.id)),
-            details,
-        }
+    fn event(who: &str, action: AuditAction, run: &Run, details: serde_json::Value) -> NewAuditEvent {
+        NewAuditEvent::of_run(who, action, &run.environment, run.id, details)
     }
 
     /// Approves (or, where no approval is required, confirms) a planned run. When enough
@@ -300,12 +295,12 @@ impl Runs {
         let enough = approvals_so_far + 1 >= env.approvals_required.max(1);
         let details = serde_json::json!({ "comment": comment, "approval": approvals_so_far + 1, "required": env.approvals_required });
         let outcome = if enough {
-            let event = Self::event(&who.name, "run.approved", &run, details);
+            let event = Self::event(&who.name, AuditAction::RunApproved, &run, details);
             self.db
-                .transition(id, RunStatus::Planned, RunStatus::Applying, None, Some((&who.name, "approve", comment)), &event)
+                .transition(id, RunStatus::Planned, RunStatus::Applying, None, Some(NewApproval { user: &who.name, decision: Decision::Approve, comment }), &event)
                 .await
         } else {
-            self.db.add_approval(id, &who.name, comment, &Self::event(&who.name, "run.approval_added", &run, details)).await
+            self.db.add_approval(id, NewApproval { user: &who.name, decision: Decision::Approve, comment }, &Self::event(&who.name, AuditAction::RunApprovalAdded, &run, details)).await
         };
         match outcome {
             Ok(Transition::Done) => {}
@@ -313,9 +308,7 @@ impl Runs {
             Ok(Transition::WrongState(now)) => {
                 return Err(RunError::Conflict(format!("run {id} is {now}, not waiting for approval")))
             }
-            Err(DbError::Sqlx(e)) if is_duplicate(&e) => {
-                return Err(RunError::Conflict("you have already approved this run".into()))
-            }
+            Ok(Transition::AlreadyDecided) => return Err(RunError::Conflict("you have already approved this run".into())),
             Err(e) => return Err(e.into()),
         }
         self.wakeup.run_changed(id).await;
@@ -340,7 +333,7 @@ impl Runs {
 
     pub async fn expire(&self, row: &RunRow, why: &str) -> Result<(), RunError> {
         let run = row.clone().into_run(vec![]);
-        let event = Self::event("system", "run.expired", &run, serde_json::json!({ "reason": why }));
+        let event = Self::event("system", AuditAction::RunExpired, &run, serde_json::json!({ "reason": why }));
         let error = format!("Expired: {why}.");
         if self.db.transition(row.id, RunStatus::Planned, RunStatus::Expired, Some(&error), None, &event).await?
             == Transition::Done
@@ -356,11 +349,11 @@ impl Runs {
         let env = self.environment(&run.environment)?.clone();
         check_comment(comment)?;
         policy::may_reject(who, &run, &env).map_err(RunError::Forbidden)?;
-        let event = Self::event(&who.name, "run.rejected", &run, serde_json::json!({ "comment": comment }));
+        let event = Self::event(&who.name, AuditAction::RunRejected, &run, serde_json::json!({ "comment": comment }));
         let error = format!("Discarded by {}.", who.name);
         match self
             .db
-            .transition(id, RunStatus::Planned, RunStatus::Discarded, Some(&error), Some((&who.name, "reject", comment)), &event)
+            .transition(id, RunStatus::Planned, RunStatus::Discarded, Some(&error), Some(NewApproval { user: &who.name, decision: Decision::Reject, comment }), &event)
             .await
         {
             Ok(Transition::Done) => {}
@@ -368,9 +361,7 @@ impl Runs {
             Ok(Transition::WrongState(now)) => {
                 return Err(RunError::Conflict(format!("run {id} is {now}, not waiting for approval")))
             }
-            Err(DbError::Sqlx(e)) if is_duplicate(&e) => {
-                return Err(RunError::Conflict("you have already decided on this run".into()))
-            }
+            Ok(Transition::AlreadyDecided) => return Err(RunError::Conflict("you have already decided on this run".into())),
             Err(e) => return Err(e.into()),
         }
         self.wakeup.run_changed(id).await;
@@ -391,11 +382,11 @@ impl Runs {
         if run.status.is_terminal() {
             return Err(RunError::Conflict(format!("run {id} is already {}", run.status)));
         }
-        let action = if force { "run.force_canceled" } else { "run.canceled" };
+        let action = if force { AuditAction::RunForceCanceled } else { AuditAction::RunCanceled };
         let event = Self::event(&who.name, action, &run, serde_json::json!({ "from": run.status }));
         let done = match run.status {
             RunStatus::Planning | RunStatus::Applying if !force => {
-                let requested = Self::event(&who.name, "run.cancel_requested", &run, serde_json::json!({ "from": run.status }));
+                let requested = Self::event(&who.name, AuditAction::RunCancelRequested, &run, serde_json::json!({ "from": run.status }));
                 self.db.request_cancel(id, run.status, &who.name, &requested).await?
             }
             RunStatus::Planning | RunStatus::Applying => self.db.force_cancel(id, run.status, &who.name, &event).await?,
@@ -420,6 +411,3 @@ fn check_comment(comment: &str) -> Result<(), RunError> {
     Ok(())
 }
 
-fn is_duplicate(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}

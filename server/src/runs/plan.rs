@@ -3,7 +3,7 @@
 //! and, per resource, the attributes that change. Values Terraform marks sensitive never leave
 //! this module: they become `sensitive: true` with no value.
 
-use app::model::run::{AttributeChange, ChangeAction, PlanSummary, ResourceChange};
+use app::model::plan::{AttributeChange, ChangeAction, PlanSummary, ResourceChange};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -106,7 +106,8 @@ pub fn actions(who: &Identity, run: &Run, env: &Environment) -> RunActions {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use app::model::run::{Approval, PlanSummary, RunKind};
+    use app::model::run::{Approval, RunKind};
+use app::model::plan::PlanSummary;
 
     fn who(name: &str, role: Role) -> Identity {
         Identity { user_id: 1, name: name.into(), display_name: name.into(), role }

@@ -7,6 +7,7 @@
 //! the secret's. The default secret may be missing (no sensitive variables, and the log says so);
 //! a configured one that cannot be read fails the run, naming the secret and never its content.
 
+use crate::config::validate::is_variable_name;
 use crate::secrets::Secrets;
 use app::model::variables::{Variable, VariableSource, Variables};
 use app::model::Environment;
@@ -18,14 +19,6 @@ use std::path::Path;
 /// Terraform loads `*.auto.tfvars.json` after `terraform.tfvars`, so these values win over a
 /// tfvars file that happens to be in the tree.
 pub const TFVARS_FILE: &str = "zelly.auto.tfvars.json";
-
-/// Terraform's rule for names: letters, digits, `_` and `-`, not starting with a digit or `-`.
-pub fn is_variable_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 128
-        && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-}
 
 /// The values one run gives terraform. `Debug` names the variables, never their values.
 pub struct RunVariables {

@@ -1,8 +1,9 @@
 //! Wake-ups instead of polling: "there is work" for idle workers, and "run N changed" for
-//! live pages and log streams. In-process they are a `Notify` and a broadcast channel; on
-//! Postgres they also travel through LISTEN/NOTIFY, so a `worker` process and every `serve`
-//! replica hear each other.
+//! live pages and log streams. In-process they are a `Notify` and a broadcast channel; they also
+//! go to the other processes sharing the database (`db::notify`), so a `worker` process and
+//! every `serve` replica hear each other.
 
+use crate::db::notify::Heard;
 use crate::db::Db;
 use std::sync::Arc;
 use tokio::sync::{broadcast, Notify};
@@ -47,41 +48,20 @@ impl Wakeup {
     }
 
     async fn notify_others(&self, channel: &str, payload: &str) {
-        if let Db::Postgres(pool) = &self.db {
-            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(pool).await {
-                tracing::warn!("could not notify other processes: {e}");
-            }
+        if let Err(e) = self.db.notify(channel, payload).await {
+            tracing::warn!("could not notify other processes: {e}");
         }
     }
 
     fn listen_to_other_processes(&self) {
-        let Db::Postgres(pool) = self.db.clone() else { return };
         let (work, changes) = (self.work.clone(), self.changes.clone());
-        tokio::spawn(async move {
-            loop {
-                let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!("LISTEN connection failed, retrying: {e}");
-                        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-                        continue;
-                    }
-                };
-                if let Err(e) = listener.listen_all([WORK_CHANNEL, RUN_CHANNEL]).await {
-                    tracing::warn!("LISTEN failed, retrying: {e}");
-                    continue;
-                }
-                // A reconnect may have missed notifications: wake everyone to look again.
-                work.notify_waiters();
-                while let Ok(n) = listener.recv().await {
-                    match n.channel() {
-                        WORK_CHANNEL => work.notify_waiters(),
-                        _ => {
-                            if let Ok(id) = n.payload().parse() {
-                                let _ = changes.send(id);
-                            }
-                        }
-                    }
+        self.db.listen(&[WORK_CHANNEL, RUN_CHANNEL], move |heard| match heard {
+            // A reconnect may have missed notifications: wake everyone to look again.
+            Heard::Connected => work.notify_waiters(),
+            Heard::Message { channel: WORK_CHANNEL, .. } => work.notify_waiters(),
+            Heard::Message { payload, .. } => {
+                if let Ok(id) = payload.parse() {
+                    let _ = changes.send(id);
                 }
             }
         });

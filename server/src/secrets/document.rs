@@ -176,7 +176,7 @@ pub fn check_key_name(key: &str, rule: KeyRule) -> Result<(), ChangeError> {
                 chars.next().is_some_and(|c| c.is_ascii_uppercase())
                     && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             }
-            KeyRule::TerraformVariable => crate::runs::variables::is_variable_name(key),
+            KeyRule::TerraformVariable => crate::config::validate::is_variable_name(key),
         };
     if valid {
         return Ok(());

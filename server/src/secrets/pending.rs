@@ -57,7 +57,7 @@ impl PendingChanges {
         write: Write,
         existing_keys: Vec<String>,
     ) -> PendingSummary {
-        let id = crate::auth::new_secret("")[..32].to_string();
+        let id = crate::auth::random_id(32);
         let pending = Pending {
             user_id,
             environment: environment.to_string(),

@@ -56,11 +56,19 @@ struct LockInfo {
     path: String,
 }
 
+/// AWS's own code and message when it answered (the SDK's whole chain would carry the raw
+/// response, request ids and all, onto the page); the chain when it did not (a timeout).
 fn failed<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static, R: std::fmt::Debug>(
     operation: &str,
     e: SdkError<E, R>,
 ) -> StateError {
-    StateError::Aws(format!("{operation} failed: {}", aws_sdk_s3::error::DisplayErrorContext(&e)))
+    match e.code() {
+        Some(code) => match e.message() {
+            Some(message) => StateError::Aws(format!("{operation} failed: {code}: {message}")),
+            None => StateError::Aws(format!("{operation} failed: {code}")),
+        },
+        None => StateError::Aws(format!("{operation} failed: {}", aws_sdk_s3::error::DisplayErrorContext(&e))),
+    }
 }
 
 fn time(t: Option<&aws_sdk_s3::primitives::DateTime>) -> DateTime<Utc> {

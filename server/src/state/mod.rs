@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod document;
 
+use app::model::audit::AuditAction;
 use crate::config::Config;
 use crate::db::audit::NewAuditEvent;
 use crate::db::state_versions::Writer;
@@ -70,7 +71,8 @@ struct Inner {
     documents: Mutex<HashMap<(String, String), Parsed>>,
     /// The lock holder as the environments page shows it, shared for `aws.repeat_read_seconds`:
     /// every view of the page would otherwise read each environment's lock from AWS.
-    shown_locks: crate::live_cache::Recent<Option<StateLock>>,
+    /// A failed read is shared too: a broken lock table must not be asked again per page view.
+    shown_locks: crate::live::cache::Recent<std::result::Result<Option<StateLock>, String>>,
 }
 
 /// A state version's bytes, for download.
@@ -97,14 +99,14 @@ impl States {
         for env in config.environments() {
             let backend = match config.aws.enabled {
                 true => {
-                    let sdk = crate::aws::sdk_config_in(&config.aws, &env, &env.terraform.backend_region).await;
+                    let sdk = crate::live::clients::sdk_config_in(&config.aws, &env, &env.terraform.backend_region).await;
                     Some(StateBackend::new(&sdk, &env.terraform))
                 }
                 false => None,
             };
             backends.insert(env.name.clone(), backend);
         }
-        let shown_locks = crate::live_cache::Recent::new(std::time::Duration::from_secs(config.aws.repeat_read_seconds));
+        let shown_locks = crate::live::cache::Recent::new(std::time::Duration::from_secs(config.aws.repeat_read_seconds));
         States { inner: Arc::new(Inner { db, environments, backends, terraform: config.terraform.clone(), documents: Mutex::default(), shown_locks }) }
     }
 
@@ -154,7 +156,14 @@ impl States {
     pub async fn lock(&self, who: &Identity, env: &str) -> Result<Option<StateLock>> {
         require(who, Role::Viewer, "reading the state lock")?;
         let (_, backend) = self.environment(env)?;
-        self.inner.shown_locks.get(env, async { Ok(self.held_lock(env, backend).await?.map(|held| held.lock)) }).await
+        let read = async {
+            match self.held_lock(env, backend).await {
+                Ok(held) => Ok(Ok(held.map(|h| h.lock))),
+                Err(StateError::Aws(why)) => Ok(Err(why)),
+                Err(other) => Err(other),
+            }
+        };
+        self.inner.shown_locks.get(env, read).await?.map_err(StateError::Aws)
     }
 
     /// What one version holds: addresses and output names.
@@ -212,7 +221,7 @@ impl States {
             .db
             .append_audit(&NewAuditEvent {
                 actor: who.name.clone(),
-                action: "state.downloaded",
+                action: AuditAction::StateDownloaded,
                 environment: Some(env.to_string()),
                 target: Some(format!("state version {version_id}")),
                 details: serde_json::json!({ "version_id": version_id, "serial": serial, "bytes": bytes.len() }),
@@ -257,7 +266,7 @@ impl States {
         };
         // The row first: a release nobody can account for must not happen. Its notification
         // waits until the lock is gone.
-        let notification = self.inner.db.append_audit(&event("state.force_unlocked")).await?;
+        let notification = self.inner.db.append_audit(&event(AuditAction::StateForceUnlocked)).await?;
         let released = backend.delete_lock(&held).await;
         self.inner.shown_locks.forget(env);
         if let Some(id) = notification {
@@ -275,7 +284,7 @@ impl States {
                 Ok(held.lock)
             }
             outcome => {
-                self.inner.db.append_audit(&event("state.force_unlock_failed")).await?;
+                self.inner.db.append_audit(&event(AuditAction::StateForceUnlockFailed)).await?;
                 outcome?;
                 Err(StateError::Conflict(format!("the state lock of {env} changed while it was being released: check the state page again")))
             }

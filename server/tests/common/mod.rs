@@ -3,9 +3,20 @@
 //! `ZELLY_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`).
 #![allow(dead_code)]
 
+mod emulator;
 pub mod estate;
+mod processes;
 pub mod receiver;
 pub mod repo;
+mod terraform;
+
+// Each test binary uses a part of the harness.
+#[allow(unused_imports)]
+pub use emulator::{test_python, use_emulator, Emulator};
+#[allow(unused_imports)]
+pub use processes::{Api, LoggedServer};
+#[allow(unused_imports)]
+pub use terraform::*;
 
 use app::model::Role;
 use rand::distr::{Alphanumeric, SampleString};
@@ -337,161 +348,6 @@ macro_rules! for_each_backend {
     };
 }
 
-pub fn fixtures() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").canonicalize().unwrap()
-}
-
-pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_name() == ".terraform-fake" {
-            continue;
-        }
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-pub fn root_dir(config: &Config, env: &str) -> std::path::PathBuf {
-    config.terraform.infra_dir.join(&config.environments[env].terraform.root_dir)
-}
-
-pub fn write_scenario(config: &Config, env: &str, scenario: &serde_json::Value) {
-    scenario_file(&root_dir(config, env), scenario);
-}
-
-/// Writes the fake terraform's scenario into a root directory of the infra repository. Runs
-/// work in copies of it, so the fake keeps its records in the original's `.terraform-fake`.
-pub fn scenario_file(root: &std::path::Path, scenario: &serde_json::Value) {
-    let mut scenario = scenario.clone();
-    scenario["state_dir"] = serde_json::Value::String(root.join(".terraform-fake").display().to_string());
-    std::fs::write(root.join("fake-terraform.json"), scenario.to_string()).unwrap();
-}
-
-pub fn invocations(config: &Config, env: &str) -> Vec<serde_json::Value> {
-    let path = root_dir(config, env).join(".terraform-fake/invocations.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// A resource change as `terraform show -json` prints it.
-pub fn change(address: &str, actions: &[&str]) -> serde_json::Value {
-    let ty = address.split('.').next().unwrap();
-    serde_json::json!({ "address": address, "type": ty, "change": {
-        "actions": actions, "before": { "size": 1 }, "after": { "size": 2 } } })
-}
-
-pub fn update_change(address: &str) -> serde_json::Value {
-    change(address, &["update"])
-}
-
-/// The AWS emulator of tests/aws (moto behind a call-counting, fault-injecting proxy), seeded
-/// with the Zelly estate, for one test. Stopped when dropped.
-pub struct Emulator {
-    child: std::process::Child,
-    pub url: String,
-    /// The emulator exits when this closes, should the test process die without dropping it.
-    _stdin: Option<std::process::ChildStdin>,
-}
-
-impl Emulator {
-    /// The emulator seeded with the Zelly estate (ECS, secrets, metrics; not the state backend).
-    pub fn start() -> Emulator {
-        Self::start_with(&["--seed"])
-    }
-
-    /// Only terraform's state backend: the versioned bucket and the lock table.
-    pub fn with_state_backend() -> Emulator {
-        Self::start_with(&["--state-backend"])
-    }
-
-    /// The estate and terraform's state backend both.
-    pub fn seeded_with_state_backend() -> Emulator {
-        Self::start_with(&["--seed", "--state-backend"])
-    }
-
-    fn start_with(args: &[&str]) -> Emulator {
-        process_environment();
-        let python = test_python();
-        let script = fixtures().join("../aws/emulator.py");
-        let mut child = std::process::Command::new(&python)
-            .arg(&script)
-            .args(args)
-            .arg("--exit-with-stdin")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("the AWS emulator needs {python} (run scripts/setup --test): {e}"));
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-        let url = line.trim().strip_prefix("AWS emulator at ").unwrap_or_else(|| panic!("emulator said {line:?}")).to_string();
-        let stdin = child.stdin.take();
-        Emulator { child, url, _stdin: stdin }
-    }
-
-    /// Runs tests/aws/backend.py against this emulator and returns what it printed, as JSON.
-    pub fn backend(&self, args: &[&str]) -> serde_json::Value {
-        let out = std::process::Command::new(test_python())
-            .arg(fixtures().join("../aws/backend.py"))
-            .arg(&self.url)
-            .args(args)
-            .output()
-            .expect("the AWS emulator's python");
-        assert!(out.status.success(), "backend.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("backend.py prints JSON")
-    }
-
-    pub async fn calls(&self, operation: &str) -> Vec<serde_json::Value> {
-        let all: Vec<serde_json::Value> = reqwest::get(format!("{}/_proxy/calls", self.url)).await.unwrap().json().await.unwrap();
-        all.into_iter().filter(|c| c["operation"] == operation).collect()
-    }
-
-    pub async fn reset(&self) {
-        reqwest::Client::new().post(format!("{}/_proxy/reset", self.url)).send().await.unwrap();
-    }
-
-    /// Creates (or replaces the value of) a secret.
-    pub async fn put_secret(&self, region: &str, name: &str, value: &str) {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(region.to_string()))
-            .endpoint_url(&self.url)
-            .load()
-            .await;
-        let client = aws_sdk_secretsmanager::Client::new(&sdk);
-        let created = client.create_secret().name(name).secret_string(value).send().await;
-        if created.is_err() {
-            client.put_secret_value().secret_id(name).secret_string(value).send().await.expect("put the secret value");
-        }
-    }
-
-    /// See tests/aws/emulator.py for the fields.
-    pub async fn fault(&self, fault: serde_json::Value) {
-        reqwest::Client::new().post(format!("{}/_proxy/faults", self.url)).json(&fault).send().await.unwrap();
-    }
-}
-
-/// The tests' python: a virtualenv made by scripts/setup (the AWS emulator, the API's checks).
-pub fn test_python() -> String {
-    std::env::var("ZELLY_TEST_PYTHON")
-        .unwrap_or_else(|_| format!("{}/.cache/zelly-venv/bin/python", std::env::var("HOME").unwrap_or_default()))
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        // SIGTERM, so the emulator stops the moto server it started.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let _ = self.child.wait();
-    }
-}
-
 /// What every test process needs in its environment (and passes on to the servers and
 /// terraform it starts): credentials the emulator accepts, since the SDK's default chain must
 /// find some, and an empty terraform CLI configuration (the machine's points at a missing file).
@@ -509,131 +365,10 @@ fn process_environment() {
     });
 }
 
-/// Points the app at the emulator, with live status on.
-pub fn use_emulator(config: &mut Config, emulator: &Emulator) {
-    config.aws.enabled = true;
-    config.aws.endpoint_url = Some(emulator.url.parse().unwrap());
-}
-
-/// The binary, with debug logging on, serving with `vars` and an admin token; everything it
-/// prints is kept, to be searched for what must never be printed.
-pub struct LoggedServer {
-    child: std::process::Child,
-    pub url: String,
-    output: std::sync::Arc<std::sync::Mutex<String>>,
-    dir: std::path::PathBuf,
-    vars: Vec<(String, String)>,
-}
-
-impl LoggedServer {
-    pub fn start(db: &TestDatabase, vars: &[(String, String)]) -> (LoggedServer, String) {
-        use std::io::{BufRead, BufReader, Read};
-        use std::process::Stdio;
-        process_environment();
-        let mut vars = vars.to_vec();
-        vars.push(("DATABASE_URL".into(), db.url.clone()));
-        vars.push(("ZELLY_DATA_DIR".into(), db.dir.path().display().to_string()));
-        let (dir, output) = (db.dir.path().to_path_buf(), std::sync::Arc::new(std::sync::Mutex::new(String::new())));
-        let mut child = Self::command(&dir, &vars, &["serve", "--listen", "127.0.0.1:0"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let url = line.trim().rsplit(' ').next().unwrap().to_string();
-        for mut stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(child.stderr.take().unwrap())] {
-            let output = output.clone();
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    output.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        let server = LoggedServer { child, url, output, dir, vars };
-        let token = server.token("leak-check", "admin");
-        (server, token)
-    }
-
-    fn command(dir: &std::path::Path, vars: &[(String, String)], args: &[&str]) -> std::process::Command {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zelly-control"));
-        cmd.args(args).current_dir(dir).env_clear();
-        for key in ["PATH", "HOME", "TF_CLI_CONFIG_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_EC2_METADATA_DISABLED"] {
-            if let Some(value) = std::env::var_os(key) {
-                cmd.env(key, value);
-            }
-        }
-        cmd.env("RUST_LOG", "debug").envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd
-    }
-
-    /// A new API token, made with the binary's own command.
-    pub fn token(&self, user: &str, role: &str) -> String {
-        let out = Self::command(&self.dir, &self.vars, &["token", "create", "--user", user, "--role", role]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    }
-
-    /// Stops the server and returns everything it printed.
-    pub fn finish(self) -> String {
-        self.end(libc::SIGTERM)
-    }
-
-    /// Kills the server (SIGKILL: no cleanup of any kind) and returns everything it printed.
-    pub fn kill(self) -> String {
-        self.end(libc::SIGKILL)
-    }
-
-    fn end(mut self, signal: libc::c_int) -> String {
-        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
-        let _ = self.child.wait();
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let text = self.output.lock().unwrap().clone();
-        text
-    }
-}
-
 /// Every value stored in every column of every table, as bytes, labelled `table.column`: for
 /// searching the whole database for what must never be stored.
 pub async fn every_stored_value(db: &Db) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    match db {
-        Db::Sqlite(pool) => {
-            let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-                .fetch_all(pool)
-                .await
-                .unwrap();
-            for table in tables {
-                let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)").bind(&table).fetch_all(pool).await.unwrap();
-                for column in columns {
-                    let sql = format!("SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\"");
-                    let values: Vec<Option<Vec<u8>>> = sqlx::query_scalar(&sql).fetch_all(pool).await.unwrap();
-                    out.extend(values.into_iter().flatten().map(|v| (format!("{table}.{column}"), v)));
-                }
-            }
-        }
-        Db::Postgres(pool) => {
-            let columns: Vec<(String, String, String)> = sqlx::query_as(
-                "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
-                 WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
-            )
-            .fetch_all(pool)
-            .await
-            .unwrap();
-            for (table, column, kind) in columns {
-                let values: Vec<Option<Vec<u8>>> = if kind == "bytea" {
-                    sqlx::query_scalar(&format!("SELECT \"{column}\" FROM \"{table}\"")).fetch_all(pool).await.unwrap()
-                } else {
-                    let texts: Vec<Option<String>> =
-                        sqlx::query_scalar(&format!("SELECT \"{column}\"::text FROM \"{table}\"")).fetch_all(pool).await.unwrap();
-                    texts.into_iter().map(|t| t.map(String::into_bytes)).collect()
-                };
-                out.extend(values.into_iter().flatten().map(|v| (format!("{table}.{column}"), v)));
-            }
-        }
-    }
-    out
+    db.every_stored_value().await.expect("the database reads")
 }
 
 /// Whether `needle` is in `haystack`, looking inside it too when it is a zip archive (a plan
@@ -660,39 +395,6 @@ pub async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// An HTTP client for a server started as its own process.
-pub struct Api {
-    pub client: reqwest::Client,
-    pub url: String,
-}
-
-impl Api {
-    pub async fn get(&self, path: &str, token: &str) -> String {
-        let res = self.client.get(format!("{}{path}", self.url)).bearer_auth(token).send().await.unwrap();
-        assert!(res.status().is_success(), "GET {path}: {}", res.status());
-        res.text().await.unwrap()
-    }
-
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-        let res = self.client.post(format!("{}{path}", self.url)).bearer_auth(token).json(&body).send().await.unwrap();
-        (res.status().as_u16(), res.json().await.unwrap())
-    }
-
-    pub async fn run(&self, id: i64, token: &str) -> Value {
-        serde_json::from_str(&self.get(&format!("/api/v1/runs/{id}"), token).await).unwrap()
-    }
-
-    pub async fn wait_for(&self, id: i64, token: &str, status: &str) -> Value {
-        until(&format!("run {id} to be {status}"), async || {
-            let run = self.run(id, token).await;
-            assert!(run["status"] != "errored" || status == "errored", "run {id} errored: {run:#}");
-            run["status"] == status
-        })
-        .await;
-        self.run(id, token).await
     }
 }
 

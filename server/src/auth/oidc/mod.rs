@@ -142,6 +142,10 @@ impl Provider {
             // and client secret elsewhere.
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
+            // A fresh connection for every call: sign-ins are seconds apart, and a kept one may be
+            // closed by the provider (Node's default keep-alive is 5 s) just as a code is sent on it,
+            // which fails that sign-in and cannot be retried (a code is good for one try).
+            .pool_max_idle_per_host(0)
             .build()?;
         Ok(Provider {
             config,
@@ -160,7 +164,7 @@ impl Provider {
     pub async fn begin(&self, db: &Db, next: &str) -> Result<(url::Url, String), SignInError> {
         let discovered = self.discovered(false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let nonce = super::new_secret("");
+        let nonce = super::random_id(40);
         let (url, state) = discovered
             .client
             .authorize_url(CsrfToken::new_random)
@@ -193,7 +197,7 @@ impl Provider {
             .await
             .map_err(|e| match e {
                 oauth2::RequestTokenError::ServerResponse(r) => {
-                    tracing::warn!(answer = %crate::http::hosts::printable(&r.to_string()), "the identity provider refused the code");
+                    tracing::warn!(answer = %crate::telemetry::printable(&r.to_string()), "the identity provider refused the code");
                     SignInError::Refused(refusal_text(&r.error().to_string()).into())
                 }
                 other => SignInError::Unreachable(format!("the token request failed ({other})")),

@@ -1,8 +1,5 @@
-//! The environments this control plane manages: as configured (in display order), and their live
-//! state in AWS (`status`).
-
-pub mod deploy;
-pub mod status;
+//! The environments this control plane manages, as configured (in display order). Their live
+//! state in AWS is `live`.
 
 use crate::config::Config;
 use app::model::shared::Shared;

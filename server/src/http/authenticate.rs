@@ -1,14 +1,22 @@
 //! Authenticates every request before routing: an API token or a session cookie becomes an
-//! `Identity` in the request's extensions. Anonymous callers get a 401 on the API and are sent to
+//! `Identity` in the request's extensions, and a cookie's state-changing request must carry the
+//! session's CSRF token (`auth::csrf`). Anonymous callers get a 401 on the API and are sent to
 //! the sign-in page from pages. Health checks, the sign-in itself and static assets are public.
 
-use super::{csrf, hash_secret, sessions};
-use crate::http::{error::ApiError, AppState};
+use super::error::ApiError;
+use super::redirect::urlencode;
+use crate::app_state::AppState;
+use crate::auth::activity::{self, Activity};
+use crate::auth::{csrf, hash_secret, sessions};
 use app::model::Identity;
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::{header, HeaderMap};
+use http::{header, HeaderMap, Method};
+
+/// Forms are small; anything larger is refused later by the handlers' own limit anyway.
+const MAX_FORM_BYTES: usize = 1024 * 1024;
 
 enum Caller {
     /// With the session's CSRF token when signed in by cookie.
@@ -32,8 +40,8 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     match caller {
         Caller::Known(identity, csrf_token) => {
             if let Some(token) = csrf_token {
-                if csrf::needs_token(req.method()) && !csrf_exempt(path) {
-                    req = match csrf::verify(req, &token).await {
+                if needs_csrf_token(req.method()) && !csrf_exempt(path) {
+                    req = match verify_csrf(req, &token).await {
                         Ok(req) => req,
                         Err(()) => {
                             return ApiError::Forbidden(
@@ -57,7 +65,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 Redirect::to(&format!("/login?next={}", urlencode(next_url))).into_response()
             };
             if stale_cookie {
-                sessions::append_cookie(&mut response, sessions::clearing_cookie(state.config.secure_cookies()));
+                append_cookie(&mut response, sessions::clearing_cookie(state.config.secure_cookies()));
             }
             response
         }
@@ -86,56 +94,20 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiEr
                 found
             }
         };
-        record_activity(state, identity.user_id, Activity::Token(token_id));
+        activity::record(&state.db, &state.recent_activity, identity.user_id, Activity::Token(token_id));
         return Ok(Caller::Known(identity, None));
     }
-    if let Some(id) = sessions::id_from_headers(headers, state.config.secure_cookies()) {
+    if let Some(id) = session_id(headers, state.config.secure_cookies()) {
         let id_hash = hash_secret(&id);
         return Ok(match state.db.session_identity(&id_hash, sessions::idle_since(&state.config.auth)).await? {
             Some(identity) => {
-                record_activity(state, identity.user_id, Activity::Session(id_hash));
+                activity::record(&state.db, &state.recent_activity, identity.user_id, Activity::Session(id_hash));
                 Caller::Known(identity, Some(csrf::token_for(&id)))
             }
             None => Caller::Anonymous { stale_cookie: true },
         });
     }
     Ok(Caller::Anonymous { stale_cookie: false })
-}
-
-/// What a request was authenticated with, for last-seen bookkeeping.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Activity {
-    Token(i64),
-    /// The session's id hash: an active session does not go idle.
-    Session(String),
-}
-
-/// Last-seen bookkeeping happens off the request path: a slow write must not slow a page. The
-/// database keeps it to a minute's precision, so this process writes at most once a minute per
-/// token or session (an UPDATE that changes nothing still takes SQLite's write lock).
-fn record_activity(state: &AppState, user_id: i64, activity: Activity) {
-    use std::time::{Duration, Instant};
-    {
-        let mut recent = state.recent_activity.lock().expect("activity lock");
-        let now = Instant::now();
-        if recent.get(&activity).is_some_and(|at| now.duration_since(*at) < Duration::from_secs(60)) {
-            return;
-        }
-        if recent.len() > 10_000 {
-            recent.retain(|_, at| now.duration_since(*at) < Duration::from_secs(60));
-        }
-        recent.insert(activity.clone(), now);
-    }
-    let db = state.db.clone();
-    tokio::spawn(async move {
-        let result = match &activity {
-            Activity::Token(id) => db.touch_token(*id).await.and(db.touch_user(user_id).await),
-            Activity::Session(id_hash) => db.touch_session(id_hash).await.and(db.touch_user(user_id).await),
-        };
-        if let Err(e) = result {
-            tracing::warn!("could not record activity: {e}");
-        }
-    });
 }
 
 fn is_public(path: &str) -> bool {
@@ -158,17 +130,57 @@ fn wants_json(path: &str) -> bool {
     path.starts_with("/api/") || path.starts_with("/app/")
 }
 
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+/// Whether `method` can change something, so needs the token.
+fn needs_csrf_token(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Where to go after signing in: only a path on this site, never another origin. Browsers drop
-/// tabs and newlines from a URL and read `\` as `/`, so `/<TAB>/evil.example` would be
-/// `//evil.example`: a path with any of those, or starting `//`, is not taken.
-pub fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') => n,
-        _ => "/",
+/// Passes the request on if it carries `expected`, else gives it back refused. A form's body is
+/// read to find the field and handed on unchanged.
+async fn verify_csrf(req: Request, expected: &str) -> Result<Request, ()> {
+    if let Some(given) = req.headers().get(csrf::HEADER) {
+        return if csrf::matches(given.as_bytes(), expected) { Ok(req) } else { Err(()) };
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(());
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| ())?;
+    let found = url::form_urlencoded::parse(&bytes).any(|(k, v)| k == csrf::FIELD && csrf::matches(v.as_bytes(), expected));
+    if found {
+        Ok(Request::from_parts(parts, Body::from(bytes)))
+    } else {
+        Err(())
+    }
+}
+
+/// The session id from a request's `Cookie` headers, if any (only the prefixed cookie over
+/// HTTPS: an unprefixed one could have been set by anyone on a sibling domain).
+pub fn session_id(headers: &HeaderMap, secure: bool) -> Option<String> {
+    cookie_value(headers, sessions::cookie_name(secure))
+}
+
+/// The value of the non-empty cookie `name` in a request's `Cookie` headers.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name && !c.value().is_empty())
+        .map(|c| c.value().to_string())
+}
+
+/// Adds a `Set-Cookie` to `response` (the values `auth::sessions` builds are always valid headers).
+pub fn append_cookie(response: &mut Response, cookie: String) {
+    if let Ok(value) = cookie.parse() {
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
 }
 
@@ -176,17 +188,8 @@ pub fn safe_next(next: Option<&str>) -> &str {
 mod tests {
     use super::*;
 
-    #[test]
-    fn next_urls_stay_on_this_site() {
-        assert_eq!(safe_next(Some("/?view=differences")), "/?view=differences");
-        assert_eq!(safe_next(Some("//evil.example/")), "/");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/");
-        assert_eq!(safe_next(None), "/");
-        for sneaky in ["/\t/evil.example", "/\n/evil.example", "/ /evil.example", "/\u{a0}/evil.example", "/x\\y", "/\r\n//evil.example"] {
-            assert_eq!(safe_next(Some(sneaky)), "/", "{sneaky:?}");
-        }
-        assert_eq!(safe_next(Some("/runs/12?tab=log#end")), "/runs/12?tab=log#end");
+    fn form(body: &str) -> Request {
+        Request::post("/runs/1/approve").header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from(body.to_string())).unwrap()
     }
 
     #[test]
@@ -197,5 +200,32 @@ mod tests {
         for p in ["/", "/api/v1/environments", "/app/whoami", "/login/x", "/healthzz"] {
             assert!(!is_public(p), "{p}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_form_passes_with_its_token_and_keeps_its_body() {
+        let token = csrf::token_for("session-a");
+        let field = csrf::FIELD;
+        let req = verify_csrf(form(&format!("comment=ship+it&{field}={token}")), &token).await.unwrap();
+        let body = axum::body::to_bytes(req.into_body(), 1000).await.unwrap();
+        assert_eq!(body, format!("comment=ship+it&{field}={token}").as_bytes());
+    }
+
+    #[tokio::test]
+    async fn missing_wrong_or_other_sessions_tokens_are_refused() {
+        let token = csrf::token_for("session-a");
+        assert!(verify_csrf(form("comment=x"), &token).await.is_err());
+        assert!(verify_csrf(form(&format!("{}={}", csrf::FIELD, csrf::token_for("session-b"))), &token).await.is_err());
+        let json = Request::post("/x").header(header::CONTENT_TYPE, "application/json").body(Body::from("{}")).unwrap();
+        assert!(verify_csrf(json, &token).await.is_err(), "a body that is not a form needs the header");
+        let header_ok = Request::post("/x").header(csrf::HEADER, &token).body(Body::empty()).unwrap();
+        assert!(verify_csrf(header_ok, &token).await.is_ok());
+        let header_bad = Request::post("/x").header(csrf::HEADER, "nope").body(Body::empty()).unwrap();
+        assert!(verify_csrf(header_bad, &token).await.is_err());
+    }
+
+    #[test]
+    fn only_methods_that_change_something_need_the_token() {
+        assert!(needs_csrf_token(&Method::POST) && needs_csrf_token(&Method::PUT) && !needs_csrf_token(&Method::GET));
     }
 }

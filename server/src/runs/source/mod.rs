@@ -11,7 +11,9 @@
 //! Git never prompts (no terminal, `GIT_TERMINAL_PROMPT=0`, ssh in batch mode): a credential it
 //! lacks is an error naming the repository, with any password in its URL redacted.
 
+use crate::config::validate::check_ref;
 use crate::config::{Config, RepoUrl};
+use crate::db::runs::{CommitInfo, Pinned};
 use app::model::run::CodeSource;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -31,22 +33,6 @@ pub enum SourceError {
     /// Git could not do its part (a fetch failed, the repository is missing).
     #[error("{0}")]
     Unavailable(String),
-}
-
-/// A commit as the run page shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CommitInfo {
-    pub sha: String,
-    pub subject: String,
-    pub author: String,
-}
-
-/// What a run will plan: the ref it asked for, resolved once. Both are `None` for a plain
-/// directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Pinned {
-    pub git_ref: Option<String>,
-    pub commit: Option<CommitInfo>,
 }
 
 pub struct Source {
@@ -379,27 +365,6 @@ fn is_full_sha(s: &str) -> bool {
     s.len() == 40 && s.chars().all(|c| c.is_ascii_hexdigit())
 }
 
-/// A ref as a requester may write it: a branch, tag or commit id. Stricter than git (no spaces,
-/// no `~^:?*[\`, nothing that reads as an option) so that it can never be more than a name.
-pub fn check_ref(name: &str) -> Result<(), String> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "._/-+@".contains(c);
-    if name.is_empty() {
-        return Err("must not be empty".into());
-    }
-    if name.len() > 255 {
-        return Err("is longer than 255 characters".into());
-    }
-    if !name.chars().all(allowed) {
-        return Err("may use only letters, digits and . _ / - + @".into());
-    }
-    let bad_start = name.starts_with(['-', '/', '.']);
-    let bad_end = name.ends_with(['/', '.']) || name.ends_with(".lock");
-    if bad_start || bad_end || name.contains("..") || name.contains("//") || name.contains("@{") || name == "@" {
-        return Err("is not a valid git ref name".into());
-    }
-    Ok(())
-}
-
 /// Copies a plain directory for a run: files with their modes, symlinks as symlinks, without
 /// terraform's own `.terraform` cache or a `.git` directory.
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
@@ -424,28 +389,4 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn refs_are_names_and_nothing_more() {
-        for good in ["main", "release/2026-12", "v1.4.0", "0123abc", "feature/nova+2", "user@fix"] {
-            assert!(check_ref(good).is_ok(), "{good}");
-        }
-        for bad in ["", "-c", "--upload-pack=x", "a..b", "a b", "a:b", "HEAD~1", "x^", "/abs", "end/", "x.lock", "@{-1}", "a\nb", ".hidden"] {
-            assert!(check_ref(bad).is_err(), "{bad:?}");
-        }
-        assert!(check_ref(&"a".repeat(256)).is_err());
-    }
-
-    #[test]
-    fn passwords_never_appear_in_git_messages() {
-        let url = RepoUrl::new("https://ci:s3cr%2Ft@git.example.com/zelly/infra.git");
-        let message = "fatal: unable to access 'https://ci:s3cr%2Ft@git.example.com/zelly/infra.git/': s3cr/t rejected";
-        let redacted = redact_url(message, &url);
-        assert!(!redacted.contains("s3cr"), "{redacted}");
-        assert!(redacted.contains("git.example.com/zelly/infra.git"));
-        assert_eq!(RepoUrl::new("git@github.com:zelly/infra.git").redacted(), "git@github.com:zelly/infra.git");
-        assert_eq!(format!("{url:?}"), "https://ci:redacted@git.example.com/zelly/infra.git");
-    }
-}
+mod tests;

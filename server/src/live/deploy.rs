@@ -1,7 +1,8 @@
 //! Redeploying an ECS service (`UpdateService` with `forceNewDeployment`, so new tasks read
 //! their secrets again) and watching its rollout with fresh reads rather than the shared cache.
 
-use super::status::{ecs_call, service_status, LiveStatus};
+use app::model::audit::AuditAction;
+use super::ecs::{ecs_call, service_status, LiveStatus};
 use crate::db::audit::NewAuditEvent;
 use crate::db::{Db, DbError};
 use app::model::status::ServiceStatus;
@@ -72,13 +73,13 @@ impl LiveStatus {
             target: Some(service.to_string()),
             details,
         };
-        db.append_audit(&event("service.redeploy", json!({ "cluster": environment.ecs_cluster, "reason": reason }))).await?;
+        db.append_audit(&event(AuditAction::ServiceRedeploy, json!({ "cluster": environment.ecs_cluster, "reason": reason }))).await?;
         let call = ecs.update_service().cluster(&environment.ecs_cluster).service(service).force_new_deployment(true).send();
         let out = match ecs_call(self.inner.timeout, "UpdateService", call).await {
             Ok(out) => out,
             Err(why) => {
                 // The audit log says it was asked for; it must also say it did not happen.
-                db.append_audit(&event("service.redeploy_failed", json!({ "cluster": environment.ecs_cluster, "error": why }))).await?;
+                db.append_audit(&event(AuditAction::ServiceRedeployFailed, json!({ "cluster": environment.ecs_cluster, "error": why }))).await?;
                 return Err(DeployError::Aws(why));
             }
         };

@@ -45,20 +45,19 @@ pub async fn whoami() -> Result<Option<Identity>, ServerFnError> {
 
 #[server(prefix = "/app")]
 pub async fn list_environments() -> Result<Vec<Environment>, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
     Ok(backend::get()?.environments().await)
 }
 
 #[server(prefix = "/app")]
 pub async fn load_environment_activity() -> Result<Vec<EnvironmentActivity>, ServerFnError> {
-    let who = backend::require(crate::model::Role::Viewer)?;
+    let who = backend::caller()?;
     backend::get()?.activity(&who).await.map_err(ServerFnError::new)
 }
 
 /// An environment's state page; `from` and `to` (version ids) ask for their diff.
 #[server(prefix = "/app")]
 pub async fn load_state_page(environment: String, from: Option<String>, to: Option<String>) -> Result<crate::model::state::StatePage, ServerFnError> {
-    let who = backend::require(crate::model::Role::Viewer)?;
+    let who = backend::caller()?;
     let versions = from.zip(to).filter(|(f, t)| !f.is_empty() && !t.is_empty());
     backend::get()?.state_page(&who, &environment, versions).await.map_err(ServerFnError::new)
 }
@@ -78,26 +77,24 @@ pub struct Dashboard {
 /// Never an error for AWS trouble: a failing call shows up as `error` on the environment.
 #[server(prefix = "/app")]
 pub async fn load_dashboard(range: String) -> Result<Dashboard, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
     let range = range.parse().map_err(ServerFnError::new)?;
     Ok(backend::get()?.dashboard(range).await)
 }
 
 #[server(prefix = "/app")]
 pub async fn load_runs_page(environment: String) -> Result<RunsPage, ServerFnError> {
-    let who = backend::require(crate::model::Role::Viewer)?;
+    let who = backend::caller()?;
     backend::get()?.runs_page(&who, &environment).await.map_err(ServerFnError::new)
 }
 
 #[server(prefix = "/app")]
 pub async fn load_run_view(id: i64) -> Result<RunView, ServerFnError> {
-    let who = backend::require(crate::model::Role::Viewer)?;
+    let who = backend::caller()?;
     backend::get()?.run_view(&who, id).await.map_err(ServerFnError::new)
 }
 
 #[server(prefix = "/app")]
 pub async fn load_run_log_tail(id: i64) -> Result<LogTail, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
     backend::get()?.log_tail(id).await.map_err(ServerFnError::new)
 }
 
@@ -134,14 +131,13 @@ pub struct Rollout {
 
 #[server(prefix = "/app")]
 pub async fn load_secrets_overview() -> Result<SecretsOverview, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
     Ok(backend::get()?.secrets_overview().await)
 }
 
 /// Opening a secret's page is audited (as a view).
 #[server(prefix = "/app")]
 pub async fn load_secret_page(environment: String, name: String, confirm: Option<String>) -> Result<SecretPageAnswer, ServerFnError> {
-    let who = backend::require(crate::model::Role::Viewer)?;
+    let who = backend::caller()?;
     backend::get()?.secret_page(&who, &environment, &name, confirm.as_deref()).await.map_err(ServerFnError::new)
 }
 
@@ -154,22 +150,22 @@ pub async fn reveal_secret_value(environment: String, name: String, key: String,
         response.insert_header(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
     }
     backend::check_csrf(&csrf)?;
-    let who = backend::require(crate::model::Role::Viewer)?;
+    let who = backend::caller()?;
     backend::get()?.reveal(&who, &environment, &name, &key).await.map_err(ServerFnError::new)
 }
 
-/// Every user with their API tokens, for admins.
+/// Every user with their API tokens (the domain lets only admins see them).
 #[server(prefix = "/app")]
 pub async fn load_users() -> Result<Vec<crate::model::users::UserSummary>, ServerFnError> {
-    backend::require(crate::model::Role::Admin)?;
-    backend::get()?.users().await.map_err(ServerFnError::new)
+    let who = backend::caller()?;
+    backend::get()?.users(&who).await.map_err(ServerFnError::new)
 }
 
-/// The audit log, for admins.
+/// The audit log (the domain lets only admins read it).
 #[server(prefix = "/app")]
 pub async fn load_audit(query: crate::model::audit::AuditQuery) -> Result<crate::model::audit::AuditPage, ServerFnError> {
-    backend::require(crate::model::Role::Admin)?;
-    backend::get()?.audit(&query).await.map_err(ServerFnError::new)
+    let who = backend::caller()?;
+    backend::get()?.audit(&who, &query).await.map_err(ServerFnError::new)
 }
 
 /// Notification destinations and deliveries (the domain lets only admins see them).
@@ -178,26 +174,23 @@ pub async fn load_notifications(
     // Default: an unfiltered query has no fields, so the browser sends none.
     #[server(default)] query: crate::model::notifications::DeliveryQuery,
 ) -> Result<crate::model::notifications::NotificationsPage, ServerFnError> {
-    let who = backend::require(crate::model::Role::Viewer)?;
+    let who = backend::caller()?;
     backend::get()?.notifications(&who, &query).await.map_err(ServerFnError::new)
 }
 
 #[server(prefix = "/app")]
 pub async fn load_costs() -> Result<crate::model::cost::CostOverview, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
     Ok(backend::get()?.costs().await)
 }
 
 #[server(prefix = "/app")]
 pub async fn load_rollout(environment: String, services: Vec<String>) -> Result<Vec<Rollout>, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
     Ok(backend::get()?.rollout(&environment, &services).await)
 }
 
 /// The API reference page: the OpenAPI document of `/api/v1`, arranged to be read.
 #[server(prefix = "/app")]
 pub async fn load_api_reference() -> Result<crate::model::api_reference::ApiReference, ServerFnError> {
-    backend::require(crate::model::Role::Viewer)?;
     Ok(backend::get()?.api_reference())
 }
 
@@ -207,7 +200,7 @@ pub mod backend {
     use super::{Dashboard, LogTail, Rollout, RunsPage, SecretPageAnswer, SecretsOverview};
     use crate::model::metrics::Range;
     use crate::model::run::{EnvironmentActivity, RunView};
-    use crate::model::{Environment, Identity, Role};
+    use crate::model::{Environment, Identity};
     use leptos::prelude::*;
     use std::sync::Arc;
 
@@ -225,8 +218,8 @@ pub mod backend {
         async fn reveal(&self, who: &Identity, environment: &str, name: &str, key: &str) -> Result<String, String>;
         async fn rollout(&self, environment: &str, services: &[String]) -> Vec<Rollout>;
         async fn costs(&self) -> crate::model::cost::CostOverview;
-        async fn users(&self) -> Result<Vec<crate::model::users::UserSummary>, String>;
-        async fn audit(&self, query: &crate::model::audit::AuditQuery) -> Result<crate::model::audit::AuditPage, String>;
+        async fn users(&self, who: &Identity) -> Result<Vec<crate::model::users::UserSummary>, String>;
+        async fn audit(&self, who: &Identity, query: &crate::model::audit::AuditQuery) -> Result<crate::model::audit::AuditPage, String>;
         fn api_reference(&self) -> crate::model::api_reference::ApiReference;
         async fn notifications(
             &self,
@@ -259,13 +252,9 @@ pub mod backend {
         }
     }
 
-    /// Fails unless the caller has at least `role`. The middleware already turned away anonymous
-    /// callers; this guards each operation on its own, so no page forgets.
-    pub fn require(role: Role) -> Result<Identity, ServerFnError> {
-        match identity() {
-            Some(who) if who.can(role) => Ok(who),
-            Some(_) => Err(ServerFnError::new(format!("this needs the {role} role"))),
-            None => Err(ServerFnError::new("sign in first")),
-        }
+    /// The caller, for the operations that decide by who asks (the server's domain does, and
+    /// refuses what the caller may not do). The middleware already turned away anonymous callers.
+    pub fn caller() -> Result<Identity, ServerFnError> {
+        identity().ok_or_else(|| ServerFnError::new("sign in first"))
     }
 }

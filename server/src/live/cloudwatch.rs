@@ -3,7 +3,7 @@
 //! panels (error rate) are computed here from the series read, not with metric math.
 
 use crate::config::{Config, MetricPanel, MetricTarget};
-use crate::live_cache::{Fetch, Live, LiveCache, Unavailable};
+use crate::live::cache::{Fetch, Live, LiveCache, Unavailable};
 use app::model::metrics::{significant, Metrics, Panel, Range, Series};
 use app::model::shared::Shared;
 use app::model::{Environment, LoadBalancerKind};
@@ -40,7 +40,7 @@ struct Inner {
 
 impl MetricsService {
     pub async fn new(config: &Config) -> MetricsService {
-        let environments = crate::aws::per_environment(config, |sdk| crate::aws_client!(aws_sdk_cloudwatch, sdk)).await;
+        let environments = crate::live::clients::per_environment(config, |sdk| crate::aws_client!(aws_sdk_cloudwatch, sdk)).await;
         MetricsService {
             inner: Arc::new(Inner {
                 environments,

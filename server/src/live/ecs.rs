@@ -2,7 +2,7 @@
 //! 10 services a call), shared by all viewers through the `LiveCache`.
 
 use crate::config::Config;
-use crate::live_cache::{Fetch, Live, LiveCache, Unavailable};
+use crate::live::cache::{Fetch, Live, LiveCache, Unavailable};
 use app::model::shared::Shared;
 use app::model::status::{DeploymentStatus, EnvironmentStatus, Health, ServiceEvent, ServiceStatus};
 use app::model::Environment;
@@ -32,18 +32,18 @@ pub(super) struct Inner {
     pub(super) cache: LiveCache<Shared<EnvironmentStatus>>,
     pub(super) timeout: Duration,
     /// Services read fresh (rollouts), shared for `aws.repeat_read_seconds`.
-    pub(super) followed: crate::live_cache::Recent<ServiceStatus>,
+    pub(super) followed: crate::live::cache::Recent<ServiceStatus>,
 }
 
 impl LiveStatus {
     pub async fn new(config: &Config) -> LiveStatus {
-        let environments = crate::aws::per_environment(config, |sdk| crate::aws_client!(aws_sdk_ecs, sdk)).await;
+        let environments = crate::live::clients::per_environment(config, |sdk| crate::aws_client!(aws_sdk_ecs, sdk)).await;
         LiveStatus {
             inner: Arc::new(Inner {
                 environments,
                 cache: LiveCache::new("ecs", Duration::from_secs(config.aws.cache_ttl_seconds)),
                 timeout: Duration::from_secs(config.aws.timeout_seconds),
-                followed: crate::live_cache::Recent::new(Duration::from_secs(config.aws.repeat_read_seconds)),
+                followed: crate::live::cache::Recent::new(Duration::from_secs(config.aws.repeat_read_seconds)),
             }),
         }
     }

@@ -1,21 +1,25 @@
 //! Signing in and out in the browser: the sign-in page, single sign-on (`/auth/login` sends the
-//! browser to the identity provider, `/auth/callback` brings it back), and `/auth/logout`. The
-//! development sign-in (`dev_login`) shares the page and how a session starts.
+//! browser to the identity provider, `/auth/callback` brings it back), the development sign-in
+//! (`/auth/dev/login`: pick a configured user; the server refuses to start with it unless it
+//! listens on loopback, see `config::validate::check_serve`) and `/auth/logout`.
 
-use super::middleware::safe_next;
-use super::oidc::{self, SignInError};
-use super::sessions;
+use app::model::audit::AuditAction;
+use super::authenticate::{append_cookie, cookie_value, session_id};
+use super::client::ClientAddress;
+use super::error::ApiError;
+use crate::telemetry::printable;
+use super::redirect::{safe_next, urlencode};
+use crate::app_state::AppState;
+use crate::auth::oidc::{self, SignInError};
+use crate::auth::{hash_secret, sessions};
 use crate::config::{AuthMode, DevUser};
 use crate::db::audit::NewAuditEvent;
 use crate::db::UserRecord;
-use crate::http::client::ClientAddress;
-use crate::http::hosts::printable;
-use crate::http::{error::ApiError, AppState};
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::{Extension, Form, Router};
 use http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
 
@@ -24,7 +28,7 @@ pub fn router() -> Router<AppState> {
         .route("/login", get(page))
         .route("/auth/login", get(start_single_sign_on))
         .route("/auth/callback", get(callback))
-        .route("/auth/dev/login", post(super::dev_login::sign_in))
+        .route("/auth/dev/login", post(dev_sign_in))
         .route("/auth/logout", post(sign_out))
 }
 
@@ -45,7 +49,7 @@ pub struct LoginQuery {
 }
 
 /// The sign-in page, with `error` above the ways to sign in.
-pub fn render(state: &AppState, next: &str, error: Option<String>, status: StatusCode) -> Result<Response, ApiError> {
+fn render(state: &AppState, next: &str, error: Option<String>, status: StatusCode) -> Result<Response, ApiError> {
     let users = state
         .config
         .auth
@@ -64,7 +68,7 @@ pub fn render(state: &AppState, next: &str, error: Option<String>, status: Statu
         provider: state.oidc.as_ref().map(|p| p.name()).unwrap_or_default(),
         users,
         next,
-        next_encoded: super::middleware::urlencode(next),
+        next_encoded: urlencode(next),
         error,
     };
     let html = page.render().map_err(|e| ApiError::Internal(e.into()))?;
@@ -77,7 +81,7 @@ async fn page(State(state): State<AppState>, Query(q): Query<LoginQuery>) -> Res
 
 /// Takes one sign-in attempt from the client address's allowance, or renders the refusal.
 /// Every attempt counts, so failed ones do too.
-pub fn within_rate_limit(state: &AppState, client: ClientAddress, next: &str) -> Result<(), Result<Response, ApiError>> {
+fn within_rate_limit(state: &AppState, client: ClientAddress, next: &str) -> Result<(), Result<Response, ApiError>> {
     state.login_limit.check(&client.key()).map_err(|wait| {
         let message = format!("Too many sign-in attempts from this address. Try again in {} seconds.", wait.as_secs().max(1));
         render(state, next, Some(message), StatusCode::TOO_MANY_REQUESTS)
@@ -86,25 +90,25 @@ pub fn within_rate_limit(state: &AppState, client: ClientAddress, next: &str) ->
 
 /// Starts a session for `user` (ending any the browser had), audited, and sends the browser on;
 /// a disabled user is refused instead.
-pub async fn complete(state: &AppState, client: ClientAddress, headers: &HeaderMap, user: &UserRecord, method: &str, next: &str) -> Result<Response, ApiError> {
+async fn complete(state: &AppState, client: ClientAddress, headers: &HeaderMap, user: &UserRecord, method: &str, next: &str) -> Result<Response, ApiError> {
     if user.disabled_at.is_some() {
         audit_refusal(state, client, &user.name, method, "disabled", serde_json::json!(null)).await?;
         return render(state, next, Some(format!("{} is disabled. Ask an administrator if you need access again.", user.name)), StatusCode::FORBIDDEN);
     }
     let secure = state.config.secure_cookies();
-    let cookie = sessions::start(&state.db, headers, user.id, state.config.auth.session_hours, secure).await?;
+    let cookie = sessions::start(&state.db, session_id(headers, secure).as_deref(), user.id, state.config.auth.session_hours, secure).await?;
     state
         .db
         .append_audit(&NewAuditEvent {
             actor: user.name.clone(),
-            action: "auth.signed_in",
+            action: AuditAction::AuthSignedIn,
             environment: None,
             target: None,
             details: serde_json::json!({ "method": method, "address": client.key() }),
         })
         .await?;
     let mut response = Redirect::to(next).into_response();
-    sessions::append_cookie(&mut response, cookie);
+    append_cookie(&mut response, cookie);
     Ok(response)
 }
 
@@ -114,7 +118,7 @@ async fn audit_refusal(state: &AppState, client: ClientAddress, who: &str, metho
     if let (Some(details), serde_json::Value::Object(more)) = (details.as_object_mut(), more) {
         details.extend(more);
     }
-    let event = NewAuditEvent { actor: who.to_string(), action: "auth.sign_in_refused", environment: None, target: None, details };
+    let event = NewAuditEvent { actor: who.to_string(), action: AuditAction::AuthSignInRefused, environment: None, target: None, details };
     state.db.append_audit(&event).await?;
     Ok(())
 }
@@ -160,12 +164,12 @@ async fn callback(
     if let Err(refused) = within_rate_limit(&state, client, "/") {
         return refused;
     }
-    let cookie_state = sessions::cookie_value(&headers, oidc::STATE_COOKIE);
+    let cookie_state = cookie_value(&headers, oidc::STATE_COOKIE);
     let verified = match (q.error, q.code, q.state) {
         (Some(error), _, sign_in_state) => {
             // The user cancelled or the provider refused: the attempt is over either way.
             if let Some(s) = sign_in_state {
-                state.db.take_sign_in_attempt(&super::hash_secret(&s)).await?;
+                state.db.take_sign_in_attempt(&hash_secret(&s)).await?;
             }
             // Anyone can send a browser here with any text: the page says what the error code
             // means in our words, the log keeps the provider's (one line, no control characters).
@@ -231,17 +235,44 @@ fn state_cookie(value: String, max_age: cookie::time::Duration, secure: bool) ->
 
 /// The sign-in is over, whichever way it ended.
 fn forget_state_cookie(state: &AppState, response: &mut Response) {
-    sessions::append_cookie(response, state_cookie(String::new(), cookie::time::Duration::ZERO, state.config.secure_cookies()));
+    append_cookie(response, state_cookie(String::new(), cookie::time::Duration::ZERO, state.config.secure_cookies()));
 }
 
 async fn sign_out(State(state): State<AppState>, who: Option<Extension<app::model::Identity>>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(id) = sessions::id_from_headers(&headers, state.config.secure_cookies()) {
+    if let Some(id) = session_id(&headers, state.config.secure_cookies()) {
         sessions::end(&state.db, &id).await?;
     }
     if let Some(Extension(who)) = who {
-        let event = NewAuditEvent { actor: who.name, action: "auth.signed_out", environment: None, target: None, details: serde_json::json!({}) };
+        let event = NewAuditEvent { actor: who.name, action: AuditAction::AuthSignedOut, environment: None, target: None, details: serde_json::json!({}) };
         state.db.append_audit(&event).await?;
     }
     let cookie = sessions::clearing_cookie(state.config.secure_cookies());
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+}
+
+/// The development sign-in's form: the chosen user, and where to go then.
+#[derive(Deserialize)]
+struct DevLoginForm {
+    user: String,
+    next: Option<String>,
+}
+
+async fn dev_sign_in(
+    State(state): State<AppState>,
+    client: ClientAddress,
+    headers: HeaderMap,
+    Form(form): Form<DevLoginForm>,
+) -> Result<Response, ApiError> {
+    let next = safe_next(form.next.as_deref());
+    if let Err(refused) = within_rate_limit(&state, client, next) {
+        return refused;
+    }
+    if state.config.auth.mode != AuthMode::Dev {
+        return render(&state, next, Some("The development sign-in is turned off.".into()), StatusCode::FORBIDDEN);
+    }
+    let Some(chosen) = state.config.auth.dev_users.iter().find(|u| u.name == form.user) else {
+        return render(&state, next, Some(format!("There is no user called {:?}.", form.user)), StatusCode::BAD_REQUEST);
+    };
+    let (user, _) = state.db.ensure_user(&chosen.name, &chosen.display_name, chosen.role, "dev-login").await?;
+    complete(&state, client, &headers, &user, "dev", next).await
 }
