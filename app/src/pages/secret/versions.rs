@@ -1,5 +1,6 @@
 //! The secret's versions, with a roll back to each earlier one.
 
+use super::ReadAt;
 use crate::components::csrf::CsrfField;
 use crate::components::run_bits::when;
 use crate::model::secret::SecretDetail;
@@ -24,8 +25,7 @@ pub(super) fn VersionsSection(d: SecretDetail) -> impl IntoView {
                                 {(can_write && !v.is_current()).then(|| view! {
                                     <form method="post" action=SecretAction::Rollback.path(&d.environment) class="inline">
                                         <CsrfField/>
-                                        <input type="hidden" name=field::NAME value=d.name.clone()/>
-                                        <input type="hidden" name=field::VERSION value=d.version_id.clone()/>
+                                        <ReadAt d=&d/>
                                         <input type="hidden" name=field::TO value=v.version_id.clone()/>
                                         <button type="submit" class="button small">"Roll back to this"</button>
                                     </form>
