@@ -2,7 +2,8 @@
 //! (`ESC [ … m`) carry meaning here; every other escape sequence is dropped. The text itself is
 //! never markup: the page puts it in text nodes, so `<script>` in a log stays text.
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Serializable: the live log's island continues in the style the server's part ended in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Style {
     pub bold: bool,
     pub dim: bool,

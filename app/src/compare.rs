@@ -1,6 +1,6 @@
 //! Side-by-side comparison of environments: one row per fact, one cell per environment, and a
-//! flag on every row whose cells are not all the same. Pure functions, so the page renders the
-//! same rows on the server and after hydration, and the tests check them without a browser.
+//! flag on every row whose cells are not all the same. Pure functions, so the tests check them
+//! without a browser.
 
 use crate::model::{Environment, Service};
 

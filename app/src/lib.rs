@@ -1,6 +1,9 @@
 #![recursion_limit = "512"]
-//! The Zelly control plane's user interface (Leptos, rendered on the server and hydrated in the
-//! browser) and the data types it shares with the server.
+//! The Zelly control plane's user interface and the data types it shares with the server.
+//!
+//! Leptos in islands mode: every page is rendered on the server and is complete as HTML; the
+//! browser's wasm holds only the islands (`#[island]`: the live log, the reveal buttons) and the
+//! live regions that refresh parts of a page in place (`regions.rs`).
 
 pub mod ansi;
 pub mod server_fns;
@@ -8,6 +11,7 @@ pub mod compare;
 pub mod components;
 pub mod model;
 pub mod pages;
+pub mod regions;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -28,7 +32,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <components::csrf::CsrfMeta/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -41,7 +45,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    mark_hydrated();
 
     view! {
         <Stylesheet id="zelly" href="/pkg/zelly.css"/>
@@ -69,19 +72,22 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Sets `data-hydrated` on `<body>` once the wasm has taken over the page. Effects never run on
-/// the server, so the attribute is proof of hydration (the browser tests look for it).
-fn mark_hydrated() {
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-}
-
+/// The browser's entry point, called by Leptos' islands script before it hydrates the islands.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    leptos::mount::hydrate_islands();
+    regions::follow();
+    // The script hydrates the islands (in microtasks) once this returns; a timer runs after them
+    // all. `data-hydrated` on `<body>` is then proof that the page is live (the browser tests
+    // wait for it).
+    set_timeout(
+        || {
+            if let Some(body) = document().body() {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
 }

@@ -25,6 +25,9 @@ test('an admin filters the audit log by actor and action', async () => {
   const rows = await page.locator('table.audit tbody tr').allInnerTexts();
   assert.ok(rows.length >= 1);
   for (const row of rows) assert.match(row, /ravi[\s\S]*auth\./);
+  // The form shows the filter it answered.
+  assert.equal(await page.inputValue('input[name="actor"]'), 'ravi');
+  assert.equal(await page.inputValue('input[name="action"]'), 'auth.');
   assert.match(await page.locator('[data-export]').getAttribute('href'), /^\/api\/v1\/audit\.csv\?actor=ravi&action=auth\.$/);
   assert.deepEqual(errors, []);
   await context.close();

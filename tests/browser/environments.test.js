@@ -62,8 +62,18 @@ test('sign in and see production and staging side by side, hydrated', async () =
   assert.equal(await page.evaluate(() => window.__sameDocument), true, 'no full page load');
   assert.equal(await page.locator('tr[data-differs="false"]').count(), 0);
   await page.screenshot({ path: join(screenshots, 'environments-differences.png'), fullPage: true });
+  // Back swaps the rows in again, still in the same document.
+  await page.goBack();
+  await page.waitForFunction((n) => document.querySelectorAll('tbody tr').length === n, allRows);
+  assert.doesNotMatch(page.url(), /view=differences/);
+  assert.equal(await page.evaluate(() => window.__sameDocument), true, 'back without a page load');
 
   assert.deepEqual(errors, [], 'no errors in the browser console');
+  // A refresh that is answered by another page (here: sign-in, the session gone) loads that
+  // page as a whole instead of swapping parts of it into this one.
+  await context.clearCookies();
+  await page.waitForURL(/\/login\?next=/, { timeout: 20_000 });
+  assert.equal(await page.locator('.env-card').count(), 0);
   await context.close();
 });
 

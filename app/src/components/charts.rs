@@ -35,12 +35,12 @@ pub fn dashboard_resource(range: Memo<Range>) -> DashboardResource {
 #[component]
 pub fn MetricsSection(envs: Vec<Environment>, data: DashboardResource, range: Memo<Range>) -> impl IntoView {
     view! {
-        <section class="metrics" id="metrics">
+        <section class="metrics" id="metrics" data-live="metrics">
             <div class="metrics-head">
                 <h2>"Metrics"</h2>
                 <div class="segmented" role="group" aria-label="Time range">
                     {Range::ALL.into_iter().map(|r| view! {
-                        <a href=format!("/?range={}#metrics", r.as_str()) class:active=move || range.get() == r
+                        <a href=format!("/?range={}#metrics", r.as_str()) data-live-link class:active=move || range.get() == r
                            aria-current=move || (range.get() == r).then_some("true")>{r.as_str()}</a>
                     }).collect_view()}
                 </div>

@@ -1,6 +1,6 @@
 //! A part of a page that waits for one server read: a line saying what is being read, then the
 //! answer drawn by `view`, or why it could not be read, as a notice. Rendered on the server
-//! (the page is complete without JavaScript) and hydrated as it is.
+//! only, which waits for the answer: the page is complete without JavaScript.
 
 use leptos::prelude::*;
 use serde::{de::DeserializeOwned, Serialize};

@@ -1,7 +1,8 @@
 //! The estate the control plane manages, as configured, and the identity of whoever is looking.
 //!
 //! These types are shared by the server (which loads them from configuration and serves them as
-//! JSON) and the UI (which renders them on both sides of hydration), so they are plain data.
+//! JSON) and the UI (whose pages render them on the server and whose islands carry some of them
+//! to the browser), so they are plain data.
 
 pub mod api_reference;
 pub mod audit;

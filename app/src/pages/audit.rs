@@ -38,7 +38,7 @@ pub fn AuditLogPage() -> impl IntoView {
             </div>
         </div>
         <form method="get" action="/audit" class="card audit-filters">
-            <label class="field"><span>"Actor"</span><input type="text" name="actor" prop:value=move || query.get().actor.unwrap_or_default() placeholder="ravi"/></label>
+            <label class="field"><span>"Actor"</span><input type="text" name="actor" value=move || query.get().actor.unwrap_or_default() placeholder="ravi"/></label>
             <label class="field"><span>"Environment"</span>
                 <select name="environment">
                     <option value="">"Any"</option>
@@ -53,10 +53,10 @@ pub fn AuditLogPage() -> impl IntoView {
                     </Suspense>
                 </select>
             </label>
-            <label class="field"><span>"Action"</span><input type="text" name="action" list="audit-actions" prop:value=move || query.get().action.unwrap_or_default() placeholder="secret. or run.approved"/></label>
+            <label class="field"><span>"Action"</span><input type="text" name="action" list="audit-actions" value=move || query.get().action.unwrap_or_default() placeholder="secret. or run.approved"/></label>
             <ActionChoices/>
-            <label class="field"><span>"From (UTC)"</span><input type="date" name="since" prop:value=move || query.get().since.unwrap_or_default()/></label>
-            <label class="field"><span>"To (UTC)"</span><input type="date" name="until" prop:value=move || query.get().until.unwrap_or_default()/></label>
+            <label class="field"><span>"From (UTC)"</span><input type="date" name="since" value=move || query.get().since.unwrap_or_default()/></label>
+            <label class="field"><span>"To (UTC)"</span><input type="date" name="until" value=move || query.get().until.unwrap_or_default()/></label>
             <div class="row">
                 <button type="submit" class="button primary">"Filter"</button>
                 <a class="button" href="/audit">"Clear"</a>

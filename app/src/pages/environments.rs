@@ -1,6 +1,7 @@
 //! `/`: every environment side by side, one row per fact, differing rows marked.
-//! `?view=differences` keeps only the rows that differ: a plain link without JavaScript, an
-//! instant client-side switch with it.
+//! `?view=differences` keeps only the rows that differ: a plain link without JavaScript, a swap
+//! in place with it. The live parts (status, services, metrics) refresh themselves on the
+//! server's beat, the cache TTL it sends with the data (see `regions.rs`).
 
 use crate::server_fns::{list_environments, load_environment_activity};
 use crate::components::charts::DashboardResource;
@@ -19,9 +20,6 @@ pub fn EnvironmentsPage() -> impl IntoView {
     let activity = Resource::new(|| (), |_| load_environment_activity());
     let range = crate::components::charts::selected_range();
     let dashboard = crate::components::charts::dashboard_resource(range);
-    // Seconds between refreshes, as the server announces them with the data.
-    let refresh_every = StoredValue::new(30u64);
-    keep_fresh(dashboard, refresh_every);
     view! {
         <Title text="Environments"/>
         <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
@@ -29,7 +27,7 @@ pub fn EnvironmentsPage() -> impl IntoView {
                 // Run activity is a bonus on this page: without it, the configuration still shows.
                 let activity = activity.await.unwrap_or_default();
                 match envs.await {
-                    Ok(envs) => view! { <Comparison envs activity dashboard range refresh_every/> }.into_any(),
+                    Ok(envs) => view! { <Comparison envs activity dashboard range/> }.into_any(),
                     Err(e) => view! {
                         <div class="notice notice-error" role="alert">
                             <strong>"Could not load the environments. "</strong>
@@ -48,7 +46,6 @@ fn Comparison(
     activity: Vec<EnvironmentActivity>,
     dashboard: DashboardResource,
     range: Memo<crate::model::metrics::Range>,
-    refresh_every: StoredValue<u64>,
 ) -> impl IntoView {
     let query = use_query_map();
     let only_differences = Memo::new(move |_| query.read().get("view").as_deref() == Some("differences"));
@@ -69,11 +66,11 @@ fn Comparison(
                     {format!(" rows differ between them ({differing} of {total}).")}
                 </p>
             </div>
-            <div class="segmented" role="group" aria-label="Rows to show">
-                <a href="/" class:active=move || !only_differences.get() aria-current=move || (!only_differences.get()).then_some("page")>
+            <div class="segmented" role="group" aria-label="Rows to show" data-live="row-filter">
+                <a href="/" data-live-link class:active=move || !only_differences.get() aria-current=move || (!only_differences.get()).then_some("page")>
                     "All rows"
                 </a>
-                <a href="/?view=differences" class:active=move || only_differences.get() aria-current=move || only_differences.get().then_some("page")>
+                <a href="/?view=differences" data-live-link class:active=move || only_differences.get() aria-current=move || only_differences.get().then_some("page")>
                     {format!("Only differences ({differing})")}
                 </a>
             </div>
@@ -91,25 +88,29 @@ fn Comparison(
                 move || {
                     let envs = envs_live.clone();
                     Suspend::new(async move {
-                        let statuses = match dashboard.await {
-                            Ok(d) => {
-                                refresh_every.set_value(d.refresh_seconds.max(1));
-                                d.statuses
-                            }
-                            Err(_) => Vec::new(),
+                        let (statuses, refresh) = match dashboard.await {
+                            Ok(d) => (d.statuses, d.refresh_seconds.max(1)),
+                            // Nothing to show yet: ask again at the default beat.
+                            Err(_) => (Vec::new(), 30),
                         };
-                        view! { <LiveServices envs statuses/> }
+                        view! {
+                            <div data-live="services" data-refresh-seconds=refresh>
+                                <LiveServices envs statuses/>
+                            </div>
+                        }
                     })
                 }
             }
         </Transition>
         <crate::components::charts::MetricsSection envs=envs_metrics data=dashboard range/>
 
-        {move || {
-            let sections = if only_differences.get() { compare::only_differences(all.clone()) } else { all.clone() };
-            let names: Vec<String> = envs.iter().map(|e| e.display_name.clone()).collect();
-            sections.into_iter().map(|s| view! { <CompareSection section=s names=names.clone()/> }).collect_view()
-        }}
+        <div data-live="rows">
+            {move || {
+                let sections = if only_differences.get() { compare::only_differences(all.clone()) } else { all.clone() };
+                let names: Vec<String> = envs.iter().map(|e| e.display_name.clone()).collect();
+                sections.into_iter().map(|s| view! { <CompareSection section=s names=names.clone()/> }).collect_view()
+            }}
+        </div>
     }
 }
 
@@ -132,7 +133,7 @@ fn EnvCard(env: Environment, activity: Option<EnvironmentActivity>, dashboard: D
                         let name = name.clone();
                         Suspend::new(async move {
                             let status = dashboard.await.ok().and_then(|d| d.statuses.into_iter().find(|s| s.environment == name));
-                            view! { <LiveSummary status/> }
+                            view! { <div data-live=format!("summary-{name}")><LiveSummary status/></div> }
                         })
                     }
                 }
@@ -316,29 +317,4 @@ fn CompareSection(section: Section, names: Vec<String>) -> impl IntoView {
             </div>
         </section>
     }
-}
-
-/// With JavaScript the live panels refresh themselves on the server's beat (its cache TTL, which
-/// comes with the data); the page keeps showing what it has while a refresh is under way. A
-/// one-second ticker owned by the page counts up to that period, so it needs no clock and stops
-/// with the page.
-fn keep_fresh(dashboard: crate::components::charts::DashboardResource, every: StoredValue<u64>) {
-    #[cfg(feature = "hydrate")]
-    {
-        let ticks = StoredValue::new(0u64);
-        let tick = move || {
-            let elapsed = ticks.get_value() + 1;
-            if elapsed >= every.get_value() {
-                ticks.set_value(0);
-                dashboard.refetch();
-            } else {
-                ticks.set_value(elapsed);
-            }
-        };
-        if let Ok(handle) = leptos::prelude::set_interval_with_handle(tick, std::time::Duration::from_secs(1)) {
-            on_cleanup(move || handle.clear());
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (dashboard, every);
 }

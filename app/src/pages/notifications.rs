@@ -1,10 +1,12 @@
 //! `/notifications`: for admins, every notification destination (where it sends, what it hears,
 //! its last success and failure, a Send test button) and the newest deliveries with their
 //! attempts and the receiver's last answer. Filters are a plain GET form, the test button a plain
-//! form post; with JavaScript the deliveries refresh themselves every few seconds.
+//! form post; with JavaScript the destinations and deliveries refresh themselves every few
+//! seconds (`regions.rs`), leaving the filter form as the user left it.
 
 use crate::server_fns::load_notifications;
 use crate::components::csrf::CsrfField;
+use crate::components::loaded::Loaded;
 use crate::components::run_bits::when;
 use crate::model::notifications::{Delivery, DeliveryQuery, DestinationSummary, NotificationsPage};
 use leptos::prelude::*;
@@ -28,7 +30,6 @@ pub fn NotificationsPage() -> impl IntoView {
         }
     });
     let page = Resource::new(move || query.get(), load_notifications);
-    keep_fresh(page);
     let sent = move || params.read().get("sent");
     let error = move || params.read().get("error");
     view! {
@@ -42,14 +43,7 @@ pub fn NotificationsPage() -> impl IntoView {
         </div>
         {move || sent().map(|d| view! { <div class="notice notice-ok" role="status">{format!("A test notification to {d} is on its way: it appears below in a moment.")}</div> })}
         {move || error().map(|e| view! { <div class="notice notice-error" role="alert">{e}</div> })}
-        <Transition fallback=|| view! { <p class="muted">"Reading notifications…"</p> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(p) => view! { <Overview page=p query=query.get_untracked()/> }.into_any(),
-                }
-            })}
-        </Transition>
+        <Loaded resource=page loading="Reading notifications…" view=move |p| view! { <Overview page=p query=query.get_untracked()/> }/>
     }
 }
 
@@ -67,7 +61,7 @@ fn Overview(page: NotificationsPage, query: DeliveryQuery) -> impl IntoView {
         {destinations.is_empty().then(|| view! {
             <div class="notice notice-info">"No destinations are configured. Add "<code>"[[notifications.destinations]]"</code>" entries (kind \"slack\" or \"webhook\") to the configuration file and restart."</div>
         })}
-        <div class="destinations">
+        <div class="destinations" data-live="destinations">
             {destinations.into_iter().map(|d| view! { <DestinationCard d/> }).collect_view()}
         </div>
         <h2>"Deliveries"</h2>
@@ -95,16 +89,18 @@ fn Overview(page: NotificationsPage, query: DeliveryQuery) -> impl IntoView {
                 <a class="button" href="/notifications">"Clear"</a>
             </div>
         </form>
-        <div class="table-wrap">
-            <table class="audit deliveries">
-                <thead><tr><th>"Queued"</th><th>"Destination"</th><th>"Event"</th><th>"Environment"</th><th>"Status"</th><th>"Attempts"</th><th>"Last answer"</th></tr></thead>
-                <tbody>
-                    {deliveries.deliveries.is_empty().then(|| view! { <tr><td colspan="7" class="muted empty">"No deliveries match."</td></tr> })}
-                    {deliveries.deliveries.into_iter().map(|d| view! { <DeliveryRow d/> }).collect_view()}
-                </tbody>
-            </table>
+        <div data-live="deliveries" data-refresh-seconds=REFRESH_SECONDS>
+            <div class="table-wrap">
+                <table class="audit deliveries">
+                    <thead><tr><th>"Queued"</th><th>"Destination"</th><th>"Event"</th><th>"Environment"</th><th>"Status"</th><th>"Attempts"</th><th>"Last answer"</th></tr></thead>
+                    <tbody>
+                        {deliveries.deliveries.is_empty().then(|| view! { <tr><td colspan="7" class="muted empty">"No deliveries match."</td></tr> })}
+                        {deliveries.deliveries.into_iter().map(|d| view! { <DeliveryRow d/> }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+            {next.map(|href| view! { <p><a class="button" href=href data-older>"Older deliveries"</a></p> })}
         </div>
-        {next.map(|href| view! { <p><a class="button" href=href data-older>"Older deliveries"</a></p> })}
     }
 }
 
@@ -164,17 +160,4 @@ fn DeliveryRow(d: Delivery) -> impl IntoView {
             <td class="details mono small">{answer}</td>
         </tr>
     }
-}
-
-/// With JavaScript the page re-reads its deliveries every few seconds, so a test or a retry
-/// shows up without a reload.
-fn keep_fresh(page: Resource<Result<NotificationsPage, ServerFnError>>) {
-    #[cfg(feature = "hydrate")]
-    {
-        if let Ok(handle) = leptos::prelude::set_interval_with_handle(move || page.refetch(), std::time::Duration::from_secs(REFRESH_SECONDS)) {
-            on_cleanup(move || handle.clear());
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (page, REFRESH_SECONDS);
 }

@@ -1,9 +1,11 @@
 //! `/runs/{id}`: one run — timeline, plan, approvals, the buttons this user may press, and the
 //! live log. Forms post to the server and work without JavaScript (the page then refreshes
-//! itself while the run is active); with JavaScript the log and status update live.
+//! itself while the run is active); with JavaScript the log streams in and, when the status
+//! changes, the details above it are swapped for their new version (`regions.rs`).
 
 use crate::server_fns::{load_run_log_tail, load_run_view};
 use crate::components::cost_diff::{CostDelta, CostDiffSection};
+use crate::components::loaded::Loaded;
 use crate::components::log_view::LogView;
 use crate::components::plan_diff::PlanDiff;
 use crate::components::run_bits::{took, when, PlanCounts, StatusBadge};
@@ -21,29 +23,22 @@ pub fn RunPage() -> impl IntoView {
     let id = move || params.read().get("id").and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     let view_data = Resource::new(id, load_run_view);
     let tail = Resource::new(id, load_run_log_tail);
-    let refresh = Callback::new(move |_status: String| view_data.refetch());
 
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading run…"</p> }>
             {move || Suspend::new(async move {
                 let error = query.read_untracked().get("error");
-                match view_data.await {
+                let details = match view_data.await {
                     Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
                     Ok(v) => view! { <RunDetails v error/> }.into_any(),
-                }
+                };
+                view! { <div data-live="run">{details}</div> }
             })}
         </Transition>
         <section class="log-section">
             <h2>"Log"</h2>
-            <Suspense fallback=|| view! { <p class="muted">"Loading the log…"</p> }>
-                // Depends on the tail alone: refreshing the run above must not rebuild the log.
-                {move || Suspend::new(async move {
-                    match tail.await {
-                        Ok(t) => view! { <LogView run_id=id() tail=t on_status=refresh/> }.into_any(),
-                        Err(e) => view! { <p class="notice notice-error">{e.to_string()}</p> }.into_any(),
-                    }
-                })}
-            </Suspense>
+            // Outside the "run" region: a swap above never restarts the log's stream.
+            <Loaded resource=tail loading="Loading the log…" view=move |t| view! { <LogView run_id=id() tail=t/> }/>
         </section>
     }
 }

@@ -1,6 +1,6 @@
-//! The browser UI: Leptos pages rendered on the server (and hydrated by the wasm bundle in
-//! `pkg/`), plus the static assets. The assets are found relative to the binary, never the
-//! working directory, so the server runs from anywhere.
+//! The browser UI: Leptos pages rendered on the server (their islands and live regions brought
+//! to life by the wasm bundle in `pkg/`), plus the static assets. The assets are found relative
+//! to the binary, never the working directory, so the server runs from anywhere.
 
 use crate::app_state::AppState;
 use app::server_fns::backend::{Backend, SharedBackend};
@@ -44,9 +44,6 @@ impl PageInputs {
         serde_json::to_vec(self).expect("plain data serializes")
     }
 }
-
-/// The run page shows at most this much of a log when it loads; the rest is a download away.
-const LOG_TAIL_BYTES: i64 = 256 * 1024;
 
 #[async_trait::async_trait]
 impl Backend for UiBackend {
@@ -99,20 +96,7 @@ impl Backend for UiBackend {
     }
 
     async fn runs_page(&self, who: &Identity, environment: &str) -> Result<RunsPage, String> {
-        let runs = &self.state.runs;
-        // The list and the variables (a Secrets Manager read) at once.
-        let (list, variables) = tokio::join!(runs.list(environment, 100, None), runs.variables(environment));
-        let list = list.map_err(|e| e.to_string())?;
-        let environment = self.environment(environment)?;
-        Ok(RunsPage {
-            environment,
-            runs: list,
-            can_start: crate::runs::policy::may_start(who).is_ok(),
-            can_override_promotion: crate::runs::policy::may_override_promotion(who).is_ok(),
-            simulated_terraform: runs.simulated,
-            source: runs.source.describe(),
-            variables: variables.map_err(|e| e.to_string())?,
-        })
+        self.state.runs.page(who, environment).await.map_err(|e| e.to_string())
     }
 
     async fn run_view(&self, who: &Identity, id: i64) -> Result<RunView, String> {
@@ -120,28 +104,7 @@ impl Backend for UiBackend {
     }
 
     async fn log_tail(&self, id: i64) -> Result<LogTail, String> {
-        let run = self.state.runs.get(id).await.map_err(|e| e.to_string())?;
-        let mut from = (run.log_bytes - LOG_TAIL_BYTES).max(0);
-        let mut bytes = Vec::new();
-        let mut at = from;
-        while at < run.log_bytes {
-            let page = self.state.db.log_page(id, at).await.map_err(|e| e.to_string())?;
-            let Some((end, _)) = page.last() else { break };
-            at = *end;
-            for (_, chunk) in page {
-                bytes.extend_from_slice(&chunk);
-            }
-        }
-        // Start a cut log at a line boundary.
-        if from > 0 {
-            if let Some(nl) = bytes.iter().position(|b| *b == b'\n') {
-                bytes.drain(..=nl);
-                from += nl as i64 + 1;
-            }
-        }
-        // The status was read before the log: a finished run's log was complete by then.
-        let finished = run.status.is_terminal();
-        Ok(LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from), finished })
+        self.state.runs.log_tail(id).await.map_err(|e| e.to_string())
     }
 
     async fn users(&self, who: &Identity) -> Result<Vec<app::model::users::UserSummary>, String> {
@@ -179,13 +142,7 @@ impl Backend for UiBackend {
     }
 
     async fn secrets_overview(&self) -> SecretsOverview {
-        let lists = self.state.secrets.lists().await;
-        let parity = crate::secrets::parity::parity_of(&lists);
-        let environments = lists
-            .into_iter()
-            .filter_map(|(name, list)| Some((self.state.environments.get(&name)?.clone(), list.map_err(|e| e.to_string()))))
-            .collect();
-        SecretsOverview { environments, parity }
+        self.state.secrets.overview().await
     }
 
     async fn secret_page(&self, who: &Identity, environment: &str, name: &str, confirm: Option<&str>) -> Result<SecretPageAnswer, String> {
@@ -207,10 +164,7 @@ impl Backend for UiBackend {
     }
 
     async fn rollout(&self, environment: &str, services: &[String]) -> Vec<Rollout> {
-        let reads = services.iter().take(20).map(|s| async move {
-            Rollout { service: s.clone(), status: self.state.live.service_now(environment, s).await.map_err(|e| e.to_string()) }
-        });
-        futures_util::future::join_all(reads).await
+        self.state.live.rollout(environment, services).await
     }
 }
 

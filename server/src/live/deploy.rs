@@ -9,6 +9,9 @@ use app::model::status::ServiceStatus;
 use app::model::{Environment, Identity};
 use serde_json::json;
 
+/// A rollout page follows this many services at most (a page asks for them by name).
+const MAX_FOLLOWED: usize = 20;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     #[error("no environment {0:?}")]
@@ -49,6 +52,15 @@ impl LiveStatus {
         let (environment, ecs) = self.service(env, service)?;
         let key = format!("{env}/{service}");
         self.inner.followed.get(&key, self.read_service(environment, ecs, service)).await
+    }
+
+    /// Several services followed at once (a secret's consumers after a redeploy), at most
+    /// `MAX_FOLLOWED` of them: each as ECS sees it now, or why it could not be read.
+    pub async fn rollout(&self, env: &str, services: &[String]) -> Vec<app::server_fns::Rollout> {
+        let reads = services.iter().take(MAX_FOLLOWED).map(|service| async move {
+            app::server_fns::Rollout { service: service.clone(), status: self.service_now(env, service).await.map_err(|e| e.to_string()) }
+        });
+        futures_util::future::join_all(reads).await
     }
 
     async fn read_service(&self, environment: &Environment, ecs: aws_sdk_ecs::Client, service: &str) -> Result<ServiceStatus, DeployError> {

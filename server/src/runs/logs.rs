@@ -149,3 +149,29 @@ pub fn body_from(db: Db, run_id: i64, from: i64) -> impl futures_util::Stream<It
     })
     .fuse()
 }
+
+/// The end of a run's log, at most `max_bytes` of it, starting at a line boundary when cut: what
+/// the run page shows when it loads (the rest is a download away), and where its live stream
+/// continues from.
+pub async fn tail(db: &Db, run: &app::model::run::Run, max_bytes: i64) -> Result<app::server_fns::LogTail, crate::db::DbError> {
+    let mut from = (run.log_bytes - max_bytes).max(0);
+    let mut bytes = Vec::new();
+    let mut at = from;
+    while at < run.log_bytes {
+        let page = db.log_page(run.id, at).await?;
+        let Some((end, _)) = page.last() else { break };
+        at = *end;
+        for (_, chunk) in page {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if from > 0 {
+        if let Some(nl) = bytes.iter().position(|b| *b == b'\n') {
+            bytes.drain(..=nl);
+            from += nl as i64 + 1;
+        }
+    }
+    // `run` was read before its log: if it had finished then, its log was complete.
+    let finished = run.status.is_terminal();
+    Ok(app::server_fns::LogTail { text: String::from_utf8_lossy(&bytes).into_owned(), from, to: at.max(from), finished })
+}

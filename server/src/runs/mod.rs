@@ -79,6 +79,11 @@ pub struct RunRequest<'a> {
     pub override_promotion: Option<&'a str>,
 }
 
+/// The run page shows at most this much of a log when it loads; the rest is a download away.
+const LOG_TAIL_BYTES: i64 = 256 * 1024;
+/// Runs on an environment's run list page.
+const RUNS_PAGE_LENGTH: i64 = 100;
+
 #[derive(Clone)]
 pub struct Runs {
     pub db: Db,
@@ -220,6 +225,29 @@ impl Runs {
 
     pub async fn get(&self, id: i64) -> Result<Run, RunError> {
         self.load(id).await
+    }
+
+    /// The end of run `id`'s log, as its page shows it when it loads.
+    pub async fn log_tail(&self, id: i64) -> Result<app::server_fns::LogTail, RunError> {
+        let run = self.load(id).await?;
+        Ok(logs::tail(&self.db, &run, LOG_TAIL_BYTES).await?)
+    }
+
+    /// An environment's run list as `who` sees it: the newest runs, what `who` may start, where
+    /// the code comes from and the environment's variables.
+    pub async fn page(&self, who: &Identity, env: &str) -> Result<app::server_fns::RunsPage, RunError> {
+        let environment = self.environment(env)?.clone();
+        // The list and the variables (a Secrets Manager read) at once.
+        let (runs, variables) = tokio::join!(self.list(env, RUNS_PAGE_LENGTH, None), self.variables(env));
+        Ok(app::server_fns::RunsPage {
+            environment,
+            runs: runs?,
+            can_start: policy::may_start(who).is_ok(),
+            can_override_promotion: policy::may_override_promotion(who).is_ok(),
+            simulated_terraform: self.simulated,
+            source: self.source.describe(),
+            variables: variables?,
+        })
     }
 
     pub async fn view(&self, who: &Identity, id: i64) -> Result<RunView, RunError> {

@@ -215,6 +215,17 @@ impl Secrets {
         envs.into_iter().zip(lists).collect()
     }
 
+    /// The secrets page: every environment's list, and the keys each one lacks.
+    pub async fn overview(&self) -> app::server_fns::SecretsOverview {
+        let lists = self.lists().await;
+        let parity = parity::parity_of(&lists);
+        let environments = lists
+            .into_iter()
+            .filter_map(|(name, list)| Some((self.inner.environments.get(&name)?.clone(), list.map_err(|e| e.to_string()))))
+            .collect();
+        app::server_fns::SecretsOverview { environments, parity }
+    }
+
     fn permissions(&self, who: &Identity, env: &Environment) -> SecretPermissions {
         let (write_role, reveal_role) = (env.secret_write_role(), env.secret_reveal_role());
         SecretPermissions {

@@ -43,43 +43,35 @@ pub(super) fn RedeployButton(env: String, name: String, services: Vec<String>, l
     }.into_any()
 }
 
-/// Redeployed services, followed until their rollouts settle (every 3 s with JavaScript; the
-/// page reloads itself without).
+/// Redeployed services, followed until their rollouts settle: the section asks for itself again
+/// every 3 s (`regions.rs`; the page reloads itself without JavaScript) and stops once settled.
 #[component]
 pub(super) fn RolloutSection(env: String, services: Vec<String>) -> impl IntoView {
-    let tick = RwSignal::new(0u32);
-    let rollout = Resource::new(move || tick.get(), {
-        let (env, services) = (env.clone(), services.clone());
-        move |_| load_rollout(env.clone(), services.clone())
-    });
+    let rollout = Resource::new(|| (), move |_| load_rollout(env.clone(), services.clone()));
     let settled = |rows: &[Rollout]| rows.iter().all(|r| r.status.as_ref().map(|s| s.rollout != "IN_PROGRESS" && s.deployments.len() <= 1).unwrap_or(true));
-    Effect::new(move |_| {
-        if let Some(Ok(rows)) = rollout.get() {
-            if !settled(&rows) {
-                set_timeout(move || tick.update(|t| *t += 1), std::time::Duration::from_secs(3));
-            }
-        }
-    });
     view! {
-        <section class="card rollout" aria-labelledby="rollout-title">
-            <h2 id="rollout-title">"Rollout"</h2>
-            <Transition fallback=|| view! { <p class="muted">"Asking ECS…"</p> }>
-                {move || Suspend::new(async move {
-                    match rollout.await {
-                        Err(e) => view! { <p class="notice notice-error">{e.to_string()}</p> }.into_any(),
-                        Ok(rows) => {
-                            let done = settled(&rows);
-                            view! {
-                                {(!done).then(|| view! { <noscript><meta http-equiv="refresh" content="3"/></noscript> })}
-                                <ul class="rollout-list" data-settled=done.to_string()>
-                                    {rows.into_iter().map(|r| view! { <RolloutRow r/> }).collect_view()}
-                                </ul>
-                            }.into_any()
-                        }
+        <Suspense fallback=|| view! { <p class="muted">"Asking ECS…"</p> }>
+            {move || Suspend::new(async move {
+                let (done, body) = match rollout.await {
+                    Err(e) => (false, view! { <p class="notice notice-error">{e.to_string()}</p> }.into_any()),
+                    Ok(rows) => {
+                        let done = settled(&rows);
+                        (done, view! {
+                            <ul class="rollout-list" data-settled=done.to_string()>
+                                {rows.into_iter().map(|r| view! { <RolloutRow r/> }).collect_view()}
+                            </ul>
+                        }.into_any())
                     }
-                })}
-            </Transition>
-        </section>
+                };
+                view! {
+                    <section class="card rollout" aria-labelledby="rollout-title" data-live="rollout" data-refresh-seconds=(!done).then_some(3)>
+                        {(!done).then(|| view! { <noscript><meta http-equiv="refresh" content="3"/></noscript> })}
+                        <h2 id="rollout-title">"Rollout"</h2>
+                        {body}
+                    </section>
+                }
+            })}
+        </Suspense>
     }.into_any()
 }
 

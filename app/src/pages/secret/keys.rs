@@ -10,56 +10,89 @@ use leptos::prelude::*;
 /// Keys with masked values and, for those allowed, a reveal per key.
 #[component]
 pub(super) fn KeysSection(d: SecretDetail) -> impl IntoView {
-    let revealed: RwSignal<Option<(String, String)>> = RwSignal::new(None);
-    let failed: RwSignal<Option<String>> = RwSignal::new(None);
     let can_reveal = d.permissions.can_reveal;
-    let consumers = d.consumers.clone();
+    let keys = d
+        .keys
+        .iter()
+        .map(|k| KeyRow {
+            name: k.name.clone(),
+            masked: k.masked.clone(),
+            credential: k.credential,
+            readers: d.consumers.iter().filter(|c| c.keys.is_empty() || c.keys.contains(&k.name)).map(|c| c.service.clone()).collect(),
+        })
+        .collect();
     view! {
         <section class="card" aria-labelledby="keys-title">
             <h2 id="keys-title">"Keys"</h2>
-            {move || failed.get().map(|e| view! { <p class="notice notice-error" role="alert">{e}</p> })}
-            <table class="keys">
-                <thead><tr><th>"Key"</th><th>"Value"</th><th>"Read by"</th><th></th></tr></thead>
-                <tbody>
-                    {d.keys.iter().map(|k| {
-                        let key = k.name.clone();
-                        let readers: Vec<String> = consumers.iter().filter(|c| c.keys.is_empty() || c.keys.contains(&key)).map(|c| c.service.clone()).collect();
-                        let (env, name) = (d.environment.clone(), d.name.clone());
-                        let shown_key = key.clone();
-                        let shown = move || revealed.get().filter(|(k, _)| *k == shown_key).map(|(_, v)| v);
-                        let submit_key = key.clone();
-                        let on_reveal = move |ev: leptos::ev::SubmitEvent| {
-                            ev.prevent_default();
-                            let (env, name, key) = (env.clone(), name.clone(), submit_key.clone());
-                            leptos::task::spawn_local(async move {
-                                match reveal_secret_value(env, name, key.clone(), crate::components::csrf::csrf_token()).await {
-                                    Ok(v) => {
-                                        failed.set(None);
-                                        revealed.set(Some((key, v)));
-                                        // Hide it again after a while, as if the page were left.
-                                        set_timeout(move || revealed.set(None), std::time::Duration::from_secs(60));
-                                    }
-                                    Err(e) => failed.set(Some(e.to_string())),
-                                }
-                            });
-                        };
-                        let shown_again = shown.clone();
-                        let (masked, key_for_value, reveal_key) = (k.masked.clone(), key.clone(), k.name.clone());
-                        view! {
-                            <tr data-key=key.clone()>
-                                <td><code>{key.clone()}</code>{k.credential.then(|| view! { <span class="muted small">" credential"</span> })}</td>
-                                <td class="value-cell">
-                                    {move || match shown() {
-                                        Some(v) => view! { <code class="revealed-value" data-revealed=key_for_value.clone()>{v}</code> }.into_any(),
-                                        None => view! { <span class="masked" aria-label="hidden value">{masked.clone()}</span> }.into_any(),
-                                    }}
-                                </td>
-                                <td class="muted small">{readers.join(", ")}</td>
-                                <td class="nowrap">
-                                    {can_reveal.then(|| view! {
-                                        <form method="post" action=SecretAction::Reveal.path(&d.environment) class="inline" on:submit=on_reveal>
+            <KeysTable environment=d.environment.clone() name=d.name.clone() keys can_reveal/>
+            {can_reveal.then(|| view! { <p class="muted small">"Each reveal is recorded in the audit log."</p> })}
+        </section>
+    }.into_any()
+}
+
+/// What the keys table shows of one key. Never a value: the page carries this to the browser.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct KeyRow {
+    name: String,
+    masked: String,
+    credential: bool,
+    /// The services that read this key.
+    readers: Vec<String>,
+}
+
+/// The table, as an island: with JavaScript a reveal asks the server for one value and shows it
+/// in place (hidden again after a minute); without, the reveal form posts to a page of its own.
+#[island]
+fn KeysTable(environment: String, name: String, keys: Vec<KeyRow>, can_reveal: bool) -> impl IntoView {
+    let revealed: RwSignal<Option<(String, String)>> = RwSignal::new(None);
+    let failed: RwSignal<Option<String>> = RwSignal::new(None);
+    let action = SecretAction::Reveal.path(&environment);
+    let secret = name.clone();
+    let reveal = move |key: String| {
+        let (environment, name) = (environment.clone(), secret.clone());
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let (environment, name, key) = (environment.clone(), name.clone(), key.clone());
+            leptos::task::spawn_local(async move {
+                match reveal_secret_value(environment, name, key.clone(), crate::components::csrf::csrf_token()).await {
+                    Ok(v) => {
+                        failed.set(None);
+                        revealed.set(Some((key, v)));
+                        // Hide it again after a while, as if the page were left.
+                        set_timeout(move || revealed.set(None), std::time::Duration::from_secs(60));
+                    }
+                    Err(e) => failed.set(Some(e.to_string())),
+                }
+            });
+        }
+    };
+    view! {
+        {move || failed.get().map(|e| view! { <p class="notice notice-error" role="alert">{e}</p> })}
+        <table class="keys">
+            <thead><tr><th>"Key"</th><th>"Value"</th><th>"Read by"</th><th></th></tr></thead>
+            <tbody>
+                {keys.into_iter().map(|k| {
+                    let shown_key = k.name.clone();
+                    let shown = move || revealed.get().filter(|(key, _)| *key == shown_key).map(|(_, v)| v);
+                    let shown_again = shown.clone();
+                    let (key, masked) = (k.name.clone(), k.masked.clone());
+                    view! {
+                        <tr data-key=k.name.clone()>
+                            <td><code>{k.name.clone()}</code>{k.credential.then(|| view! { <span class="muted small">" credential"</span> })}</td>
+                            <td class="value-cell">
+                                {move || match shown() {
+                                    Some(v) => view! { <code class="revealed-value" data-revealed=key.clone()>{v}</code> }.into_any(),
+                                    None => view! { <span class="masked" aria-label="hidden value">{masked.clone()}</span> }.into_any(),
+                                }}
+                            </td>
+                            <td class="muted small">{k.readers.join(", ")}</td>
+                            <td class="nowrap">
+                                {can_reveal.then(|| {
+                                    let reveal_key = k.name.clone();
+                                    view! {
+                                        <form method="post" action=action.clone() class="inline" on:submit=reveal(k.name.clone())>
                                             <CsrfField/>
-                                            <input type="hidden" name=field::NAME value=d.name.clone()/>
+                                            <input type="hidden" name=field::NAME value=name.clone()/>
                                             <input type="hidden" name=field::KEY value=k.name.clone()/>
                                             {move || if shown_again().is_some() {
                                                 view! { <button type="button" class="button small" on:click=move |_| revealed.set(None)>"Hide"</button> }.into_any()
@@ -67,16 +100,15 @@ pub(super) fn KeysSection(d: SecretDetail) -> impl IntoView {
                                                 view! { <button type="submit" class="button small" data-reveal=reveal_key.clone()>"Reveal"</button> }.into_any()
                                             }}
                                         </form>
-                                    })}
-                                </td>
-                            </tr>
-                        }
-                    }).collect_view()}
-                </tbody>
-            </table>
-            {can_reveal.then(|| view! { <p class="muted small">"Each reveal is recorded in the audit log."</p> })}
-        </section>
-    }.into_any()
+                                    }
+                                })}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
 }
 
 #[component]
