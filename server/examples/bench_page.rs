@@ -66,7 +66,7 @@ async fn main() {
         let svg = bytes_of(&html, "<svg", "</svg>");
         let scripts = bytes_of(&html, "<script", "</script>");
         println!(
-            "GET /?range={range}: {} ({} gzipped): charts (SVG) {}, scripts (hydration data) {}, the rest {}",
+            "GET /?range={range}: {} ({} gzipped): charts (SVG) {}, scripts {}, the rest {}",
             kb(html.len()),
             kb(gzipped(html.as_bytes())),
             kb(svg),
