@@ -46,10 +46,7 @@ mod browser {
         let on_click = Closure::<dyn FnMut(MouseEvent)>::new(on_click);
         let _ = document().add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref());
         on_click.forget();
-        let on_pop = Closure::<dyn FnMut(web_sys::Event)>::new(|_| {
-            let here = window().location().href().unwrap_or_default();
-            leptos::task::spawn_local(swap(here, false));
-        });
+        let on_pop = Closure::<dyn FnMut(web_sys::Event)>::new(|_| refresh());
         let _ = window().add_event_listener_with_callback("popstate", on_pop.as_ref().unchecked_ref());
         on_pop.forget();
         schedule();
