@@ -3,9 +3,10 @@
 
 use crate::common;
 
+use app::model::run::{Run, RunList, RunStatus};
 use app::model::Role;
 use common::{Backend, TestApp};
-use serde_json::{json, Value};
+use serde_json::json;
 
 struct Outcome {
     code: i32,
@@ -47,7 +48,7 @@ async fn a_pipeline_plans_staging_and_waits_for_the_outcome() {
     assert_eq!(listed.code, 0);
     assert!(listed.stdout.lines().any(|l| l.starts_with(&id.to_string()) && l.contains("planned_and_finished")), "{}", listed.stdout);
     let json = zelly(&app, &ci, &["runs", "list", "--env", "staging", "--json"]).await;
-    assert_eq!(serde_json::from_str::<Value>(&json.stdout).unwrap()["runs"][0]["id"], id);
+    assert_eq!(serde_json::from_str::<RunList>(&json.stdout).unwrap().runs[0].id, id);
     app.stop().await;
 }
 
@@ -58,10 +59,10 @@ async fn an_apply_stops_for_approval_with_3_and_the_approval_waits_for_the_apply
     let approver = app.token("ravi", Role::Approver).await;
     let out = zelly(&app, &requester, &["runs", "start", "--env", "production", "--kind", "apply", "--wait", "--json"]).await;
     assert_eq!(out.code, 3, "waits for approval: {}\n{}", out.stdout, out.stderr);
-    let run: Value = serde_json::from_str(&out.stdout).expect("--json prints the run alone on stdout");
-    assert_eq!(run["status"], "planned");
+    let run: Run = serde_json::from_str(&out.stdout).expect("--json prints the run alone on stdout");
+    assert_eq!(run.status, RunStatus::Planned);
     assert!(!out.stderr.is_empty(), "with --json the log goes to stderr");
-    let id = run["id"].as_i64().unwrap().to_string();
+    let id = run.id.to_string();
 
     let own = zelly(&app, &requester, &["runs", "approve", &id]).await;
     assert_eq!(own.code, 2, "a refusal is 2: {}", own.stderr);
@@ -70,9 +71,9 @@ async fn an_apply_stops_for_approval_with_3_and_the_approval_waits_for_the_apply
     let approved = zelly(&app, &approver, &["runs", "approve", &id, "--comment", "looks right", "--wait"]).await;
     assert_eq!(approved.code, 0, "{}\n{}", approved.stdout, approved.stderr);
     assert!(approved.stdout.contains("Applied") && approved.stdout.contains("approve by ravi"), "{}", approved.stdout);
-    assert_eq!(app.run(id.parse().unwrap()).await["status"], "applied");
+    assert_eq!(app.run(run.id).await.status, RunStatus::Applied);
     let shown = zelly(&app, &approver, &["runs", "show", &id, "--json"]).await;
-    assert_eq!(serde_json::from_str::<Value>(&shown.stdout).unwrap()["status"], "applied");
+    assert_eq!(serde_json::from_str::<Run>(&shown.stdout).unwrap().status, RunStatus::Applied);
     app.stop().await;
 }
 
@@ -88,10 +89,10 @@ async fn a_failed_run_is_1_and_a_canceled_one_too() {
     // A plan's time is spread over its output lines: it needs some to last.
     app.scenario("staging", json!({ "plan_seconds": 30, "extra_lines": 8, "changes": [common::update_change("aws_ecs_service.api")] }));
     let id = app.start_run("staging", &ci, "plan").await;
-    app.wait_for(id, "planning").await;
+    app.wait_for(id, RunStatus::Planning).await;
     let canceled = zelly(&app, &ci, &["runs", "cancel", &id.to_string()]).await;
     assert_eq!(canceled.code, 0, "{}", canceled.stderr);
-    app.wait_for(id, "canceled").await;
+    app.wait_for(id, RunStatus::Canceled).await;
     let shown = zelly(&app, &ci, &["runs", "show", &id.to_string()]).await;
     assert!(shown.stdout.contains("Canceled"), "{}", shown.stdout);
     app.stop().await;

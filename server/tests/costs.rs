@@ -3,22 +3,24 @@
 
 use crate::common;
 
-use app::model::cost::{ActualSpend, CostOverview};
+use app::model::cost::{ActualSpend, CostOverview, EnvironmentCost, UnpricedResource};
+use app::model::run::RunStatus;
 use app::model::Role;
 use chrono::NaiveDate;
 use common::{use_emulator, Clock, Emulator, TestApp};
-use serde_json::{json, Value};
+use serde_json::json;
 use zelly_control::config::ActualSpendScope;
 use zelly_control::costs::actual::Periods;
 
-async fn get_costs(app: &TestApp, token: &str) -> Value {
-    let res = app.get("/api/v1/costs", Some(token)).await;
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+/// The estimate as the API answers it; reading it as a `CostOverview` checks that every line
+/// item has each of its fields (category, resource, description, quantity, unit, unit price,
+/// monthly figure and price key).
+async fn overview(app: &TestApp, token: &str) -> CostOverview {
+    app.get_as("/api/v1/costs", token).await
 }
 
-fn environment<'a>(costs: &'a Value, name: &str) -> &'a Value {
-    costs["environments"].as_array().unwrap().iter().find(|e| e["name"] == name).unwrap()
+fn environment<'a>(costs: &'a CostOverview, name: &str) -> &'a EnvironmentCost {
+    costs.environments.iter().find(|e| e.name == name).unwrap()
 }
 
 #[tokio::test]
@@ -26,35 +28,26 @@ async fn every_environment_has_line_items_a_total_and_the_assumptions_behind_it(
     let app = TestApp::start(common::Backend::Sqlite).await;
     let vikram = app.token("vikram", Role::Viewer).await;
     assert_eq!(app.get("/api/v1/costs", None).await.status(), 401);
-    let costs = get_costs(&app, &vikram).await;
+    let costs = overview(&app, &vikram).await;
 
-    let names: Vec<&str> = costs["environments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = costs.environments.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["production", "staging"], "in display order");
     for (name, figure) in [("production", 460.0), ("staging", 320.0)] {
         let env = environment(&costs, name);
-        let total = env["monthly_total"].as_f64().unwrap();
-        let items = env["items"].as_array().unwrap();
-        let sum: f64 = items.iter().map(|i| i["monthly"].as_f64().unwrap()).sum();
+        let total = env.monthly_total;
+        let sum: f64 = env.items.iter().map(|i| i.monthly).sum();
         assert!((total - sum).abs() < 1e-3, "the total is the sum of the items");
         assert!((total - figure).abs() <= 0.15 * figure, "{name}: {total}");
-        assert_eq!(env["currency"], "USD");
-        assert_eq!(env["actual"], Value::Null, "AWS is off in this test");
-        for item in items {
-            for field in ["category", "resource", "description", "quantity", "unit", "unit_price", "monthly"] {
-                assert!(!item[field].is_null(), "{field} in {item}");
-            }
-        }
-        let assumptions = env["assumptions"].as_array().unwrap();
-        assert!(assumptions.iter().any(|a| a["key"] == "aurora_utilisation" && a["unit"] == "% of range"));
-        assert!(assumptions.iter().any(|a| a["key"] == "nat_processed_gb"));
+        assert_eq!(env.currency, "USD");
+        assert_eq!(env.actual, None, "AWS is off in this test");
+        assert!(env.assumptions.iter().any(|a| a.key == "aurora_utilisation" && a.unit == "% of range"));
+        assert!(env.assumptions.iter().any(|a| a.key == "nat_processed_gb"));
     }
     // Staging's tasks are assumed on Spot; production's on-demand.
-    let keys = |env: &str| -> Vec<String> {
-        environment(&costs, env)["items"].as_array().unwrap().iter().map(|i| i["price_key"].as_str().unwrap().to_string()).collect()
-    };
-    assert!(keys("production").contains(&"fargate.vcpu".to_string()) && !keys("production").contains(&"fargate_spot.vcpu".to_string()));
-    assert!(keys("staging").contains(&"fargate_spot.vcpu".to_string()) && !keys("staging").contains(&"fargate.vcpu".to_string()));
-    assert_eq!(costs["prices_as_of"], "2025-06-01");
+    let keys = |env: &str| -> Vec<&str> { environment(&costs, env).items.iter().map(|i| i.price_key.as_str()).collect() };
+    assert!(keys("production").contains(&"fargate.vcpu") && !keys("production").contains(&"fargate_spot.vcpu"));
+    assert!(keys("staging").contains(&"fargate_spot.vcpu") && !keys("staging").contains(&"fargate.vcpu"));
+    assert_eq!(costs.prices_as_of, "2025-06-01");
     app.stop().await;
 }
 
@@ -62,7 +55,7 @@ async fn every_environment_has_line_items_a_total_and_the_assumptions_behind_it(
 async fn assumptions_are_configuration_and_change_the_estimate_as_they_say() {
     let base = TestApp::start(common::Backend::Sqlite).await;
     let token = base.token("vikram", Role::Viewer).await;
-    let before = environment(&get_costs(&base, &token).await, "production")["monthly_total"].as_f64().unwrap();
+    let before = environment(&overview(&base, &token).await, "production").monthly_total;
     base.stop().await;
 
     let app = TestApp::start_with(common::Backend::Sqlite, |c| {
@@ -71,12 +64,12 @@ async fn assumptions_are_configuration_and_change_the_estimate_as_they_say() {
     })
     .await;
     let token = app.token("vikram", Role::Viewer).await;
-    let costs = get_costs(&app, &token).await;
+    let costs = overview(&app, &token).await;
     let prod = environment(&costs, "production");
     // 1,000 GB more through NAT at Mumbai's $0.056/GB.
-    assert!((prod["monthly_total"].as_f64().unwrap() - before - 56.0).abs() < 1e-6);
-    let shown = prod["assumptions"].as_array().unwrap().iter().find(|a| a["key"] == "nat_processed_gb").unwrap();
-    assert_eq!(shown["value"], 1100.0);
+    assert!((prod.monthly_total - before - 56.0).abs() < 1e-6);
+    let shown = prod.assumptions.iter().find(|a| a.key == "nat_processed_gb").unwrap();
+    assert_eq!(shown.value, 1100.0);
     app.stop().await;
 }
 
@@ -84,7 +77,7 @@ async fn assumptions_are_configuration_and_change_the_estimate_as_they_say() {
 async fn the_csv_export_has_a_row_per_line_item() {
     let app = TestApp::start(common::Backend::Sqlite).await;
     let token = app.token("vikram", Role::Viewer).await;
-    let costs = get_costs(&app, &token).await;
+    let costs = overview(&app, &token).await;
     let res = app.get("/api/v1/costs.csv", Some(&token)).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
@@ -92,7 +85,7 @@ async fn the_csv_export_has_a_row_per_line_item() {
     let text = res.text().await.unwrap();
     let rows: Vec<&str> = text.split("\r\n").filter(|r| !r.is_empty()).collect();
     assert_eq!(rows[0], "environment,region,category,resource,description,quantity,unit,unit_price_usd,monthly_usd,price_key");
-    let items: usize = costs["environments"].as_array().unwrap().iter().map(|e| e["items"].as_array().unwrap().len()).sum();
+    let items: usize = costs.environments.iter().map(|e| e.items.len()).sum();
     assert_eq!(rows.len() - 1, items);
     let nat = rows.iter().find(|r| r.starts_with("production,") && r.ends_with(",nat.hour")).unwrap();
     assert_eq!(*nat, "production,ap-south-1,\"Network (NAT, public IPv4)\",NAT gateway,Gateway hours,730,hour,0.056,40.88,nat.hour");
@@ -124,12 +117,6 @@ async fn seed_cost_explorer(aws: &Emulator, today: NaiveDate, amounts: &[(f64, f
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
-}
-
-async fn overview(app: &TestApp, token: &str) -> CostOverview {
-    let res = app.get("/api/v1/costs", Some(token)).await;
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
 }
 
 fn actual<'a>(costs: &'a CostOverview, name: &str) -> &'a ActualSpend {
@@ -214,20 +201,20 @@ async fn actual_spend_by_cost_allocation_tag_names_the_tag_and_a_failure_leaves_
     })
     .await;
     let token = app.token("vikram", Role::Viewer).await;
-    let costs = get_costs(&app, &token).await;
-    assert_eq!(environment(&costs, "production")["actual"]["scope"], "tag team-env=production");
-    assert_eq!(environment(&costs, "staging")["actual"]["scope"], "tag team-env=stage");
+    let costs = overview(&app, &token).await;
+    assert_eq!(actual(&costs, "production").scope, "tag team-env=production");
+    assert_eq!(actual(&costs, "staging").scope, "tag team-env=stage");
     app.stop().await;
 
     let failing = Emulator::start();
     failing.fault(json!({ "operation": "GetCostAndUsage", "error": "500" })).await;
     let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &failing)).await;
     let token = app.token("vikram", Role::Viewer).await;
-    let costs = get_costs(&app, &token).await;
+    let costs = overview(&app, &token).await;
     let prod = environment(&costs, "production");
-    assert_eq!(prod["actual"], Value::Null);
-    assert_eq!(prod["actual_error"], "Cost Explorer could not be read; see the server log.");
-    assert!(prod["monthly_total"].as_f64().unwrap() > 0.0, "the estimate stands without actual spend");
+    assert_eq!(prod.actual, None);
+    assert_eq!(prod.actual_error.as_deref(), Some("Cost Explorer could not be read; see the server log."));
+    assert!(prod.monthly_total > 0.0, "the estimate stands without actual spend");
     app.stop().await;
 }
 
@@ -245,20 +232,19 @@ on_both_backends! {
               "change": { "actions": ["create"], "before": null, "after": {} } }
         ] }));
         let id = app.start_run("production", &meera, "apply").await;
-        let queued = app.run(id).await;
-        assert_eq!(queued["cost_diff"], Value::Null, "no plan yet, no cost");
+        assert_eq!(app.run(id).await.cost_diff, None, "no plan yet, no cost");
 
-        let run = app.wait_for(id, "planned").await;
-        let diff = &run["cost_diff"];
+        let run = app.wait_for(id, RunStatus::Planned).await;
+        let diff = run.cost_diff.expect("a planned run's cost diff");
         // Max ACU 8 → 16: 5% of the 8 ACU added, every hour, at $0.14 an ACU-hour.
         let expected = 0.05 * 8.0 * 730.0 * 0.14;
-        assert!((diff["monthly_delta"].as_f64().unwrap() - expected).abs() < 1e-6, "{diff:#}");
-        assert!((diff["monthly_after"].as_f64().unwrap() - diff["monthly_before"].as_f64().unwrap() - expected).abs() < 1e-6);
-        assert_eq!(diff["currency"], "USD");
-        assert_eq!(diff["items"].as_array().unwrap().len(), 1);
-        assert_eq!(diff["items"][0]["address"], "aws_rds_cluster.aurora");
-        assert_eq!(diff["unpriced"], json!([{ "address": "aws_cloudfront_distribution.cdn",
-            "type": "aws_cloudfront_distribution", "reason": "this resource type is not in the price catalog" }]));
+        assert!((diff.monthly_delta - expected).abs() < 1e-6, "{diff:#?}");
+        assert!((diff.monthly_after - diff.monthly_before - expected).abs() < 1e-6);
+        assert_eq!(diff.currency, "USD");
+        assert_eq!(diff.items.len(), 1);
+        assert_eq!(diff.items[0].address, "aws_rds_cluster.aurora");
+        assert_eq!(diff.unpriced, [UnpricedResource { address: "aws_cloudfront_distribution.cdn".into(),
+            resource_type: "aws_cloudfront_distribution".into(), reason: "this resource type is not in the price catalog".into() }]);
         let log = app.log(id).await;
         assert!(log.contains("Cost: +$40.88/month (1 changed resource not priced)."), "{log}");
     }

@@ -3,6 +3,7 @@
 
 use crate::common;
 
+use app::model::run::{Run, RunStatus};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -67,7 +68,7 @@ fn alive(pid: i32) -> bool {
     }
 }
 
-async fn run(client: &reqwest::Client, server: &Server, token: &str, id: i64) -> Value {
+async fn run(client: &reqwest::Client, server: &Server, token: &str, id: i64) -> Run {
     client.get(format!("{}/api/v1/runs/{id}", server.url)).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }
 
@@ -95,7 +96,7 @@ async fn killed_mid_run(backend: common::Backend) {
     };
     let applying: Value = create("staging", "apply").await.unwrap().json().await.unwrap();
     let applying = applying["id"].as_i64().unwrap();
-    until("the staging plan", async || run(&client, &server, &token, applying).await["status"] == "planned").await;
+    until("the staging plan", async || run(&client, &server, &token, applying).await.status == RunStatus::Planned).await;
     client.post(format!("{}/api/v1/runs/{applying}/approve", server.url)).bearer_auth(&token).send().await.unwrap();
     let planning: Value = create("production", "plan").await.unwrap().json().await.unwrap();
     let planning = planning["id"].as_i64().unwrap();
@@ -109,11 +110,11 @@ async fn killed_mid_run(backend: common::Backend) {
     scenario(&infra, "terraform", json!({ "plan_seconds": 0.1, "changes": change }));
     let server = start(&db, &infra);
 
-    until("the apply to be errored", async || run(&client, &server, &token, applying).await["status"] == "errored").await;
+    until("the apply to be errored", async || run(&client, &server, &token, applying).await.status == RunStatus::Errored).await;
     let errored = run(&client, &server, &token, applying).await;
-    let error = errored["error"].as_str().unwrap();
+    let error = errored.error.as_deref().unwrap();
     assert!(error.contains("will not be retried") && error.contains("state page"), "{error}");
-    until("the plan to be redone", async || run(&client, &server, &token, planning).await["status"] == "planned_and_finished").await;
+    until("the plan to be redone", async || run(&client, &server, &token, planning).await.status == RunStatus::PlannedAndFinished).await;
     assert_eq!(calls(&infra, "terraform", "plan"), 2, "the interrupted plan ran again");
     assert_eq!(calls(&infra, "terraform/environments/staging", "apply"), 1, "the apply was never repeated");
 
@@ -121,7 +122,7 @@ async fn killed_mid_run(backend: common::Backend) {
     scenario(&infra, "terraform/environments/staging", json!({ "changes": [] }));
     let next: Value = client.post(format!("{}/api/v1/environments/staging/runs", server.url)).bearer_auth(&token).json(&json!({ "kind": "plan" })).send().await.unwrap().json().await.unwrap();
     let next = next["id"].as_i64().unwrap();
-    until("the next run", async || run(&client, &server, &token, next).await["status"] == "no_changes").await;
+    until("the next run", async || run(&client, &server, &token, next).await.status == RunStatus::NoChanges).await;
 }
 
 #[tokio::test]
@@ -144,7 +145,7 @@ async fn shut_down_mid_run(backend: common::Backend) {
     };
     let applying: Value = create(server.url.clone(), "staging", "apply").await.unwrap().json().await.unwrap();
     let applying = applying["id"].as_i64().unwrap();
-    until("the staging plan", async || run(&client, &server, &token, applying).await["status"] == "planned").await;
+    until("the staging plan", async || run(&client, &server, &token, applying).await.status == RunStatus::Planned).await;
     client.post(format!("{}/api/v1/runs/{applying}/approve", server.url)).bearer_auth(&token).send().await.unwrap();
     let planning: Value = create(server.url.clone(), "production", "plan").await.unwrap().json().await.unwrap();
     let planning = planning["id"].as_i64().unwrap();
@@ -159,12 +160,12 @@ async fn shut_down_mid_run(backend: common::Backend) {
     scenario(&infra, "terraform", json!({ "plan_seconds": 0.1, "changes": change }));
     let server = start(&db, &infra);
     let apply = run(&client, &server, &token, applying).await;
-    assert_eq!(apply["status"], "canceled", "{apply}");
-    assert!(apply["error"].as_str().unwrap().contains("shut down during this apply"), "{apply}");
+    assert_eq!(apply.status, RunStatus::Canceled, "{apply:?}");
+    assert!(apply.error.as_deref().unwrap().contains("shut down during this apply"), "{apply:?}");
     let log = client.get(format!("{}/api/v1/runs/{applying}/log", server.url)).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
     assert!(log.contains("Interrupt received"), "terraform was interrupted, not killed");
     // The interrupted plan went back to the queue and runs again after the restart.
-    until("the plan to run again", async || run(&client, &server, &token, planning).await["status"] == "planned_and_finished").await;
+    until("the plan to run again", async || run(&client, &server, &token, planning).await.status == RunStatus::PlannedAndFinished).await;
     assert_eq!(calls(&infra, "terraform/environments/staging", "apply"), 1);
 }
 

@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use app::model::run::RunStatus;
 use app::model::Role;
 
 /// A page with its Content-Security-Policy header.
@@ -83,7 +84,7 @@ async fn each_user_sees_their_own_page_and_a_run_shows_at_once() {
     let token = app.token("meera", Role::Operator).await;
     app.scenario("staging", serde_json::json!({ "changes": [] }));
     let id = app.start_run("staging", &token, "plan").await;
-    app.wait_for(id, "no_changes").await;
+    app.wait_for(id, RunStatus::NoChanges).await;
     let (after, _) = dashboard(&app, Credentials::Cookie(&viewer)).await;
     assert!(!before.contains(&format!(r#"href="/runs/{id}""#)));
     assert!(after.contains(&format!(r#"href="/runs/{id}""#)), "the finished run is the environment's last one");

@@ -3,18 +3,30 @@
 use crate::common;
 
 use app::model::metrics::{significant, Metrics};
+use app::model::status::{EnvironmentStatus, Health, ServiceStatus};
 use app::model::Role;
 use common::{use_emulator, Emulator, TestApp};
 use serde_json::{json, Value};
 
-async fn environments(app: &TestApp, token: &str) -> Vec<Value> {
-    let res = app.get("/api/v1/environments", Some(token)).await;
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["environments"].as_array().unwrap().clone()
+/// `GET /api/v1/environments` as these tests read it: each environment's configuration (the
+/// `Environment` model, flattened into the same object) and its live status.
+#[derive(Debug, serde::Deserialize)]
+struct EnvironmentList {
+    environments: Vec<Listed>,
 }
 
-fn service<'a>(env: &'a Value, name: &str) -> &'a Value {
-    env["status"]["services"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()
+#[derive(Debug, serde::Deserialize)]
+struct Listed {
+    status: EnvironmentStatus,
+}
+
+async fn environments(app: &TestApp, token: &str) -> Vec<EnvironmentStatus> {
+    let list: EnvironmentList = app.get_as("/api/v1/environments", token).await;
+    list.environments.into_iter().map(|e| e.status).collect()
+}
+
+fn service<'a>(env: &'a EnvironmentStatus, name: &str) -> &'a ServiceStatus {
+    env.services.iter().find(|s| s.name == name).unwrap()
 }
 
 #[tokio::test]
@@ -25,23 +37,23 @@ async fn status_of_both_regions_side_by_side_and_nothing_leaks_between_them() {
     let envs = environments(&app, &token).await;
     let (prod, staging) = (&envs[0], &envs[1]);
 
-    assert_eq!(prod["status"]["health"], "healthy", "{prod:#}");
-    assert_eq!(prod["status"]["services"].as_array().unwrap().len(), 6);
+    assert_eq!(prod.health, Health::Healthy, "{prod:#?}");
+    assert_eq!(prod.services.len(), 6);
     let nova = service(prod, "fastify-nova");
-    assert_eq!((nova["desired"].as_i64(), nova["running"].as_i64(), nova["pending"].as_i64()), (Some(1), Some(1), Some(0)));
-    assert_eq!(nova["rollout"], "COMPLETED");
-    assert_eq!(nova["task_definition"], "fastify-nova:1");
+    assert_eq!((nova.desired, nova.running, nova.pending), (1, 1, 0));
+    assert_eq!(nova.rollout, "COMPLETED");
+    assert_eq!(nova.task_definition, "fastify-nova:1");
     // Staging's storefront wants 2 tasks and runs 1: degraded, and only in staging.
     let storefront = service(staging, "storefront");
-    assert_eq!((storefront["desired"].as_i64(), storefront["running"].as_i64()), (Some(2), Some(1)));
-    assert_eq!(storefront["health"], "degraded");
-    assert_eq!(staging["status"]["health"], "degraded");
-    assert_eq!(service(prod, "storefront")["desired"].as_i64(), Some(1));
+    assert_eq!((storefront.desired, storefront.running), (2, 1));
+    assert_eq!(storefront.health, Health::Degraded);
+    assert_eq!(staging.health, Health::Degraded);
+    assert_eq!(service(prod, "storefront").desired, 1);
     let regions: Vec<String> = aws.calls("DescribeServices").await.iter().map(|c| c["region"].as_str().unwrap().to_string()).collect();
     assert!(regions.contains(&"ap-south-1".to_string()) && regions.contains(&"ap-southeast-1".to_string()));
 
-    let one = app.get("/api/v1/environments/staging", Some(&token)).await.json::<Value>().await.unwrap();
-    assert_eq!(one["status"]["environment"], "staging");
+    let one: Listed = app.get_as("/api/v1/environments/staging", &token).await;
+    assert_eq!(one.status.environment, "staging");
     let html = app.get("/", Some(&token)).await.text().await.unwrap();
     assert!(html.contains("ECS services, live"));
     assert!(html.contains(r#"data-health="degraded""#) && html.contains(r#"data-health="healthy""#));
@@ -78,11 +90,11 @@ async fn throttling_is_retried_and_failures_leave_the_page_up() {
     let app = TestApp::start_with(common::Backend::Sqlite, |c| use_emulator(c, &aws)).await;
     let token = app.token("vikram", Role::Viewer).await;
     let envs = environments(&app, &token).await;
-    assert_eq!(envs[0]["status"]["health"], "healthy", "throttled twice, then answered: {:#}", envs[0]);
+    assert_eq!(envs[0].health, Health::Healthy, "throttled twice, then answered: {:#?}", envs[0]);
     let prod_calls = aws.calls("DescribeServices").await.into_iter().filter(|c| c["region"] == "ap-south-1").count();
     assert_eq!(prod_calls, 3, "two throttled attempts and one that worked");
-    assert!(envs[1]["status"]["fetched_at"].is_null());
-    assert!(envs[1]["status"]["error"].as_str().unwrap().contains("DescribeServices failed"), "{:#}", envs[1]);
+    assert!(envs[1].fetched_at.is_none());
+    assert!(envs[1].error.as_deref().unwrap().contains("DescribeServices failed"), "{:#?}", envs[1]);
 
     let res = app.get("/", Some(&token)).await;
     assert_eq!(res.status(), 200, "a failing AWS call is never an error page");
@@ -102,27 +114,27 @@ async fn stale_data_is_kept_with_its_age_when_a_refresh_fails_or_is_slow() {
     .await;
     let token = app.token("vikram", Role::Viewer).await;
     let first = environments(&app, &token).await;
-    let fetched = first[0]["status"]["fetched_at"].clone();
-    assert!(!fetched.is_null());
+    let fetched = first[0].fetched_at;
+    assert!(fetched.is_some());
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
     aws.fault(json!({ "operation": "DescribeServices", "region": "ap-south-1", "error": "500", "times": 100 })).await;
     aws.fault(json!({ "operation": "DescribeServices", "region": "ap-southeast-1", "error": "timeout", "seconds": 5, "times": 100 })).await;
 
     // Answered at once from the cache while the refresh runs (and fails) in the background.
     let again = environments(&app, &token).await;
-    assert_eq!(again[0]["status"]["fetched_at"], fetched);
+    assert_eq!(again[0].fetched_at, fetched);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let envs = loop {
         let envs = environments(&app, &token).await;
-        if envs.iter().all(|e| e["status"]["error"].is_string()) {
+        if envs.iter().all(|e| e.error.is_some()) {
             break envs;
         }
         assert!(std::time::Instant::now() < deadline, "the failed refreshes never showed: {envs:#?}");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     };
     for env in &envs {
-        assert_eq!(env["status"]["services"].as_array().unwrap().len(), 6, "the last good data stays");
-        assert!(!env["status"]["fetched_at"].is_null());
+        assert_eq!(env.services.len(), 6, "the last good data stays");
+        assert!(env.fetched_at.is_some());
     }
     let html = app.get("/", Some(&token)).await.text().await.unwrap();
     assert!(html.contains(r#"data-stale="true""#) && html.contains("Stale: last good data from"));

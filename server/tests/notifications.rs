@@ -5,6 +5,8 @@
 
 use crate::common;
 
+use app::model::notifications::{Delivery, DeliveryPage};
+use app::model::run::RunStatus;
 use app::model::Role;
 use common::receiver::{Receiver, Reply};
 use common::{Api, Backend, TestApp, TestDatabase};
@@ -42,14 +44,12 @@ fn expected_signature(key: &str, body: &str) -> String {
     format!("sha256={}", mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-async fn deliveries(app: &TestApp, token: &str, query: &str) -> Vec<Value> {
-    let res = app.get(&format!("/api/v1/notifications/deliveries?{query}"), Some(token)).await;
-    assert_eq!(res.status(), 200);
-    res.json::<Value>().await.unwrap()["deliveries"].as_array().unwrap().clone()
+async fn deliveries(app: &TestApp, token: &str, query: &str) -> Vec<Delivery> {
+    app.get_as::<DeliveryPage>(&format!("/api/v1/notifications/deliveries?{query}"), token).await.deliveries
 }
 
 /// Waits until the deliveries matching `query` satisfy `check`, and returns them.
-async fn deliveries_until(app: &TestApp, token: &str, query: &str, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+async fn deliveries_until(app: &TestApp, token: &str, query: &str, what: &str, check: impl Fn(&[Delivery]) -> bool) -> Vec<Delivery> {
     common::until(what, async || check(&deliveries(app, token, query).await)).await;
     deliveries(app, token, query).await
 }
@@ -66,7 +66,7 @@ async fn a_production_plan_waiting_for_approval_reaches_the_webhook_signed_with_
     let (meera, asha) = (app.token("meera", Role::Operator).await, app.token("asha", Role::Approver).await);
     let res = app.post_json("/api/v1/environments/production/runs", &meera, json!({ "kind": "apply", "message": "Scale the API" })).await;
     let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let run = app.wait_for(id, "planned").await;
+    let run = app.wait_for(id, RunStatus::Planned).await;
 
     let request = hook.wait_for("run.needs_approval", 1).await.remove(0);
     assert_eq!(request.header("x-zelly-signature"), expected_signature(KEY, &request.body), "the signature verifies");
@@ -81,19 +81,19 @@ async fn a_production_plan_waiting_for_approval_reaches_the_webhook_signed_with_
     assert_eq!(r["url"], format!("{PUBLIC_URL}/runs/{id}"), "the link opens the run");
     assert_eq!((r["message"].as_str(), r["requested_by"].as_str()), (Some("Scale the API"), Some("meera")));
     assert_eq!(r["plan"], json!({ "add": 0, "change": 1, "destroy": 0 }));
-    assert_eq!(r["cost_delta_monthly"].as_f64(), run["cost_diff"]["monthly_delta"].as_f64());
+    assert_eq!(r["cost_delta_monthly"].as_f64(), run.cost_diff.as_ref().map(|d| d.monthly_delta));
     assert_eq!(r["approvals"], json!([]));
-    assert_eq!(r["commit"], run["commit"]);
+    assert_eq!(r["commit"].as_str(), run.commit.as_deref());
 
     let admin = app.token("root", Role::Admin).await;
-    let delivered = deliveries_until(&app, &admin, "", "the delivery recorded", |d| d.iter().any(|d| d["status"] == "delivered")).await;
+    let delivered = deliveries_until(&app, &admin, "", "the delivery recorded", |d| d.iter().any(|d| d.status == "delivered")).await;
     let d = &delivered[0];
-    assert_eq!((d["destination"].as_str(), d["event"].as_str(), d["attempts"].as_i64()), (Some("ops"), Some("run.needs_approval"), Some(1)));
-    assert_eq!(d["delivery_id"].as_str(), Some(request.header("x-zelly-delivery")));
-    assert_eq!((d["last_status"].as_i64(), d["next_attempt_at"].as_str()), (Some(200), None));
+    assert_eq!((d.destination.as_str(), d.event.as_str(), d.attempts), ("ops", "run.needs_approval", 1));
+    assert_eq!(d.delivery_id, request.header("x-zelly-delivery"));
+    assert_eq!((d.last_status, d.next_attempt_at), (Some(200), None));
 
     assert_eq!(app.post_json(&format!("/api/v1/runs/{id}/approve"), &asha, json!({})).await.status(), 200);
-    app.wait_for(id, "applied").await;
+    app.wait_for(id, RunStatus::Applied).await;
     let applied = hook.wait_for("run.applied", 1).await.remove(0).json();
     assert_eq!(applied["run"]["status"], "applied");
     assert_eq!(applied["run"]["approvals"][0]["user"], "asha", "the approvals as they were when it applied");
@@ -112,7 +112,7 @@ async fn a_receiver_failing_with_500s_gets_the_same_delivery_until_it_answers(ba
     assert!(ids[0].starts_with("dlv_") && ids.iter().all(|id| *id == ids[0]), "one idempotency id across retries: {ids:?}");
     assert!(attempts.iter().all(|a| a.body == attempts[0].body), "every attempt sends the same bytes");
     let d = deliveries_until(&app, &admin, "status=delivered", "delivered", |d| !d.is_empty()).await.remove(0);
-    assert_eq!((d["attempts"].as_i64(), d["last_status"].as_i64()), (Some(3), Some(200)));
+    assert_eq!((d.attempts, d.last_status), (3, Some(200)));
     app.stop().await;
 }
 }
@@ -132,14 +132,14 @@ async fn a_429_is_retried_no_sooner_than_its_retry_after_and_a_404_is_given_up_a
     hook.reply_with(vec![Reply::status(404)]);
     send_test(&app, &admin, "ops").await;
     let failed = deliveries_until(&app, &admin, "status=failed", "the 404'd delivery failed", |d| d.len() == 1).await.remove(0);
-    assert_eq!((failed["attempts"].as_i64(), failed["last_status"].as_i64()), (Some(1), Some(404)));
-    assert_eq!(failed["last_error"], "HTTP 404: receiver says 404", "the receiver's answer is kept");
+    assert_eq!((failed.attempts, failed.last_status), (1, Some(404)));
+    assert_eq!(failed.last_error.as_deref(), Some("HTTP 404: receiver says 404"), "the receiver's answer is kept");
     // A later delivery goes through while the failed one stays at one attempt.
     send_test(&app, &admin, "ops").await;
     hook.wait_for("test", 4).await;
     deliveries_until(&app, &admin, "status=delivered", "the third delivered", |d| d.len() == 2).await;
     let ids: Vec<String> = hook.of("test").iter().map(|r| r.header("x-zelly-delivery").to_string()).collect();
-    assert_eq!(ids.iter().filter(|id| **id == failed["delivery_id"].as_str().unwrap()).count(), 1, "a 404 is not retried: {ids:?}");
+    assert_eq!(ids.iter().filter(|id| **id == failed.delivery_id).count(), 1, "a 404 is not retried: {ids:?}");
     app.stop().await;
 }
 
@@ -153,14 +153,14 @@ async fn destinations_hear_only_the_events_and_environments_they_ask_for() {
     .await;
     let (meera, admin) = (app.token("meera", Role::Operator).await, app.token("root", Role::Admin).await);
     let staging = app.start_run("staging", &meera, "apply").await;
-    app.wait_for(staging, "planned").await;
+    app.wait_for(staging, RunStatus::Planned).await;
     assert_eq!(app.post_json(&format!("/api/v1/runs/{staging}/approve"), &meera, json!({})).await.status(), 200, "staging: a confirmation");
-    app.wait_for(staging, "applied").await;
+    app.wait_for(staging, RunStatus::Applied).await;
     let rejected = app.start_run("staging", &meera, "apply").await;
-    app.wait_for(rejected, "planned").await;
+    app.wait_for(rejected, RunStatus::Planned).await;
     assert_eq!(app.post_json(&format!("/api/v1/runs/{rejected}/reject"), &meera, json!({})).await.status(), 200);
     let plan = app.start_run("production", &meera, "plan").await;
-    app.wait_for(plan, "planned_and_finished").await;
+    app.wait_for(plan, RunStatus::PlannedAndFinished).await;
 
     all.wait_for("run.planned", 1).await;
     let heard: Vec<(String, String, i64)> =
@@ -176,8 +176,8 @@ async fn destinations_hear_only_the_events_and_environments_they_ask_for() {
         ]
     );
     // Every event was routed by the time the last arrived: the narrow destination got its one.
-    let narrow = deliveries_until(&app, &admin, "destination=staging-applies", "the narrow delivery", |d| d.iter().all(|d| d["status"] == "delivered")).await;
-    assert_eq!(narrow.iter().map(|d| d["event"].as_str().unwrap()).collect::<Vec<_>>(), ["run.applied"]);
+    let narrow = deliveries_until(&app, &admin, "destination=staging-applies", "the narrow delivery", |d| d.iter().all(|d| d.status == "delivered")).await;
+    assert_eq!(narrow.iter().map(|d| d.event.as_str()).collect::<Vec<_>>(), ["run.applied"]);
     assert_eq!(picky.received().len(), 1);
     let filtered = deliveries(&app, &admin, "destination=everything&event=run.needs_approval").await;
     assert_eq!(filtered.len(), 2, "the API filters by destination and event");
@@ -191,7 +191,7 @@ async fn slack_gets_a_short_message_with_a_button_to_review_and_approve() {
     let app = TestApp::start_with(Backend::Sqlite, |c| quick(c, vec![slack("chat", &url)])).await;
     let meera = app.token("meera", Role::Operator).await;
     let id = app.start_run("production", &meera, "apply").await;
-    app.wait_for(id, "planned").await;
+    app.wait_for(id, RunStatus::Planned).await;
     let message = chat.wait_for("run.needs_approval", 1).await.remove(0);
     assert_eq!(message.header("x-zelly-signature"), "", "Slack messages are not signed");
     let body = message.json();
@@ -268,8 +268,8 @@ async fn secret_changes_name_their_keys_only_and_a_write_that_failed_sends_nothi
             assert!(!payload.contains(value), "{value} in a payload: {payload}");
         }
     }
-    let api = deliveries(&app, &admin, "").await;
-    assert!(!serde_json::to_string(&api).unwrap().contains(&chat.url()), "the Slack URL is not in the deliveries");
+    let (_, body) = app.get_with_body::<DeliveryPage>("/api/v1/notifications/deliveries", &admin).await;
+    assert!(!body.contains(&chat.url()), "the Slack URL is not in the deliveries");
     app.stop().await;
 }
 
@@ -335,24 +335,25 @@ async fn nothing_is_lost_when_the_receiver_is_down_and_the_server_is_killed() {
     let first = api(&server.url);
     let (status, _) = first.post("/api/v1/notifications/destinations/ops/test", &admin, json!({})).await;
     assert_eq!(status, 202);
-    let mut pending = Value::Null;
+    let mut pending = None;
     common::until("a failed attempt", async || {
-        let page: Value = serde_json::from_str(&first.get("/api/v1/notifications/deliveries", &admin).await).unwrap();
-        pending = page["deliveries"][0].clone();
-        pending["status"] == "pending" && pending["last_error"].is_string()
+        let page: DeliveryPage = first.get_as("/api/v1/notifications/deliveries", &admin).await;
+        pending = page.deliveries.into_iter().next().filter(|d| d.status == "pending" && d.last_error.is_some());
+        pending.is_some()
     })
     .await;
-    assert!(pending["last_error"].as_str().unwrap().contains("onnection refused"), "{pending}");
+    let pending = pending.unwrap();
+    assert!(pending.last_error.as_deref().unwrap().contains("onnection refused"), "{pending:?}");
     server.kill();
 
     let hook = Receiver::start_on(addr).await;
     let (server, admin) = common::LoggedServer::start(&db, &vars);
     let got = hook.wait_for("test", 1).await;
-    assert_eq!(got[0].header("x-zelly-delivery"), pending["delivery_id"].as_str().unwrap(), "the same delivery, after the restart");
+    assert_eq!(got[0].header("x-zelly-delivery"), pending.delivery_id, "the same delivery, after the restart");
     let again = api(&server.url);
     common::until("the delivery recorded", async || {
-        let page: Value = serde_json::from_str(&again.get("/api/v1/notifications/deliveries", &admin).await).unwrap();
-        page["deliveries"][0]["status"] == "delivered"
+        let page: DeliveryPage = again.get_as("/api/v1/notifications/deliveries", &admin).await;
+        page.deliveries.first().is_some_and(|d| d.status == "delivered")
     })
     .await;
     let output = server.finish();
@@ -375,8 +376,8 @@ async fn two_servers_on_postgres_send_each_delivery_once() {
         assert_eq!(server.post("/api/v1/notifications/destinations/ops/test", &admin, json!({})).await.0, 202);
     }
     common::until("30 deliveries delivered", async || {
-        let page: Value = serde_json::from_str(&one.get("/api/v1/notifications/deliveries?status=delivered&limit=100", &admin).await).unwrap();
-        page["deliveries"].as_array().unwrap().len() == 30
+        let page: DeliveryPage = one.get_as("/api/v1/notifications/deliveries?status=delivered&limit=100", &admin).await;
+        page.deliveries.len() == 30
     })
     .await;
     let mut ids: Vec<String> = hook.received().iter().map(|r| r.header("x-zelly-delivery").to_string()).collect();
@@ -401,6 +402,6 @@ async fn old_deliveries_and_their_events_are_pruned_and_newer_ones_kept() {
     assert_eq!(app.db.prune_notifications(cutoff).await.unwrap(), 1, "the one created before the cutoff");
     let kept = deliveries(&app, &admin, "").await;
     assert_eq!(kept.len(), 1);
-    assert!(chrono::DateTime::parse_from_rfc3339(kept[0]["created_at"].as_str().unwrap()).unwrap() >= cutoff);
+    assert!(kept[0].created_at >= cutoff);
     app.stop().await;
 }

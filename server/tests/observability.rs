@@ -3,6 +3,7 @@
 
 mod common;
 
+use app::model::run::RunStatus;
 use app::model::Role;
 use common::{use_emulator, Backend, Emulator, TestApp};
 use serde_json::Value;
@@ -45,9 +46,9 @@ async fn requests_are_counted_by_route_template_and_runs_by_how_they_ended() {
         let app = TestApp::start(backend).await;
         let operator = app.token("meera", Role::Operator).await;
         let plan = app.start_run("staging", &operator, "plan").await;
-        app.wait_for(plan, "planned_and_finished").await;
+        app.wait_for(plan, RunStatus::PlannedAndFinished).await;
         let waiting = app.start_run("production", &operator, "apply").await;
-        app.wait_for(waiting, "planned").await;
+        app.wait_for(waiting, RunStatus::Planned).await;
         let queued = app.start_run("production", &operator, "plan").await;
         assert_eq!(app.get(&format!("/api/v1/runs/{plan}"), Some(&operator)).await.status(), 200);
         assert_eq!(app.get("/api/v1/runs/999999", Some(&operator)).await.status(), 404);

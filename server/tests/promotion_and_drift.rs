@@ -5,17 +5,26 @@
 use crate::common;
 
 use super::state::{notifying, apply, approve_and_apply, get_json, PRODUCTION_STATE, CLOUDFLARE_TOKEN, BASTION_KEY};
+use app::model::audit::AuditPage;
+use app::model::run::{Drift, DriftState, Run, RunKind, RunStatus};
 use app::model::Role;
 use common::estate::Estate;
 use common::receiver::Receiver;
 use common::{until, TestApp};
 use serde_json::{json, Value};
 
+/// `GET /api/v1/environments/{env}`, as far as drift goes (the rest is the environment's
+/// configuration and live status).
+#[derive(serde::Deserialize)]
+struct WithDrift {
+    drift: Drift,
+}
+
 on_both_backends! {
     async fn with_a_plain_directory_the_promotion_rule_is_not_enforced(app) {
         let meera = app.token("meera", Role::Operator).await;
         let id = app.start_run("production", &meera, "apply").await;
-        assert!(app.run(id).await["commit"].is_null(), "a plain directory has no commits");
+        assert!(app.run(id).await.commit.is_none(), "a plain directory has no commits");
         let home = app.get("/", Some(&meera)).await.text().await.unwrap();
         assert!(home.contains("from staging: not enforced (plain directory"), "the card says the rule is not enforced");
     }
@@ -39,11 +48,11 @@ for_each_backend! {
         assert_eq!(status, 409, "{refused}");
         let message = refused["message"].as_str().unwrap();
         assert!(message.contains("Production applies only what Staging has applied") && message.contains(&two[..7]), "{message}");
-        let (_, listed) = get_json(&app, "/api/v1/environments/production/runs", &meera).await;
-        assert!(listed["runs"].as_array().unwrap().is_empty(), "no run was created: {listed}");
+        let listed = app.runs("production", &meera).await;
+        assert!(listed.is_empty(), "no run was created: {listed:?}");
         let (status, plan) = create(&meera, json!({ "kind": "plan", "ref": two })).await;
         assert_eq!(status, 201, "plans are always allowed: {plan}");
-        app.wait_for(plan["id"].as_i64().unwrap(), "planned_and_finished").await;
+        app.wait_for(plan["id"].as_i64().unwrap(), RunStatus::PlannedAndFinished).await;
 
         // Staging applies commit three: production may apply it, or its ancestor two.
         let id = app.start_run_at("staging", &meera, "apply", &three).await;
@@ -88,9 +97,9 @@ for_each_backend! {
             let status = res.status().as_u16();
             (status, res.json::<Value>().await.unwrap())
         };
-        let drift = async || get_json(&app, "/api/v1/environments/production", &meera).await.1["drift"].clone();
+        let drift = async || app.get_as::<WithDrift>("/api/v1/environments/production", &meera).await.drift;
         let versions = || estate.aws.backend(&["versions", PRODUCTION_STATE]);
-        assert_eq!(drift().await["status"], "unknown", "never checked");
+        assert_eq!(drift().await.status, DriftState::Unknown, "never checked");
         let viewer = app.token("vic", Role::Viewer).await;
         assert_eq!(check(&viewer).await.0, 403, "viewers do not start checks");
 
@@ -99,28 +108,28 @@ for_each_backend! {
         let (status, run) = check(&meera).await;
         assert_eq!((status, run["kind"].as_str()), (202, Some("drift")), "{run}");
         let id = run["id"].as_i64().unwrap();
-        app.wait_for(id, "no_changes").await;
+        app.wait_for(id, RunStatus::NoChanges).await;
         let found = drift().await;
-        assert_eq!((found["status"].as_str(), found["run_id"].as_i64(), found["commit"].as_str()), (Some("in_sync"), Some(id), applied["commit"].as_str()));
-        assert_eq!((found["add"].as_i64(), found["change"].as_i64(), found["destroy"].as_i64()), (Some(0), Some(0), Some(0)));
-        assert!(found["checked_at"].is_string());
+        assert_eq!((found.status, found.run_id, found.commit.as_deref()), (DriftState::InSync, Some(id), applied.commit.as_deref()));
+        assert_eq!((found.add, found.change, found.destroy), (0, 0, 0));
+        assert!(found.checked_at.is_some());
 
         // The token is rotated in Secrets Manager, not yet applied: drifted, one change pending.
         let rotated = json!({ "cloudflare_api_token": "cf-R0tated-Dr1ft-77ab", "bastion_ssh_key": BASTION_KEY });
         estate.put_variables("production", "ap-south-1", &rotated).await;
         let (_, run) = check(&meera).await;
         let id = run["id"].as_i64().unwrap();
-        app.wait_for(id, "planned_and_finished").await;
+        app.wait_for(id, RunStatus::PlannedAndFinished).await;
         let found = drift().await;
-        assert_eq!(found["status"], "drifted", "{found}");
-        assert_eq!((found["add"].as_i64(), found["change"].as_i64(), found["destroy"].as_i64()), (Some(0), Some(1), Some(0)), "{found}");
+        assert_eq!(found.status, DriftState::Drifted, "{found:?}");
+        assert_eq!((found.add, found.change, found.destroy), (0, 1, 0), "{found:?}");
         assert_eq!(versions(), before, "a drift check writes no state");
         assert_eq!(estate.state(PRODUCTION_STATE)["outputs"]["cloudflare_token_check"]["value"], CLOUDFLARE_TOKEN, "nothing was applied");
         let res = app.post_json(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({ "confirm": "production" })).await;
         assert_eq!(res.status(), 409, "a drift check is never applied");
         let admin = app.token("ada", Role::Admin).await;
-        let (_, audit) = get_json(&app, "/api/v1/audit?action=environment.drifted", &admin).await;
-        let details: Value = serde_json::from_str(audit["events"][0]["details"].as_str().unwrap()).unwrap();
+        let audit: AuditPage = app.get_as("/api/v1/audit?action=environment.drifted", &admin).await;
+        let details: Value = serde_json::from_str(&audit.events[0].details).unwrap();
         assert_eq!((details["run"].as_i64(), details["change"].as_i64()), (Some(id), Some(1)), "drift found is an event");
         let announced = hook.wait_for("drift.detected", 1).await.remove(0).json();
         assert_eq!((announced["drift"]["change"].as_i64(), announced["run"]["id"].as_i64(), announced["run"]["kind"].as_str()), (Some(1), Some(id), Some("drift")));
@@ -128,12 +137,11 @@ for_each_backend! {
         assert!(!heard.contains(&"run.planned".to_string()), "a drift check's plan is reported as drift only: {heard:?}");
         let home = app.get("/", Some(&meera)).await.text().await.unwrap();
         assert!(home.contains("data-drift=\"drifted\"") && home.contains("1 change pending since"), "the card shows it");
-        let (_, activity) = get_json(&app, "/api/v1/environments/production/runs", &meera).await;
-        assert_eq!(activity["runs"][0]["kind"], "drift");
+        assert_eq!(app.runs("production", &meera).await[0].kind, RunKind::Drift);
 
         // A check is not started while a run waits for approval; nor is a drift run asked for directly.
         let waiting = app.start_run("production", &meera, "apply").await;
-        app.wait_for(waiting, "planned").await;
+        app.wait_for(waiting, RunStatus::Planned).await;
         let (status, refused) = check(&meera).await;
         assert_eq!(status, 409, "{refused}");
         let res = app.post_json("/api/v1/environments/production/runs", &meera, json!({ "kind": "drift" })).await;
@@ -150,18 +158,17 @@ for_each_backend! {
         })
         .await;
         let viewer = app.token("vic", Role::Viewer).await;
-        let drift_runs = async |env: &str| -> Vec<Value> {
-            let (_, listed) = get_json(&app, &format!("/api/v1/environments/{env}/runs"), &viewer).await;
-            listed["runs"].as_array().unwrap().iter().filter(|r| r["kind"] == "drift").cloned().collect()
+        let drift_runs = async |env: &str| -> Vec<Run> {
+            app.runs(env, &viewer).await.into_iter().filter(|r| r.kind == RunKind::Drift).collect()
         };
         until("two scheduled checks of staging", async || {
             let runs = drift_runs("staging").await;
-            runs.iter().filter(|r| r["status"] != "queued" && r["status"] != "planning").count() >= 2
+            runs.iter().filter(|r| !matches!(r.status, RunStatus::Queued | RunStatus::Planning)).count() >= 2
         })
         .await;
         let staging = drift_runs("staging").await;
-        assert!(staging.iter().all(|r| r["requested_by"] == "drift-check" && r["message"] == "Drift check"), "{staging:#?}");
-        assert!(staging.iter().all(|r| r["status"] != "errored"), "{staging:#?}");
+        assert!(staging.iter().all(|r| r.requested_by == "drift-check" && r.message == "Drift check"), "{staging:#?}");
+        assert!(staging.iter().all(|r| r.status != RunStatus::Errored), "{staging:#?}");
         assert!(drift_runs("production").await.is_empty(), "drift_check_minutes = 0 turns production's off");
         app.stop().await;
     }

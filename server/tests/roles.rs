@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use app::model::run::RunStatus;
 use app::model::Role;
 use common::{use_emulator, Emulator, TestApp};
 use serde_json::{json, Value};
@@ -79,8 +80,8 @@ async fn rows(app: &TestApp) -> (Vec<(&'static str, String, Value, Role)>, i64, 
     let requester = app.token("req-bot", Role::Operator).await;
     let prod = app.start_run("production", &requester, "apply").await;
     let staging = app.start_run("staging", &requester, "apply").await;
-    app.wait_for(prod, "planned").await;
-    app.wait_for(staging, "planned").await;
+    app.wait_for(prod, RunStatus::Planned).await;
+    app.wait_for(staging, RunStatus::Planned).await;
     let rows = table()
         .into_iter()
         .map(|(m, p, b, r)| (m, p.replace("{prod}", &prod.to_string()).replace("{staging}", &staging.to_string()), b, r))
@@ -107,8 +108,8 @@ async fn every_endpoint_by_every_role() {
         }
     }
     assert_eq!(app.db.list_audit(10_000, None).await.unwrap().len(), audit_rows, "a refusal changes nothing");
-    assert_eq!(app.run(prod).await["status"], "planned");
-    assert_eq!(app.run(staging).await["status"], "planned");
+    assert_eq!(app.run(prod).await.status, RunStatus::Planned);
+    assert_eq!(app.run(staging).await.status, RunStatus::Planned);
 
     for (method, path, body, lowest) in &rows {
         for (role, token) in tokens.iter().filter(|(role, _)| role >= lowest) {
@@ -147,8 +148,8 @@ async fn every_endpoint_by_every_role_signed_in_by_browser() {
         }
     }
     assert_eq!(app.db.list_audit(10_000, None).await.unwrap().len(), audit_rows, "a refusal changes nothing");
-    assert_eq!(app.run(prod).await["status"], "planned");
-    assert_eq!(app.run(staging).await["status"], "planned");
+    assert_eq!(app.run(prod).await.status, RunStatus::Planned);
+    assert_eq!(app.run(staging).await.status, RunStatus::Planned);
 
     for (method, path, body, lowest) in &rows {
         for (role, cookie, csrf) in sessions.iter().filter(|(role, ..)| role >= lowest) {

@@ -3,6 +3,7 @@
 
 use crate::common;
 
+use app::model::run::{Run, RunKind, RunStatus};
 use app::model::Role;
 use common::{change, update_change};
 use serde_json::{json, Value};
@@ -13,8 +14,7 @@ fn args_of(invocations: &[Value]) -> Vec<String> {
 }
 
 async fn count_runs(app: &common::TestApp, env: &str, token: &str) -> usize {
-    let res = app.get(&format!("/api/v1/environments/{env}/runs"), Some(token)).await;
-    res.json::<Value>().await.unwrap()["runs"].as_array().unwrap().len()
+    app.runs(env, token).await.len()
 }
 
 on_both_backends! {
@@ -22,10 +22,11 @@ on_both_backends! {
         let meera = app.token("meera", Role::Operator).await;
         app.scenario("production", json!({ "changes": [change("aws_instance.a", &["create"]), update_change("aws_instance.b")] }));
         let id = app.start_run("production", &meera, "plan").await;
-        let run = app.wait_for(id, "planned_and_finished").await;
-        assert_eq!((run["plan"]["add"].as_i64(), run["plan"]["change"].as_i64(), run["plan"]["destroy"].as_i64()), (Some(1), Some(1), Some(0)));
-        assert_eq!(run["requested_by"], "meera");
-        assert_eq!(run["kind"], "plan");
+        let run = app.wait_for(id, RunStatus::PlannedAndFinished).await;
+        let plan = run.plan.expect("a planned run has its plan's summary");
+        assert_eq!((plan.add, plan.change, plan.destroy), (1, 1, 0));
+        assert_eq!(run.requested_by, "meera");
+        assert_eq!(run.kind, RunKind::Plan);
 
         let calls = app.invocations("production");
         assert_eq!(args_of(&calls), ["init", "plan", "show"], "a plan run never applies");
@@ -50,7 +51,7 @@ on_both_backends! {
         let ravi = app.token("ravi", Role::Approver).await;
         let asha = app.token("asha", Role::Admin).await;
         let id = app.start_run("production", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
 
         let approve = format!("/api/v1/runs/{id}/approve");
         assert_eq!(app.post_json(&approve, &meera, json!({})).await.status(), 403, "operators cannot approve production");
@@ -58,9 +59,9 @@ on_both_backends! {
         // An admin who requested the run is still its requester: four eyes.
         let asha_run = {
             app.post_json(&format!("/api/v1/runs/{id}/reject"), &meera, json!({ "comment": "redo as asha" })).await;
-            app.wait_for(id, "discarded").await;
+            app.wait_for(id, RunStatus::Discarded).await;
             let again = app.start_run("production", &asha, "apply").await;
-            app.wait_for(again, "planned").await;
+            app.wait_for(again, RunStatus::Planned).await;
             again
         };
         let res = app.post_json(&format!("/api/v1/runs/{asha_run}/approve"), &asha, json!({})).await;
@@ -69,9 +70,8 @@ on_both_backends! {
 
         let res = app.post_json(&format!("/api/v1/runs/{asha_run}/approve"), &ravi, json!({ "comment": "looks right" })).await;
         assert_eq!(res.status(), 200);
-        let run = app.wait_for(asha_run, "applied").await;
-        assert_eq!(run["approvals"][0]["user"], "ravi");
-        assert_eq!(run["approvals"][0]["comment"], "looks right");
+        let run = app.wait_for(asha_run, RunStatus::Applied).await;
+        assert_eq!((run.approvals[0].user.as_str(), run.approvals[0].comment.as_str()), ("ravi", "looks right"));
 
         // Exactly the saved plan: the plan id terraform applied is the one stored (sealed) with the run.
         let sealed = app.db.artifact(asha_run, "plan.tfplan").await.unwrap().unwrap();
@@ -90,9 +90,9 @@ on_both_backends! {
     async fn staging_runs_are_confirmed_by_their_requester(app) {
         let meera = app.token("meera", Role::Operator).await;
         let id = app.start_run("staging", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         assert_eq!(app.post_json(&format!("/api/v1/runs/{id}/approve"), &meera, json!({})).await.status(), 200);
-        app.wait_for(id, "applied").await;
+        app.wait_for(id, RunStatus::Applied).await;
         let calls = app.invocations("staging");
         assert!(calls.iter().all(|c| c["aws_region"] == "ap-southeast-1" && c["cwd"].as_str().unwrap().ends_with("environments/staging")));
     }
@@ -101,8 +101,8 @@ on_both_backends! {
         let meera = app.token("meera", Role::Operator).await;
         app.scenario("staging", json!({ "changes": [] }));
         let id = app.start_run("staging", &meera, "apply").await;
-        let run = app.wait_for(id, "no_changes").await;
-        assert!(run["plan"].is_null());
+        let run = app.wait_for(id, RunStatus::NoChanges).await;
+        assert!(run.plan.is_none());
         assert_eq!(args_of(&app.invocations("staging")), ["init", "plan"]);
     }
 
@@ -111,15 +111,15 @@ on_both_backends! {
         for (step, expected) in [("init", "terraform init failed"), ("plan", "terraform plan failed"), ("show", "terraform show -json failed")] {
             app.scenario("staging", json!({ "fail": step, "changes": [update_change("aws_instance.a")] }));
             let id = app.start_run("staging", &meera, "plan").await;
-            let run = app.wait_for(id, "errored").await;
-            assert!(run["error"].as_str().unwrap().contains(expected), "{step}: {run}");
+            let run = app.wait_for(id, RunStatus::Errored).await;
+            assert!(run.error.as_deref().unwrap().contains(expected), "{step}: {run:?}");
         }
         app.scenario("staging", json!({ "fail": "apply", "changes": [update_change("aws_instance.a")] }));
         let id = app.start_run("staging", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         app.post_json(&format!("/api/v1/runs/{id}/approve"), &meera, json!({})).await;
-        let run = app.wait_for(id, "errored").await;
-        assert!(run["error"].as_str().unwrap().contains("terraform apply failed"));
+        let run = app.wait_for(id, RunStatus::Errored).await;
+        assert!(run.error.as_deref().unwrap().contains("terraform apply failed"));
         assert!(app.log(id).await.contains("AccessDenied"));
     }
 
@@ -128,20 +128,20 @@ on_both_backends! {
         let ravi = app.token("ravi", Role::Approver).await;
         let first = app.start_run("production", &meera, "apply").await;
         let second = app.start_run("production", &meera, "plan").await;
-        app.wait_for(first, "planned").await;
-        assert_eq!(app.run(second).await["status"], "queued", "one active run per environment");
+        app.wait_for(first, RunStatus::Planned).await;
+        assert_eq!(app.run(second).await.status, RunStatus::Queued, "one active run per environment");
         let res = app.post_json(&format!("/api/v1/runs/{first}/reject"), &ravi, json!({ "comment": "not during the sale" })).await;
         assert_eq!(res.status(), 200);
-        let run = app.wait_for(first, "discarded").await;
-        assert_eq!(run["approvals"][0]["decision"], "reject");
-        app.wait_for(second, "planned_and_finished").await;
+        let run = app.wait_for(first, RunStatus::Discarded).await;
+        assert_eq!(run.approvals[0].decision, "reject");
+        app.wait_for(second, RunStatus::PlannedAndFinished).await;
     }
 
     async fn stale_plans_cannot_be_approved_and_expire(app) {
         let meera = app.token("meera", Role::Operator).await;
         let ravi = app.token("ravi", Role::Approver).await;
         let id = app.start_run("production", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         // Something applied to production after this plan was made (e.g. by a recovered run).
         let later = chrono::Utc::now() + chrono::Duration::seconds(1);
         let sql = "UPDATE runs SET apply_started_at = $1 WHERE id = $2";
@@ -153,8 +153,7 @@ on_both_backends! {
         let res = app.post_json(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({})).await;
         assert_eq!(res.status(), 409);
         assert!(res.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("stale"));
-        let run = app.run(id).await;
-        assert_eq!(run["status"], "expired");
+        assert_eq!(app.run(id).await.status, RunStatus::Expired);
         assert!(!args_of(&app.invocations("production")).contains(&"apply".to_string()));
     }
 
@@ -163,21 +162,21 @@ on_both_backends! {
         let ravi = app.token("ravi", Role::Approver).await;
         app.scenario("production", json!({ "changes": [change("aws_db_instance.main", &["delete"])] }));
         let id = app.start_run("production", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         let approve = format!("/api/v1/runs/{id}/approve");
         let res = app.post_json(&approve, &ravi, json!({})).await;
         assert_eq!(res.status(), 422);
         assert!(res.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("type the environment's name"));
         assert_eq!(app.post_json(&approve, &ravi, json!({ "confirm": "staging" })).await.status(), 422);
-        assert_eq!(app.run(id).await["status"], "planned", "nothing changed");
+        assert_eq!(app.run(id).await.status, RunStatus::Planned, "nothing changed");
         assert_eq!(app.post_json(&approve, &ravi, json!({ "confirm": "production" })).await.status(), 200);
-        app.wait_for(id, "applied").await;
+        app.wait_for(id, RunStatus::Applied).await;
     }
 
     async fn fifty_concurrent_approvals_apply_exactly_once(app) {
         let meera = app.token("meera", Role::Operator).await;
         let id = app.start_run("production", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         let mut tokens = Vec::new();
         for i in 0..50 {
             tokens.push(app.token(&format!("approver{i}"), Role::Approver).await);
@@ -187,8 +186,8 @@ on_both_backends! {
         let statuses: Vec<u16> = futures_util::future::join_all(requests).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
         assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
         assert!(statuses.iter().all(|s| *s == 200 || *s == 409), "{statuses:?}");
-        let run = app.wait_for(id, "applied").await;
-        assert_eq!(run["approvals"].as_array().unwrap().len(), 1);
+        let run = app.wait_for(id, RunStatus::Applied).await;
+        assert_eq!(run.approvals.len(), 1);
         let applies = app.invocations("production").into_iter().filter(|c| c["args"][0] == "apply").count();
         assert_eq!(applies, 1);
     }
@@ -206,36 +205,36 @@ on_both_backends! {
         let production = app.start_run("production", &meera, "plan").await;
         let mut runs = Vec::new();
         for id in &staging {
-            runs.push(app.wait_for(*id, "planned_and_finished").await);
+            runs.push(app.wait_for(*id, RunStatus::PlannedAndFinished).await);
         }
-        let prod = app.wait_for(production, "planned_and_finished").await;
-        let time = |v: &Value, k: &str| chrono::DateTime::parse_from_rfc3339(v[k].as_str().unwrap()).unwrap();
+        let prod = app.wait_for(production, RunStatus::PlannedAndFinished).await;
+        let span = |run: &Run| (run.started_at.unwrap(), run.finished_at.unwrap());
         for pair in runs.windows(2) {
-            assert!(time(&pair[1], "started_at") >= time(&pair[0], "finished_at"), "staging runs overlap: {pair:?}");
+            assert!(span(&pair[1]).0 >= span(&pair[0]).1, "staging runs overlap: {pair:?}");
         }
         // The first staging run and the production run were planning at the same time.
-        assert!(time(&prod, "started_at") < time(&runs[0], "finished_at") && time(&runs[0], "started_at") < time(&prod, "finished_at"));
+        assert!(span(&prod).0 < span(&runs[0]).1 && span(&runs[0]).0 < span(&prod).1);
     }
 
     async fn cancel_interrupts_terraform_and_kills_it_after_the_grace_period(app) {
         let meera = app.token("meera", Role::Operator).await;
         app.scenario("staging", json!({ "plan_seconds": 60, "extra_lines": 60, "changes": [update_change("aws_instance.a")] }));
         let id = app.start_run("staging", &meera, "plan").await;
-        app.wait_for(id, "planning").await;
+        app.wait_for(id, RunStatus::Planning).await;
         while !app.log(id).await.contains("Reading data") {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         assert_eq!(app.post_json(&format!("/api/v1/runs/{id}/cancel"), &meera, json!({})).await.status(), 200);
-        let run = app.wait_for(id, "canceled").await;
-        assert!(run["error"].as_str().unwrap().contains("Canceled"));
+        let run = app.wait_for(id, RunStatus::Canceled).await;
+        assert!(run.error.as_deref().unwrap().contains("Canceled"));
         assert!(app.log(id).await.contains("Interrupt received"), "terraform got SIGINT");
 
         // A terraform that ignores SIGINT is killed after cancel_grace_seconds.
         app.scenario("staging", json!({ "plan_seconds": 60, "extra_lines": 60, "ignore_sigint": true, "changes": [update_change("aws_instance.a")] }));
         let id = app.start_run("staging", &meera, "plan").await;
-        app.wait_for(id, "planning").await;
+        app.wait_for(id, RunStatus::Planning).await;
         app.post_json(&format!("/api/v1/runs/{id}/cancel"), &meera, json!({})).await;
-        app.wait_for(id, "canceled").await;
+        app.wait_for(id, RunStatus::Canceled).await;
         let audit = app.db.list_audit(20, None).await.unwrap();
         assert!(audit.iter().any(|e| e.action == "run.canceled" && e.actor == "meera"));
     }
@@ -245,14 +244,14 @@ on_both_backends! {
         let asha = app.token("asha", Role::Admin).await;
         app.scenario("staging", json!({ "plan_seconds": 60, "extra_lines": 60, "ignore_sigint": true, "changes": [update_change("aws_instance.a")] }));
         let id = app.start_run("staging", &meera, "plan").await;
-        app.wait_for(id, "planning").await;
+        app.wait_for(id, RunStatus::Planning).await;
         assert_eq!(app.post_json(&format!("/api/v1/runs/{id}/cancel"), &meera, json!({ "force": true })).await.status(), 403);
         let res = app.post_json(&format!("/api/v1/runs/{id}/cancel"), &asha, json!({ "force": true })).await;
         assert_eq!(res.status(), 200);
-        assert_eq!(res.json::<Value>().await.unwrap()["status"], "canceled");
+        assert_eq!(res.json::<Run>().await.unwrap().status, RunStatus::Canceled);
         app.scenario("staging", json!({ "changes": [] }));
         let next = app.start_run("staging", &meera, "plan").await;
-        app.wait_for(next, "no_changes").await;
+        app.wait_for(next, RunStatus::NoChanges).await;
     }
 
     async fn queued_and_waiting_runs_cancel_at_once(app) {
@@ -260,12 +259,12 @@ on_both_backends! {
         let vikram = app.token("vikram", Role::Viewer).await;
         let first = app.start_run("production", &meera, "apply").await;
         let queued = app.start_run("production", &meera, "apply").await;
-        app.wait_for(first, "planned").await;
+        app.wait_for(first, RunStatus::Planned).await;
         assert_eq!(app.post_json(&format!("/api/v1/runs/{queued}/cancel"), &vikram, json!({})).await.status(), 403);
         assert_eq!(app.post_json(&format!("/api/v1/runs/{queued}/cancel"), &meera, json!({})).await.status(), 200);
-        assert_eq!(app.run(queued).await["status"], "canceled");
+        assert_eq!(app.run(queued).await.status, RunStatus::Canceled);
         assert_eq!(app.post_json(&format!("/api/v1/runs/{first}/cancel"), &meera, json!({})).await.status(), 200);
-        assert_eq!(app.run(first).await["status"], "canceled");
+        assert_eq!(app.run(first).await.status, RunStatus::Canceled);
         assert_eq!(app.post_json(&format!("/api/v1/runs/{first}/cancel"), &meera, json!({})).await.status(), 409);
     }
 
@@ -305,10 +304,10 @@ on_both_backends! {
         assert_eq!(app.get("/api/v1/runs/abc", Some(&meera)).await.status(), 404);
         app.scenario("staging", json!({ "changes": [] }));
         let done = app.start_run("staging", &meera, "plan").await;
-        app.wait_for(done, "no_changes").await;
+        app.wait_for(done, RunStatus::NoChanges).await;
         let res = app.post_json(&format!("/api/v1/runs/{done}/approve"), &meera, json!({})).await;
         assert_eq!(res.status(), 409, "a finished run cannot be approved");
-        assert_eq!(app.run(done).await["status"], "no_changes");
+        assert_eq!(app.run(done).await.status, RunStatus::NoChanges);
         let res = app.post_json(&format!("/api/v1/runs/{done}/approve"), &meera, json!({ "comment": "c".repeat(2001) })).await;
         assert_eq!(res.status(), 422);
     }
@@ -400,7 +399,7 @@ async fn a_log_line_with_markup_is_shown_as_text() {
     let meera = app.token("meera", Role::Operator).await;
     app.scenario("staging", json!({ "echo": ["<script>alert('log')</script> <b>bold</b>"], "changes": [update_change("aws_instance.a")] }));
     let id = app.start_run("staging", &meera, "plan").await;
-    app.wait_for(id, "planned_and_finished").await;
+    app.wait_for(id, RunStatus::PlannedAndFinished).await;
     let html = app.get(&format!("/runs/{id}"), Some(&meera)).await.text().await.unwrap();
     assert!(html.contains("&lt;script&gt;alert(&#x27;log&#x27;)&lt;/script&gt;") || html.contains("&lt;script&gt;alert('log')&lt;/script&gt;"), "escaped");
     assert!(!html.contains("<script>alert"), "never interpreted as HTML");

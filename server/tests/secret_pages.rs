@@ -45,7 +45,7 @@ async fn without_javascript_a_staging_edit_saves_and_offers_to_redeploy_the_cons
     let html = page(&app, &token, "/environments/staging/secrets/zelly/redis/auth").await;
     assert!(html.contains("REDIS_PASSWORD") && html.contains("••••••••") && html.contains("Save as new version"));
     assert!(!html.contains("seeded-"), "masked values only");
-    let version = detail(&app, &token, "staging", REDIS).await["version_id"].as_str().unwrap().to_string();
+    let version = detail(&app, &token, "staging", REDIS).await.version_id;
     let to = form(&app, &token, "/environments/staging/secret-actions/edit", &[
         ("name", REDIS), ("version_id", &version), ("set.REDIS_HOST", ""), ("set.REDIS_PORT", "6400"),
         ("new_key.0", "REDIS_TLS"), ("new_value.0", "required"), ("new_key.1", ""), ("new_value.1", ""),
@@ -74,7 +74,7 @@ async fn a_production_write_from_the_browser_waits_for_a_confirmation_that_lists
     let (_aws, app) = start(Backend::Sqlite).await;
     let anita = app.token("anita", Role::Approver).await;
     let bruno = app.token("bruno", Role::Approver).await;
-    let version = detail(&app, &anita, "production", NOVA).await["version_id"].as_str().unwrap().to_string();
+    let version = detail(&app, &anita, "production", NOVA).await.version_id;
     let to = form(&app, &anita, "/environments/production/secret-actions/edit", &[
         ("name", NOVA), ("version_id", &version), ("set.JWT_SECRET", "prod-jwt-typed-in"), ("remove", "SLACK_WEBHOOK_URL"),
     ]).await;
@@ -83,7 +83,7 @@ async fn a_production_write_from_the_browser_waits_for_a_confirmation_that_lists
     let html = page(&app, &anita, &to).await;
     assert!(html.contains("Confirm: write to Production") && html.contains("JWT_SECRET") && html.contains("SLACK_WEBHOOK_URL"));
     assert!(!html.contains("prod-jwt-typed-in"), "the confirmation names keys, never values");
-    assert_eq!(detail(&app, &anita, "production", NOVA).await["version_id"], version, "nothing written before the confirmation");
+    assert_eq!(detail(&app, &anita, "production", NOVA).await.version_id, version, "nothing written before the confirmation");
 
     let other = form(&app, &bruno, "/environments/production/secret-actions/confirm", &[("name", NOVA), ("pending", id)]).await;
     assert!(other.contains("?error="), "only its author confirms a change: {other}");

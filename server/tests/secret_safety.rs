@@ -3,6 +3,7 @@
 
 use crate::common;
 use super::secrets::{api, audit, secretsmanager, seeded, send, start, NOVA, REDIS};
+use app::model::secret::SecretDetail;
 use app::model::Role;
 use common::{use_emulator, Backend, Emulator, TestApp};
 use serde_json::{json, Value};
@@ -78,15 +79,15 @@ async fn seeded_values_reach_no_log_line_audit_row_or_page_except_an_explicit_re
     }
     seen += &call("GET", "/secrets", None).await.unwrap().text().await.unwrap();
     seen += &call("GET", "/", None).await.unwrap().text().await.unwrap();
-    let d: Value = call("GET", &api("staging", NOVA, ""), None).await.unwrap().json().await.unwrap();
-    let edit = json!({ "version_id": d["version_id"], "set": { "JWT_SECRET": "typed-in-new-value" } });
+    let d: SecretDetail = call("GET", &api("staging", NOVA, ""), None).await.unwrap().json().await.unwrap();
+    let edit = json!({ "version_id": d.version_id, "set": { "JWT_SECRET": "typed-in-new-value" } });
     let edited: Value = call("PUT", &api("staging", NOVA, ""), Some(edit)).await.unwrap().json().await.unwrap();
     seen += &edited.to_string();
     let rotate = json!({ "keys": ["RAZORPAY_KEY_SECRET"] });
     seen += &call("POST", &api("staging", NOVA, "/rotate"), Some(rotate)).await.unwrap().text().await.unwrap();
     seen += &call("POST", &api("staging", NOVA, "/rollback"), None).await.unwrap().text().await.unwrap();
     seen += &call("POST", "/api/v1/environments/staging/services/fastify-nova/redeploy", None).await.unwrap().text().await.unwrap();
-    let stale = json!({ "version_id": d["version_id"], "set": { "JWT_SECRET": "typed-in-stale-value" } });
+    let stale = json!({ "version_id": d.version_id, "set": { "JWT_SECRET": "typed-in-stale-value" } });
     seen += &call("PUT", &api("staging", NOVA, ""), Some(stale)).await.unwrap().text().await.unwrap();
     seen += &call("GET", &format!("/environments/staging/secrets/{NOVA}?saved=x"), None).await.unwrap().text().await.unwrap();
     let revealed: Value = call("POST", &api("production", REDIS, "/reveal"), Some(json!({ "key": "REDIS_PASSWORD" }))).await.unwrap().json().await.unwrap();

@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use app::model::secret::{Parity, SecretDetail, SecretList};
 use app::model::Role;
 use common::{use_emulator, Backend, Emulator, TestApp};
 use super::secret_pages::page;
@@ -38,10 +39,8 @@ pub(super) async fn send(app: &TestApp, method: &str, path: &str, token: &str, b
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-pub(super) async fn detail(app: &TestApp, token: &str, env: &str, name: &str) -> Value {
-    let (status, body) = send(app, "GET", &api(env, name, ""), token, None).await;
-    assert_eq!(status, 200, "{body:#}");
-    body
+pub(super) async fn detail(app: &TestApp, token: &str, env: &str, name: &str) -> SecretDetail {
+    app.get_as(&api(env, name, ""), token).await
 }
 
 pub(super) async fn reveal(app: &TestApp, token: &str, env: &str, name: &str, key: &str) -> String {
@@ -50,13 +49,12 @@ pub(super) async fn reveal(app: &TestApp, token: &str, env: &str, name: &str, ke
     body["value"].as_str().unwrap().to_string()
 }
 
-pub(super) fn keys(detail: &Value) -> Vec<String> {
-    detail["keys"].as_array().unwrap().iter().map(|k| k["name"].as_str().unwrap().to_string()).collect()
+pub(super) fn keys(detail: &SecretDetail) -> Vec<&str> {
+    detail.keys.iter().map(|k| k.name.as_str()).collect()
 }
 
-pub(super) fn stages_of<'a>(detail: &'a Value, version: &str) -> Vec<&'a str> {
-    let v = detail["versions"].as_array().unwrap().iter().find(|v| v["version_id"] == version).expect("version listed");
-    v["stages"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect()
+pub(super) fn stages_of<'a>(detail: &'a SecretDetail, version: &str) -> &'a [String] {
+    &detail.versions.iter().find(|v| v.version_id == version).expect("version listed").stages
 }
 
 /// The audit rows about secrets and services (token creation is audited too).
@@ -79,26 +77,24 @@ async fn the_secrets_of_each_region_are_listed_masked_with_versions_consumers_an
     let (_aws, app) = start(backend).await;
     let token = app.token("vikram", Role::Viewer).await;
     for (env, other) in [("production", "staging"), ("staging", "production")] {
-        let (status, list) = send(&app, "GET", &format!("/api/v1/environments/{env}/secrets"), &token, None).await;
-        assert_eq!(status, 200, "{list:#}");
-        let names: Vec<&str> = list["secrets"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+        let (list, text) = app.get_with_body::<SecretList>(&format!("/api/v1/environments/{env}/secrets"), &token).await;
+        let names: Vec<&str> = list.secrets.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["zelly/aurora/master", "zelly/customer-panel/env", NOVA, "zelly/orion-backend/env", REDIS]);
-        let redis = &list["secrets"][4];
-        assert_eq!(redis["keys"], json!(["REDIS_HOST", "REDIS_PASSWORD", "REDIS_PORT"]));
-        assert!(redis["version_id"].as_str().is_some_and(|v| !v.is_empty()));
-        assert_eq!(redis["rotation_due"], false);
-        let text = list.to_string();
+        let redis = &list.secrets[4];
+        assert_eq!(redis.keys, ["REDIS_HOST", "REDIS_PASSWORD", "REDIS_PORT"]);
+        assert!(redis.version_id.as_deref().is_some_and(|v| !v.is_empty()));
+        assert!(!redis.rotation_due);
         assert!(!text.contains("seeded-"), "no values in a listing: {text}");
 
-        let d = detail(&app, &token, env, REDIS).await;
-        assert_eq!(d["environment"], env);
-        assert!(d["keys"].as_array().unwrap().iter().all(|k| k["masked"] == "••••••••"));
-        assert_eq!(stages_of(&d, d["version_id"].as_str().unwrap()), ["AWSCURRENT"]);
-        let consumers: Vec<&str> = d["consumers"].as_array().unwrap().iter().map(|c| c["service"].as_str().unwrap()).collect();
-        assert_eq!(consumers, ["fastify-nova", "events-consumer", "internal_tools"], "{d:#}");
-        assert_eq!(d["consumers"][0]["keys"], json!(["REDIS_HOST", "REDIS_PORT"]), "the seed's task definitions read two keys");
-        assert!(!d.to_string().contains("seeded-"));
-        assert!(!d.to_string().contains(other), "nothing from {other} in {env}'s answer");
+        let (d, text) = app.get_with_body::<SecretDetail>(&api(env, REDIS, ""), &token).await;
+        assert_eq!(d.environment, env);
+        assert!(d.keys.iter().all(|k| k.masked == "••••••••"));
+        assert_eq!(stages_of(&d, &d.version_id), ["AWSCURRENT"]);
+        let consumers: Vec<&str> = d.consumers.iter().map(|c| c.service.as_str()).collect();
+        assert_eq!(consumers, ["fastify-nova", "events-consumer", "internal_tools"], "{d:#?}");
+        assert_eq!(d.consumers[0].keys, ["REDIS_HOST", "REDIS_PORT"], "the seed's task definitions read two keys");
+        assert!(!text.contains("seeded-"));
+        assert!(!text.contains(other), "nothing from {other} in {env}'s answer");
     }
     let rows = audit(&app).await;
     let views: Vec<_> = rows.iter().filter(|r| r.action == "secret.view").collect();
@@ -110,7 +106,7 @@ async fn the_secrets_of_each_region_are_listed_masked_with_versions_consumers_an
 async fn twenty_concurrent_edits_of_one_version_let_exactly_one_through(backend: Backend) {
     let (_aws, app) = start(backend).await;
     let token = app.token("olga", Role::Operator).await;
-    let version = detail(&app, &token, "staging", REDIS).await["version_id"].as_str().unwrap().to_string();
+    let version = detail(&app, &token, "staging", REDIS).await.version_id;
     let path = api("staging", REDIS, "");
     let edits = (0..20).map(|i| {
         let body = json!({ "version_id": version, "set": { "REDIS_PASSWORD": format!("concurrent-{i}") } });
@@ -159,7 +155,7 @@ async fn an_edit_sets_and_removes_keys_in_one_new_version_and_the_old_one_become
     let (_aws, app) = start(Backend::Sqlite).await;
     let token = app.token("olga", Role::Operator).await;
     let before = detail(&app, &token, "staging", NOVA).await;
-    let v1 = before["version_id"].as_str().unwrap();
+    let v1 = before.version_id.as_str();
     let body = json!({ "version_id": v1, "set": { "JWT_SECRET": "new-jwt-value", "FEATURE_FLAGS_KEY": "flags-value" }, "remove": ["SLACK_WEBHOOK_URL"] });
     let (status, done) = send(&app, "PUT", &api("staging", NOVA, ""), &token, Some(body)).await;
     assert_eq!(status, 200, "{done:#}");
@@ -167,11 +163,11 @@ async fn an_edit_sets_and_removes_keys_in_one_new_version_and_the_old_one_become
     let v2 = done["version_id"].as_str().unwrap();
 
     let after = detail(&app, &token, "staging", NOVA).await;
-    assert_eq!(after["version_id"], v2);
+    assert_eq!(after.version_id, v2);
     assert_eq!(stages_of(&after, v2), ["AWSCURRENT"]);
     assert_eq!(stages_of(&after, v1), ["AWSPREVIOUS"]);
     let names = keys(&after);
-    assert!(names.contains(&"FEATURE_FLAGS_KEY".into()) && !names.contains(&"SLACK_WEBHOOK_URL".into()));
+    assert!(names.contains(&"FEATURE_FLAGS_KEY") && !names.contains(&"SLACK_WEBHOOK_URL"));
     assert_eq!(reveal(&app, &token, "staging", NOVA, "JWT_SECRET").await, "new-jwt-value");
     assert_eq!(reveal(&app, &token, "staging", NOVA, "RAZORPAY_KEY_ID").await, seeded("staging", NOVA, "RAZORPAY_KEY_ID"), "untouched keys keep their values");
 
@@ -188,7 +184,7 @@ async fn an_edit_sets_and_removes_keys_in_one_new_version_and_the_old_one_become
 async fn an_edit_read_at_an_old_version_is_a_conflict_naming_the_changed_keys_and_writes_nothing() {
     let (_aws, app) = start(Backend::Sqlite).await;
     let token = app.token("olga", Role::Operator).await;
-    let v1 = detail(&app, &token, "staging", REDIS).await["version_id"].as_str().unwrap().to_string();
+    let v1 = detail(&app, &token, "staging", REDIS).await.version_id;
     let first = json!({ "version_id": v1, "set": { "REDIS_PORT": "6380" } });
     assert_eq!(send(&app, "PUT", &api("staging", REDIS, ""), &token, Some(first)).await.0, 200);
     let late = json!({ "version_id": v1, "set": { "REDIS_HOST": "late-host" } });
@@ -207,7 +203,7 @@ async fn bad_edits_are_clear_4xx_and_write_nothing() {
     let token = app.token("olga", Role::Operator).await;
     let sm = secretsmanager(&aws, "ap-southeast-1").await;
     sm.create_secret().name("zelly/legacy/plain").secret_string("plain-text-credential").send().await.unwrap();
-    let version = detail(&app, &token, "staging", REDIS).await["version_id"].as_str().unwrap().to_string();
+    let version = detail(&app, &token, "staging", REDIS).await.version_id;
     let cases = [
         (json!({ "version_id": version, "set": { "lower_case": "x" } }), 422, "not valid"),
         (json!({ "version_id": version, "set": { "9LIVES": "x" } }), 422, "not valid"),
@@ -226,12 +222,12 @@ async fn bad_edits_are_clear_4xx_and_write_nothing() {
     }
     let res = app.client.put(app.url(&api("staging", REDIS, ""))).bearer_auth(&token).header("content-type", "application/json").body("{not json").send().await.unwrap();
     assert_eq!(res.status(), 400);
-    assert_eq!(detail(&app, &token, "staging", REDIS).await["version_id"], version, "nothing was written");
+    assert_eq!(detail(&app, &token, "staging", REDIS).await.version_id, version, "nothing was written");
 
-    let plain = detail(&app, &token, "staging", "zelly/legacy/plain").await;
-    assert!(plain["read_only"].as_str().unwrap().contains("plain text"), "{plain:#}");
-    assert!(!plain.to_string().contains("plain-text-credential"));
-    let body = json!({ "version_id": plain["version_id"], "set": { "A": "b" } });
+    let (plain, text) = app.get_with_body::<SecretDetail>(&api("staging", "zelly/legacy/plain", ""), &token).await;
+    assert!(plain.read_only.as_deref().unwrap().contains("plain text"), "{plain:#?}");
+    assert!(!text.contains("plain-text-credential"));
+    let body = json!({ "version_id": plain.version_id, "set": { "A": "b" } });
     let (status, answer) = send(&app, "PUT", &api("staging", "zelly/legacy/plain", ""), &token, Some(body)).await;
     assert_eq!(status, 422, "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("cannot be changed here"));
@@ -258,7 +254,7 @@ async fn reveal_edit_and_redeploy_follow_the_roles_of_each_environment() {
     for (token, env, status) in expect {
         let (got, body) = send(&app, "POST", &api(env, REDIS, "/reveal"), token, Some(reveal_body.clone())).await;
         assert_eq!(got, status, "reveal in {env}: {body}");
-        let version = detail(&app, token, env, REDIS).await["version_id"].clone();
+        let version = detail(&app, token, env, REDIS).await.version_id;
         let edit = json!({ "version_id": version, "set": { "REDIS_PORT": "6390" } });
         assert_eq!(send(&app, "PUT", &api(env, REDIS, ""), token, Some(edit)).await.0, status, "edit in {env}");
         if status == 403 {
@@ -323,7 +319,7 @@ async fn rotation_writes_fresh_random_values_for_the_chosen_keys_only() {
 async fn rollback_returns_to_the_previous_or_a_chosen_version() {
     let (_aws, app) = start(Backend::Sqlite).await;
     let token = app.token("olga", Role::Operator).await;
-    let v1 = detail(&app, &token, "staging", REDIS).await["version_id"].as_str().unwrap().to_string();
+    let v1 = detail(&app, &token, "staging", REDIS).await.version_id;
     let mut versions = vec![v1.clone()];
     for port in ["7001", "7002"] {
         let current = versions.last().unwrap().clone();
@@ -340,7 +336,7 @@ async fn rollback_returns_to_the_previous_or_a_chosen_version() {
     assert_eq!(send(&app, "POST", &api("staging", REDIS, "/rollback"), &token, Some(body)).await.0, 200);
     assert_eq!(reveal(&app, &token, "staging", REDIS, "REDIS_PORT").await, seeded("staging", REDIS, "REDIS_PORT"));
     let d = detail(&app, &token, "staging", REDIS).await;
-    assert_eq!(d["version_id"], v1);
+    assert_eq!(d.version_id, v1);
     assert_eq!(stages_of(&d, &v1), ["AWSCURRENT"]);
 
     let stale = json!({ "version_id": versions[2], "expected_version_id": versions[1] });
@@ -355,18 +351,18 @@ async fn rollback_returns_to_the_previous_or_a_chosen_version() {
 async fn parity_names_keys_present_in_one_environment_only() {
     let (_aws, app) = start(Backend::Sqlite).await;
     let token = app.token("olga", Role::Operator).await;
-    let (_, parity) = send(&app, "GET", "/api/v1/secrets/parity", &token, None).await;
-    assert_eq!(parity["secrets"].as_array().unwrap().len(), 5);
-    assert!(parity["secrets"].as_array().unwrap().iter().all(|r| r["missing"]["production"] == json!([]) && r["missing"]["staging"] == json!([])));
+    let parity: Parity = app.get_as("/api/v1/secrets/parity", &token).await;
+    assert_eq!(parity.secrets.len(), 5);
+    assert!(parity.secrets.iter().all(|r| r.missing["production"].is_empty() && r.missing["staging"].is_empty()));
 
-    let version = detail(&app, &token, "staging", NOVA).await["version_id"].clone();
+    let version = detail(&app, &token, "staging", NOVA).await.version_id;
     let edit = json!({ "version_id": version, "set": { "SENTRY_DSN": "https://example.invalid/1" }, "remove": ["FIREBASE_CONFIG"] });
     assert_eq!(send(&app, "PUT", &api("staging", NOVA, ""), &token, Some(edit)).await.0, 200);
-    let (_, parity) = send(&app, "GET", "/api/v1/secrets/parity", &token, None).await;
-    let row = parity["secrets"].as_array().unwrap().iter().find(|r| r["name"] == NOVA).unwrap();
-    assert_eq!(row["missing"]["production"], json!(["SENTRY_DSN"]));
-    assert_eq!(row["missing"]["staging"], json!(["FIREBASE_CONFIG"]));
-    assert!(!parity.to_string().contains("example.invalid"));
+    let (parity, text) = app.get_with_body::<Parity>("/api/v1/secrets/parity", &token).await;
+    let row = parity.secrets.iter().find(|r| r.name == NOVA).unwrap();
+    assert_eq!(row.missing["production"], ["SENTRY_DSN"]);
+    assert_eq!(row.missing["staging"], ["FIREBASE_CONFIG"]);
+    assert!(!text.contains("example.invalid"));
     app.stop().await;
 }
 
@@ -421,14 +417,15 @@ async fn pages_polling_aws_share_one_fresh_read() {
     assert_eq!(send(&app, "POST", "/api/v1/environments/staging/services/events-consumer/redeploy", &token, None).await.0, 202);
     send(&app, "GET", "/api/v1/environments/staging/services/events-consumer", &token, None).await;
     assert_eq!(aws.calls("DescribeServices").await.len(), 2, "after a redeploy");
-    let version_of = |list: &Value| list["secrets"].as_array().unwrap().iter().find(|s| s["name"] == REDIS).unwrap()["version_id"].clone();
-    let (_, list) = send(&app, "GET", "/api/v1/environments/staging/secrets", &token, None).await;
-    let version = version_of(&list);
+    let version_of = async || -> Option<String> {
+        let list: SecretList = app.get_as("/api/v1/environments/staging/secrets", &token).await;
+        list.secrets.into_iter().find(|s| s.name == REDIS).unwrap().version_id
+    };
+    let version = version_of().await;
     let body = json!({ "version_id": version, "set": { "REDIS_PASSWORD": "changed-here" } });
     let (status, body) = send(&app, "PUT", &api("staging", REDIS, ""), &token, Some(body)).await;
     assert_eq!(status, 200, "{body}");
-    let (_, list) = send(&app, "GET", "/api/v1/environments/staging/secrets", &token, None).await;
-    assert_eq!(version_of(&list), body["version_id"], "the list shows the new version");
+    assert_eq!(version_of().await.as_deref(), body["version_id"].as_str(), "the list shows the new version");
     app.stop().await;
 }
 

@@ -7,6 +7,7 @@
 mod common;
 
 use app::model::users::UserAccess;
+use app::model::run::RunStatus;
 use app::model::Role;
 use common::{Backend, TestApp};
 use serde_json::json;
@@ -159,7 +160,7 @@ async fn live_log_streams_are_capped_and_share_one_reader_per_run() {
     let (ravi, meera) = (app.token("ravi", Role::Viewer).await, app.token("meera", Role::Operator).await);
     // An apply waits for its approval: its stream stays open.
     let waiting = app.start_run("staging", &meera, "apply").await;
-    app.wait_for(waiting, "planned").await;
+    app.wait_for(waiting, RunStatus::Planned).await;
 
     let mut held = Vec::new();
     for _ in 0..3 {

@@ -5,6 +5,9 @@
 
 use crate::common;
 
+use app::model::audit::AuditPage;
+use app::model::run::{Run, RunStatus};
+use app::model::state::{LockMode, LockSource, StateDiff, StateOverview, StateVersion, StateVersionDetail};
 use app::model::Role;
 use common::estate::Estate;
 use common::receiver::Receiver;
@@ -47,28 +50,24 @@ async fn production_estate_with(backend: Backend, promotion: bool, adjust: impl 
 }
 
 /// Plans and applies the branch head of `env`, approved by `approver`.
-pub(super) async fn apply(app: &TestApp, env: &str, operator: &str, approver: &str) -> Value {
+pub(super) async fn apply(app: &TestApp, env: &str, operator: &str, approver: &str) -> Run {
     let id = app.start_run(env, operator, "apply").await;
     approve_and_apply(app, id, env, approver).await
 }
 
-pub(super) async fn approve_and_apply(app: &TestApp, id: i64, env: &str, approver: &str) -> Value {
-    let planned = app.wait_for(id, "planned").await;
-    assert!(planned["error"].is_null(), "{planned}");
+pub(super) async fn approve_and_apply(app: &TestApp, id: i64, env: &str, approver: &str) -> Run {
+    let planned = app.wait_for(id, RunStatus::Planned).await;
+    assert!(planned.error.is_none(), "{planned:?}");
     // A new code version replaces the deploy resource: a destroy, which production confirms by name.
     let res = app.post_json(&format!("/api/v1/runs/{id}/approve"), approver, json!({ "confirm": env })).await;
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    app.wait_for(id, "applied").await
+    app.wait_for(id, RunStatus::Applied).await
 }
 
 pub(super) async fn get_json(app: &TestApp, path: &str, token: &str) -> (u16, Value) {
     let res = app.get(path, Some(token)).await;
     let status = res.status().as_u16();
     (status, res.json().await.unwrap())
-}
-
-fn strings(value: &Value) -> Vec<&str> {
-    value.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect()
 }
 
 /// Every view of the environments page shows each lock holder: page views share one read of
@@ -115,45 +114,39 @@ for_each_backend! {
             assert!(out.status.success(), "terraform {args:?}: {}", String::from_utf8_lossy(&out.stdout));
         }
 
-        let (status, state) = get_json(&app, "/api/v1/environments/production/state", &viewer).await;
-        assert_eq!(status, 200, "{state}");
-        assert!(state["lock"].is_null(), "nobody holds the lock: {state}");
-        let versions = state["versions"].as_array().unwrap();
+        let (state, state_body) = app.get_with_body::<StateOverview>("/api/v1/environments/production/state", &viewer).await;
+        assert!(state.lock.is_none(), "nobody holds the lock: {state:?}");
+        let versions = &state.versions;
         let in_bucket: Vec<Value> = estate.aws.backend(&["versions", PRODUCTION_STATE]).as_array().unwrap().clone();
-        let ids: Vec<&str> = versions.iter().map(|v| v["version_id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = versions.iter().map(|v| v.version_id.as_str()).collect();
         let bucket_ids: Vec<&str> = in_bucket.iter().map(|v| v["version_id"].as_str().unwrap()).collect();
         assert_eq!(ids, bucket_ids, "every version of the state object, newest first");
-        assert_eq!(versions.iter().filter(|v| v["is_latest"] == true).count(), 1);
-        assert_eq!(versions[0]["is_latest"], true);
-        assert!(versions[0]["run_id"].is_null(), "the laptop's apply is outside the control plane: {:#}", versions[0]);
-        let serials: Vec<i64> = versions.iter().map(|v| v["serial"].as_i64().unwrap()).collect();
+        assert_eq!(versions.iter().filter(|v| v.is_latest).count(), 1);
+        assert!(versions[0].is_latest);
+        assert!(versions[0].run_id.is_none(), "the laptop's apply is outside the control plane: {:#?}", versions[0]);
+        let serials: Vec<i64> = versions.iter().map(|v| v.serial.unwrap()).collect();
         assert!(serials.windows(2).all(|w| w[0] > w[1]), "serials fall from the newest: {serials:?}");
-        assert!(versions.iter().all(|v| v["lineage"] == versions[0]["lineage"] && v["terraform_version"].as_str().unwrap().starts_with("1.")));
-        assert!(versions.iter().all(|v| v["size"].as_i64().unwrap() > 0));
-        assert_eq!(versions[0]["resources"], 3);
+        assert!(versions.iter().all(|v| v.lineage == versions[0].lineage && v.terraform_version.as_deref().unwrap().starts_with("1.")));
+        assert!(versions.iter().all(|v| v.size > 0));
+        assert_eq!(versions[0].resources, Some(3));
 
-        let written_by = |run: &Value| -> Value {
-            let by: Vec<&Value> = versions.iter().filter(|v| v["run_id"] == run["id"]).collect();
-            assert_eq!(by.len(), 1, "run {} wrote one version: {versions:#?}", run["id"]);
-            by[0].clone()
+        let written_by = |run: &Run| -> &StateVersion {
+            let by: Vec<&StateVersion> = versions.iter().filter(|v| v.run_id == Some(run.id)).collect();
+            assert_eq!(by.len(), 1, "run {} wrote one version: {versions:#?}", run.id);
+            by[0]
         };
         let (by_first, by_second) = (written_by(&first), written_by(&second));
-        assert!(ids.iter().position(|i| *i == by_second["version_id"]) < ids.iter().position(|i| *i == by_first["version_id"]));
-        assert_eq!(by_second["commit"], second["commit"]);
-        let sha = second["commit"].as_str().unwrap();
-        assert_eq!(by_second["commit_url"], format!("https://git.example.com/zelly/infra/commit/{sha}"));
-        assert_ne!(by_first["commit"], by_second["commit"], "each version names its own run's commit");
+        assert!(ids.iter().position(|i| *i == by_second.version_id) < ids.iter().position(|i| *i == by_first.version_id));
+        assert_eq!(by_second.commit, second.commit);
+        let sha = second.commit.as_deref().unwrap();
+        assert_eq!(by_second.commit_url, Some(format!("https://git.example.com/zelly/infra/commit/{sha}")));
+        assert_ne!(by_first.commit, by_second.commit, "each version names its own run's commit");
 
         // What a version holds: addresses and output names, without a value (the state has them).
-        let path = format!("/api/v1/environments/production/state/versions/{}", by_second["version_id"].as_str().unwrap());
-        let (status, detail) = get_json(&app, &path, &viewer).await;
-        assert_eq!(status, 200, "{detail}");
-        let addresses: Vec<(&str, &str, &str)> = detail["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| (r["address"].as_str().unwrap(), r["type"].as_str().unwrap(), r["mode"].as_str().unwrap()))
-            .collect();
+        let path = format!("/api/v1/environments/production/state/versions/{}", by_second.version_id);
+        let (detail, detail_body) = app.get_with_body::<StateVersionDetail>(&path, &viewer).await;
+        let addresses: Vec<(&str, &str, &str)> =
+            detail.resources.iter().map(|r| (r.address.as_str(), r.resource_type.as_str(), r.mode.as_str())).collect();
         assert_eq!(
             addresses,
             [
@@ -162,24 +155,23 @@ for_each_backend! {
                 ("terraform_data.fastify_nova", "terraform_data", "managed")
             ]
         );
-        assert_eq!(strings(&detail["outputs"]), ["cloudflare_token_check", "code_version", "fastify_nova_tasks"]);
-        assert_eq!(detail["version"]["run_id"], second["id"]);
+        assert_eq!(detail.outputs, ["cloudflare_token_check", "code_version", "fastify_nova_tasks"]);
+        assert_eq!(detail.version.run_id, Some(second.id));
         let in_state = estate.state(PRODUCTION_STATE).to_string();
         assert!(in_state.contains(CLOUDFLARE_TOKEN) && in_state.contains("AAAAC3NzaC1lZDI1NTE5AAAAIStateBastion5f3e"), "the state holds the values");
 
         // The diff of two versions, by address.
-        let diff = async |from: &Value, to: &Value| {
-            let (from, to) = (from["version_id"].as_str().unwrap(), to["version_id"].as_str().unwrap());
-            get_json(&app, &format!("/api/v1/environments/production/state/diff?from={from}&to={to}"), &viewer).await
+        let diff = async |from: &StateVersion, to: &StateVersion| -> StateDiff {
+            let query = format!("from={}&to={}", from.version_id, to.version_id);
+            app.get_as(&format!("/api/v1/environments/production/state/diff?{query}"), &viewer).await
         };
-        let (status, d) = diff(&by_first, &by_second).await;
-        assert_eq!(status, 200, "{d}");
-        assert_eq!((strings(&d["added"]), strings(&d["removed"])), (vec![], vec![]));
-        assert_eq!(strings(&d["changed"]), ["terraform_data.deploy", "terraform_data.fastify_nova"], "a new code version: {d}");
-        let (_, d) = diff(&by_second, &versions[0]).await;
-        assert_eq!(strings(&d["changed"]), ["terraform_data.deploy", "terraform_data.fastify_nova"], "four tasks from the laptop: {d}");
-        let (_, d) = diff(&by_first, &by_first).await;
-        assert!(d["added"].as_array().unwrap().is_empty() && d["changed"].as_array().unwrap().is_empty());
+        let d = diff(by_first, by_second).await;
+        assert!(d.added.is_empty() && d.removed.is_empty(), "{d:?}");
+        assert_eq!(d.changed, ["terraform_data.deploy", "terraform_data.fastify_nova"], "a new code version: {d:?}");
+        let d = diff(by_second, &versions[0]).await;
+        assert_eq!(d.changed, ["terraform_data.deploy", "terraform_data.fastify_nova"], "four tasks from the laptop: {d:?}");
+        let d = diff(by_first, by_first).await;
+        assert!(d.added.is_empty() && d.changed.is_empty());
         let (status, _) = get_json(&app, "/api/v1/environments/production/state/diff?from=x", &viewer).await;
         assert_eq!(status, 400, "both versions must be named");
         let (status, missing) = get_json(&app, "/api/v1/environments/production/state/versions/no-such-version", &viewer).await;
@@ -190,7 +182,7 @@ for_each_backend! {
         let page = app.get("/environments/production/state", Some(&viewer)).await.text().await.unwrap();
         let count = async |op: &str| estate.aws.calls(op).await.len();
         assert_eq!((count("ListObjectVersions").await, count("GetItem").await, count("GetObject").await), (1, 1, 0));
-        assert!(page.contains("outside the control plane") && page.contains(&format!("href=\"/runs/{}\"", second["id"])), "{page}");
+        assert!(page.contains("outside the control plane") && page.contains(&format!("href=\"/runs/{}\"", second.id)), "{page}");
         assert!(page.contains(&format!("https://git.example.com/zelly/infra/commit/{sha}")));
         assert!(page.contains("Not locked"));
 
@@ -205,14 +197,14 @@ for_each_backend! {
         assert_eq!(res.status(), 200);
         assert_eq!(res.headers()["cache-control"], "no-store");
         let file: Value = res.json().await.unwrap();
-        assert_eq!(file["serial"], by_second["serial"]);
-        let (_, audit) = get_json(&app, "/api/v1/audit?action=state.downloaded", &admin).await;
-        let events = audit["events"].as_array().unwrap();
-        assert_eq!(events.len(), 1, "{audit}");
-        let details: Value = serde_json::from_str(events[0]["details"].as_str().unwrap()).unwrap();
-        assert_eq!((events[0]["actor"].as_str(), details["version_id"].as_str()), (Some("ada"), by_second["version_id"].as_str()));
+        assert_eq!(file["serial"].as_i64(), by_second.serial);
+        let (audit, audit_body) = app.get_with_body::<AuditPage>("/api/v1/audit?action=state.downloaded", &admin).await;
+        let events = &audit.events;
+        assert_eq!(events.len(), 1, "{audit:?}");
+        let details: Value = serde_json::from_str(&events[0].details).unwrap();
+        assert_eq!((events[0].actor.as_str(), details["version_id"].as_str()), ("ada", Some(by_second.version_id.as_str())));
 
-        for text in [state.to_string(), detail.to_string(), page, audit.to_string()] {
+        for text in [state_body, detail_body, page, audit_body] {
             for value in [CLOUDFLARE_TOKEN, "AAAAC3NzaC1lZDI1NTE5AAAAIStateBastion5f3e"] {
                 assert!(!text.contains(value), "{value} shown");
             }
@@ -231,18 +223,18 @@ for_each_backend! {
         let lock_id = info["ID"].as_str().unwrap();
 
         let viewer = app.token("vic", Role::Viewer).await;
-        let (_, state) = get_json(&app, "/api/v1/environments/staging/state", &viewer).await;
-        let lock = &state["lock"];
-        assert_eq!((lock["id"].as_str(), lock["who"].as_str(), lock["operation"].as_str()), (Some(lock_id), Some("priya@laptop"), Some("OperationTypeApply")));
-        assert_eq!((lock["version"].as_str(), lock["source"].as_str(), lock["path"].as_str()), (Some("1.11.4"), Some("dynamodb"), Some(STAGING_LOCK)));
-        assert!(lock["run_id"].is_null() && lock["age_seconds"].as_i64().unwrap() >= 0, "{lock}");
+        let state: StateOverview = app.get_as("/api/v1/environments/staging/state", &viewer).await;
+        let lock = state.lock.expect("the lock is shown");
+        assert_eq!((lock.id.as_str(), lock.who.as_str(), lock.operation.as_str()), (lock_id, "priya@laptop", "OperationTypeApply"));
+        assert_eq!((lock.version.as_str(), lock.source, lock.path.as_str()), ("1.11.4", LockSource::Dynamodb, STAGING_LOCK));
+        assert!(lock.run_id.is_none() && lock.age_seconds.unwrap() >= 0, "{lock:?}");
         let home = app.get("/", Some(&viewer)).await.text().await.unwrap();
         assert!(home.contains("held by priya@laptop (Apply"), "the environments page names the holder");
 
         // A run on the locked state fails naming the holder, and its page links to the state page.
         let id = app.start_run("staging", &meera, "plan").await;
-        let run = app.wait_for(id, "errored").await;
-        assert!(run["error"].as_str().unwrap().contains("priya@laptop holds the lock"), "{run}");
+        let run = app.wait_for(id, RunStatus::Errored).await;
+        assert!(run.error.as_deref().unwrap().contains("priya@laptop holds the lock"), "{run:?}");
         let page = app.get(&format!("/runs/{id}"), Some(&viewer)).await.text().await.unwrap();
         assert!(page.contains("href=\"/environments/staging/state\""), "the run page points at the state page");
 
@@ -270,26 +262,21 @@ for_each_backend! {
         let items = estate.locks();
         assert!(!items.iter().any(|l| l["LockID"] == STAGING_LOCK), "the lock is gone: {items:?}");
         assert!(items.iter().any(|l| l["LockID"] == digest), "its -md5 digest item is kept: {items:?}");
-        let (_, audit) = get_json(&app, "/api/v1/audit?action=state.force_unlocked", &admin).await;
-        let event = &audit["events"][0];
-        assert_eq!((event["actor"].as_str(), event["environment"].as_str()), (Some("ada"), Some("staging")));
-        let details: Value = serde_json::from_str(event["details"].as_str().unwrap()).unwrap();
+        let audit: AuditPage = app.get_as("/api/v1/audit?action=state.force_unlocked", &admin).await;
+        let event = &audit.events[0];
+        assert_eq!((event.actor.as_str(), event.environment.as_deref()), ("ada", Some("staging")));
+        let details: Value = serde_json::from_str(&event.details).unwrap();
         assert_eq!((details["lock_id"].as_str(), details["who"].as_str(), details["operation"].as_str()), (Some(lock_id), Some("priya@laptop"), Some("OperationTypeApply")));
         let announced = hook.wait_for("state.force_unlocked", 1).await.remove(0).json();
         assert_eq!((announced["actor"].as_str(), announced["environment"].as_str()), (Some("ada"), Some("staging")));
         assert_eq!((announced["lock"]["lock_id"].as_str(), announced["lock"]["who"].as_str()), (Some(lock_id), Some("priya@laptop")));
         assert!(announced["url"].as_str().unwrap().ends_with("/environments/staging/state"), "it links to the state page");
         assert_eq!(unlock(&admin, right).await.0, 409, "nothing left to release");
-        assert!(get_json(&app, "/api/v1/environments/staging/state", &viewer).await.1["lock"].is_null());
+        assert!(app.get_as::<StateOverview>("/api/v1/environments/staging/state", &viewer).await.lock.is_none());
 
         // The next run works.
         let next = app.start_run("staging", &meera, "plan").await;
-        until("the next plan", async || {
-            let status = app.run(next).await["status"].as_str().unwrap().to_string();
-            assert_ne!(status, "errored", "{}", app.log(next).await);
-            status == "no_changes" || status == "planned_and_finished"
-        })
-        .await;
+        app.wait_for_plan(next).await;
         app.stop().await;
     }
 
@@ -297,15 +284,16 @@ for_each_backend! {
         let estate = Estate::new();
         let app = TestApp::start_with(backend, |c| {
             estate.configure(c);
-            c.environments.get_mut("staging").unwrap().terraform.lock = app::model::state::LockMode::S3;
+            c.environments.get_mut("staging").unwrap().terraform.lock = LockMode::S3;
         })
         .await;
         let info = estate.aws.backend(&["put-lockfile", STAGING_STATE, "dev@ci-runner"]);
         let admin = app.token("ada", Role::Admin).await;
-        let (_, state) = get_json(&app, "/api/v1/environments/staging/state", &admin).await;
-        assert_eq!((state["lock"]["source"].as_str(), state["lock"]["who"].as_str()), (Some("s3"), Some("dev@ci-runner")), "{state}");
-        assert_eq!(state["lock_mode"], "s3");
-        assert!(state["versions"].as_array().unwrap().is_empty(), "the lock file is not a state version: {state}");
+        let state: StateOverview = app.get_as("/api/v1/environments/staging/state", &admin).await;
+        let lock = state.lock.as_ref().expect("the lock file is read");
+        assert_eq!((lock.source, lock.who.as_str()), (LockSource::S3, "dev@ci-runner"), "{state:?}");
+        assert_eq!(state.lock_mode, LockMode::S3);
+        assert!(state.versions.is_empty(), "the lock file is not a state version: {state:?}");
         let body = json!({ "lock_id": info["ID"], "confirm": "staging" });
         let res = app.post_json("/api/v1/environments/staging/state/force-unlock", &admin, body).await;
         assert_eq!(res.status(), 200);
@@ -325,14 +313,15 @@ for_each_backend! {
         let (status, run) = api.post("/api/v1/environments/staging/runs", &meera, json!({ "kind": "apply" })).await;
         assert_eq!(status, 201, "{run}");
         let id = run["id"].as_i64().unwrap();
-        api.wait_for(id, &meera, "planned").await;
+        api.wait_for(id, &meera, RunStatus::Planned).await;
         assert_eq!(api.post(&format!("/api/v1/runs/{id}/approve"), &meera, json!({})).await.0, 200);
         until("the provisioner to run", async || api.get(&format!("/api/v1/runs/{id}/log"), &admin).await.contains("deploying staging-1")).await;
 
         // While the apply runs, the lock is the run's own, and it is not released by force.
-        let state: Value = serde_json::from_str(&api.get("/api/v1/environments/staging/state", &admin).await).unwrap();
-        assert_eq!(state["lock"]["run_id"], id, "{state}");
-        let lock_id = state["lock"]["id"].as_str().unwrap().to_string();
+        let state: StateOverview = api.get_as("/api/v1/environments/staging/state", &admin).await;
+        let lock = state.lock.expect("the apply holds the lock");
+        assert_eq!(lock.run_id, Some(id), "{lock:?}");
+        let lock_id = lock.id;
         let unlock = json!({ "lock_id": lock_id, "confirm": "staging" });
         let (status, refused) = api.post("/api/v1/environments/staging/state/force-unlock", &admin, unlock.clone()).await;
         assert_eq!(status, 409, "{refused}");
@@ -346,12 +335,13 @@ for_each_backend! {
         }
         let (server, admin) = common::LoggedServer::start(&db, &vars);
         let api = Api { client: reqwest::Client::new(), url: server.url.clone() };
-        until("the lost apply to be errored", async || api.run(id, &admin).await["status"] == "errored").await;
+        until("the lost apply to be errored", async || api.run(id, &admin).await.status == RunStatus::Errored).await;
         let page = api.get(&format!("/runs/{id}"), &admin).await;
         assert!(page.contains("state page") && page.contains("href=\"/environments/staging/state\""), "the run points at the state page");
-        let state: Value = serde_json::from_str(&api.get("/api/v1/environments/staging/state", &admin).await).unwrap();
-        assert_eq!(state["lock"]["id"], lock_id.as_str(), "the lock is still held: {state}");
-        assert!(state["lock"]["run_id"].is_null(), "by no run that is running: {state}");
+        let state: StateOverview = api.get_as("/api/v1/environments/staging/state", &admin).await;
+        let lock = state.lock.expect("the lock is still held");
+        assert_eq!(lock.id, lock_id);
+        assert!(lock.run_id.is_none(), "by no run that is running: {lock:?}");
         let (status, released) = api.post("/api/v1/environments/staging/state/force-unlock", &admin, unlock).await;
         assert_eq!(status, 200, "{released}");
 
@@ -359,8 +349,8 @@ for_each_backend! {
         let next = next["id"].as_i64().unwrap();
         until("the next plan", async || {
             let run = api.run(next, &admin).await;
-            assert_ne!(run["status"], "errored", "{run}");
-            run["status"] == "planned_and_finished" || run["status"] == "no_changes"
+            assert_ne!(run.status, RunStatus::Errored, "{run:?}");
+            matches!(run.status, RunStatus::PlannedAndFinished | RunStatus::NoChanges)
         })
         .await;
         server.finish();

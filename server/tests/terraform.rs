@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use app::model::run::RunStatus;
 use app::model::Role;
 use common::estate::Estate;
 use common::{until, Api, Backend, TestApp};
@@ -55,14 +56,14 @@ for_each_backend! {
         assert_eq!(run["commit_subject"], "Production code version 2");
         assert_eq!(run["commit_author"], "Priya Nair");
         let id = run["id"].as_i64().unwrap();
-        let planned = api.wait_for(id, &meera, "planned").await;
-        assert!(planned["plan"]["add"].as_i64().unwrap() >= 3, "{planned:#}");
+        let planned = api.wait_for(id, &meera, RunStatus::Planned).await;
+        assert!(planned.plan.as_ref().unwrap().add >= 3, "{planned:#?}");
 
         // The secret changes before the apply: the apply still masks what the plan was made with.
         estate.put_variables("production", "ap-south-1", &production_variables(ROTATED_TOKEN)).await;
         let (status, _) = api.post(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({ "comment": "ok" })).await;
         assert_eq!(status, 200);
-        api.wait_for(id, &meera, "applied").await;
+        api.wait_for(id, &meera, RunStatus::Applied).await;
 
         // Terraform got the variables: the state in S3 says so (the state is terraform's, not ours).
         let state = estate.state("production/terraform.tfstate");
@@ -170,7 +171,7 @@ for_each_backend! {
         let (estate, app) = estate_and_app(backend, slow_staging_apply).await;
         let meera = app.token("meera", Role::Operator).await;
         let id = app.start_run("staging", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         assert_eq!(app.post_json(&format!("/api/v1/runs/{id}/approve"), &meera, json!({})).await.status(), 200);
         until("the provisioner to run", async || app.log(id).await.contains("deploying staging-1 to staging")).await;
         let lock = "zelly-terraform-state/staging/terraform.tfstate";
@@ -178,8 +179,8 @@ for_each_backend! {
         assert_eq!(sleeping(&app, "617"), 1, "the provisioner runs");
 
         assert_eq!(app.post_json(&format!("/api/v1/runs/{id}/cancel"), &meera, json!({})).await.status(), 200);
-        let run = app.wait_for(id, "canceled").await;
-        assert!(run["error"].as_str().unwrap().contains("Canceled"), "{run}");
+        let run = app.wait_for(id, RunStatus::Canceled).await;
+        assert!(run.error.as_deref().unwrap().contains("Canceled"), "{run:?}");
         let log = app.log(id).await;
         assert!(log.contains("Interrupt received") && log.contains("Gracefully shutting down"), "terraform got SIGINT:\n{log}");
         assert!(!estate.locks().iter().any(|l| l["LockID"] == lock), "terraform released the lock: {:?}", estate.locks());
@@ -188,11 +189,7 @@ for_each_backend! {
 
         // Nothing is left held: the next run plans.
         let next = app.start_run("staging", &meera, "plan").await;
-        until("the next plan", async || {
-            let status = app.run(next).await["status"].as_str().unwrap().to_string();
-            assert_ne!(status, "errored", "{}", app.log(next).await);
-            status == "planned_and_finished" || status == "no_changes"
-        }).await;
+        app.wait_for_plan(next).await;
         app.stop().await;
     }
 
@@ -201,8 +198,8 @@ for_each_backend! {
         let meera = app.token("meera", Role::Operator).await;
         let info = estate.aws.backend(&["put-lock", "production/terraform.tfstate", "priya@laptop"]);
         let id = app.start_run("production", &meera, "plan").await;
-        let run = app.wait_for(id, "errored").await;
-        let error = run["error"].as_str().unwrap();
+        let run = app.wait_for(id, RunStatus::Errored).await;
+        let error = run.error.as_deref().unwrap();
         assert!(error.contains("The state is locked: priya@laptop holds the lock (Apply"), "{error}");
         assert!(error.contains(info["ID"].as_str().unwrap()), "names the lock: {error}");
         assert!(app.log(id).await.contains("Error acquiring the state lock"), "terraform's own words are in the log");
@@ -215,12 +212,12 @@ for_each_backend! {
         let ravi = app.token("ravi", Role::Approver).await;
         let production = app.start_run("production", &meera, "apply").await;
         let staging = app.start_run("staging", &meera, "apply").await;
-        app.wait_for(production, "planned").await;
-        app.wait_for(staging, "planned").await;
+        app.wait_for(production, RunStatus::Planned).await;
+        app.wait_for(staging, RunStatus::Planned).await;
         app.post_json(&format!("/api/v1/runs/{production}/approve"), &ravi, json!({})).await;
         app.post_json(&format!("/api/v1/runs/{staging}/approve"), &meera, json!({})).await;
-        let (p, s) = (app.wait_for(production, "applied").await, app.wait_for(staging, "applied").await);
-        assert_eq!(p["commit"], s["commit"], "both at the branch's head");
+        let (p, s) = (app.wait_for(production, RunStatus::Applied).await, app.wait_for(staging, RunStatus::Applied).await);
+        assert_eq!(p.commit, s.commit, "both at the branch's head");
         assert_eq!(estate.state("production/terraform.tfstate")["outputs"]["code_version"]["value"], "1");
         assert_eq!(estate.state("staging/terraform.tfstate")["outputs"]["release"]["value"], "staging-1");
         let staging_log = app.log(staging).await;
@@ -233,7 +230,7 @@ for_each_backend! {
         let meera = app.token("meera", Role::Operator).await;
         let ravi = app.token("ravi", Role::Approver).await;
         let id = app.start_run("production", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         // Someone applies from a laptop meanwhile.
         let laptop = tempfile::tempdir().unwrap();
         let checkout = laptop.path().join("infra");
@@ -244,8 +241,8 @@ for_each_backend! {
             assert!(out.status.success(), "terraform {args:?}: {}", String::from_utf8_lossy(&out.stdout));
         }
         app.post_json(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({})).await;
-        let run = app.wait_for(id, "errored").await;
-        assert!(run["error"].as_str().unwrap().starts_with("The saved plan is stale"), "{run}");
+        let run = app.wait_for(id, RunStatus::Errored).await;
+        assert!(run.error.as_deref().unwrap().starts_with("The saved plan is stale"), "{run:?}");
         assert_eq!(estate.state("production/terraform.tfstate")["outputs"]["fastify_nova_tasks"]["value"], 4, "nothing of the stale plan was applied");
         app.stop().await;
     }

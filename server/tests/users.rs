@@ -2,6 +2,7 @@
 
 use crate::common;
 
+use app::model::users::UserList;
 use app::model::Role;
 use serde_json::Value;
 
@@ -14,11 +15,11 @@ on_both_backends! {
         assert_eq!(res.status(), 200);
         let text = res.text().await.unwrap();
         assert!(!text.contains(&ci) && !text.contains(&admin), "no token in the answer");
-        let body: Value = serde_json::from_str(&text).unwrap();
-        let bot = body["users"].as_array().unwrap().iter().find(|u| u["name"] == "ci-bot").unwrap();
-        assert_eq!(bot["role"], "viewer");
-        assert_eq!(bot["tokens"][0]["prefix"], &ci[..10]);
-        assert_eq!(bot["tokens"][0]["revoked_at"], Value::Null);
+        let body: UserList = serde_json::from_str(&text).unwrap();
+        let bot = body.users.iter().find(|u| u.name == "ci-bot").unwrap();
+        assert_eq!(bot.role, Role::Viewer);
+        assert_eq!(bot.tokens[0].prefix, &ci[..10]);
+        assert_eq!(bot.tokens[0].revoked_at, None);
     }
 
     async fn an_admin_revokes_a_token_and_it_stops_working_at_once(app) {
@@ -26,9 +27,8 @@ on_both_backends! {
         let ci = app.token("ci-bot", Role::Viewer).await;
         let operator = app.token("meera", Role::Operator).await;
         let id = {
-            let body: Value = app.get("/api/v1/users", Some(&admin)).await.json().await.unwrap();
-            let bot = body["users"].as_array().unwrap().iter().find(|u| u["name"] == "ci-bot").unwrap().clone();
-            bot["tokens"][0]["id"].as_i64().unwrap()
+            let body: UserList = app.get_as("/api/v1/users", &admin).await;
+            body.users.iter().find(|u| u.name == "ci-bot").unwrap().tokens[0].id
         };
         let revoke = format!("/api/v1/tokens/{id}/revoke");
         assert_eq!(app.post_json(&revoke, &operator, serde_json::json!({})).await.status(), 403);

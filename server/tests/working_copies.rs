@@ -5,6 +5,7 @@
 
 use crate::common;
 
+use app::model::run::{Run, RunStatus};
 use app::model::Role;
 use common::repo::GitRepo;
 use common::{change, Backend, TestApp};
@@ -29,8 +30,8 @@ fn set_marker(dir: &Path, root: &str, marker: &str) {
     common::scenario_file(&dir.join(root), &scenario);
 }
 
-fn planned_addresses(run: &Value) -> Vec<String> {
-    run["plan"]["resources"].as_array().unwrap().iter().map(|r| r["address"].as_str().unwrap().to_string()).collect()
+fn planned_addresses(run: &Run) -> Vec<String> {
+    run.plan.as_ref().expect("the run has a plan").resources.iter().map(|r| r.address.clone()).collect()
 }
 
 async fn until(what: &str, mut check: impl FnMut() -> bool) {
@@ -42,8 +43,7 @@ async fn until(what: &str, mut check: impl FnMut() -> bool) {
 }
 
 async fn count_runs(app: &TestApp, token: &str) -> usize {
-    let res = app.get("/api/v1/environments/production/runs", Some(token)).await;
-    res.json::<Value>().await.unwrap()["runs"].as_array().unwrap().len()
+    app.runs("production", token).await.len()
 }
 
 /// A server reading a git checkout of the fixture infra repository (its commits linked).
@@ -67,11 +67,11 @@ for_each_backend! {
         set_marker(&repo.dir, "terraform", "uncommitted");
         std::fs::write(repo.dir.join("terraform/untracked.tf"), "# not committed").unwrap();
         let id = app.start_run("production", &meera, "plan").await;
-        let run = app.wait_for(id, "planned_and_finished").await;
+        let run = app.wait_for(id, RunStatus::PlannedAndFinished).await;
         assert_eq!(planned_addresses(&run), ["aws_instance.committed"]);
-        assert_eq!((run["commit"].as_str(), run["ref"].as_str()), (Some(repo.head().as_str()), Some("main")));
-        assert_eq!(run["commit_subject"], "Infra as it stands");
-        assert_eq!(run["commit_author"], "Priya Nair");
+        assert_eq!((run.commit.as_deref(), run.git_ref.as_deref()), (Some(repo.head().as_str()), Some("main")));
+        assert_eq!(run.commit_subject.as_deref(), Some("Infra as it stands"));
+        assert_eq!(run.commit_author.as_deref(), Some("Priya Nair"));
         let calls = app.invocations("production");
         assert!(calls.iter().all(|c| !c["cwd"].as_str().unwrap().starts_with(&repo.dir.display().to_string())), "never in the checkout itself");
         assert_eq!(repo.git(&["status", "--porcelain"]).lines().count(), 2, "the checkout's edits are left as they were");
@@ -102,7 +102,7 @@ for_each_backend! {
             let created: Value = res.json().await.unwrap();
             assert_eq!(created["commit"].as_str(), Some(commit.as_str()), "{asked:?} resolved once, at creation");
             assert_eq!(created["ref"].as_str(), Some(asked.unwrap_or("main")));
-            let run = app.wait_for(created["id"].as_i64().unwrap(), "planned_and_finished").await;
+            let run = app.wait_for(created["id"].as_i64().unwrap(), RunStatus::PlannedAndFinished).await;
             assert_eq!(planned_addresses(&run), [format!("aws_instance.{marker}")], "{asked:?}");
         }
 
@@ -135,9 +135,9 @@ for_each_backend! {
         let (_dir, repo, app) = checkout_and_app(backend).await;
         let meera = app.token("meera", Role::Operator).await;
         let plan = app.start_run("staging", &meera, "apply").await;
-        app.wait_for(plan, "planned").await;
+        app.wait_for(plan, RunStatus::Planned).await;
         app.post_json(&format!("/api/v1/runs/{plan}/approve"), &meera, json!({})).await;
-        app.wait_for(plan, "applied").await;
+        app.wait_for(plan, RunStatus::Applied).await;
         let failed = {
             set_marker(&repo.dir, "terraform/environments/staging", "x");
             let mut scenario: Value = serde_json::from_str(&std::fs::read_to_string(repo.dir.join("terraform/environments/staging/fake-terraform.json")).unwrap()).unwrap();
@@ -146,7 +146,7 @@ for_each_backend! {
             repo.commit("A plan that fails", &[]);
             app.start_run("staging", &meera, "plan").await
         };
-        app.wait_for(failed, "errored").await;
+        app.wait_for(failed, RunStatus::Errored).await;
         let work = app.config.server.data_dir.join("work");
         assert_eq!(std::fs::read_dir(&work).unwrap().count(), 0, "no copy outlives its run, failed ones included");
         let cwds: Vec<String> = app.invocations("staging").iter().map(|c| c["cwd"].as_str().unwrap().to_string()).collect();
@@ -163,15 +163,15 @@ async fn a_mirror_of_repo_url_is_fetched_before_each_run() {
     let app = TestApp::start_with(Backend::Sqlite, |c| c.terraform.repo_url = Some(zelly_control::config::RepoUrl::new(url))).await;
     let meera = app.token("meera", Role::Operator).await;
     let first = app.start_run("staging", &meera, "plan").await;
-    assert_eq!(planned_addresses(&app.wait_for(first, "planned_and_finished").await), ["aws_instance.first"]);
+    assert_eq!(planned_addresses(&app.wait_for(first, RunStatus::PlannedAndFinished).await), ["aws_instance.first"]);
     assert!(app.config.server.data_dir.join("repository.git/HEAD").exists(), "a bare mirror in the data directory");
 
     // Someone pushes: the next run plans it, no restart.
     set_marker(&repo.dir, "terraform/environments/staging", "pushed");
     let pushed = repo.commit("Pushed after the server started", &[]);
     let second = app.start_run("staging", &meera, "plan").await;
-    let run = app.wait_for(second, "planned_and_finished").await;
-    assert_eq!((run["commit"].as_str(), planned_addresses(&run)), (Some(pushed.as_str()), vec!["aws_instance.pushed".to_string()]));
+    let run = app.wait_for(second, RunStatus::PlannedAndFinished).await;
+    assert_eq!((run.commit.as_deref(), planned_addresses(&run)), (Some(pushed.as_str()), vec!["aws_instance.pushed".to_string()]));
     app.stop().await;
 }
 
@@ -196,8 +196,8 @@ on_both_backends! {
     async fn a_plain_directory_is_copied_for_each_run_and_records_no_commit(app) {
         let meera = app.token("meera", Role::Operator).await;
         let id = app.start_run("production", &meera, "plan").await;
-        let run = app.wait_for(id, "planned_and_finished").await;
-        assert!(run["commit"].is_null() && run["ref"].is_null(), "{run}");
+        let run = app.wait_for(id, RunStatus::PlannedAndFinished).await;
+        assert!(run.commit.is_none() && run.git_ref.is_none(), "{run:?}");
         let page = app.get(&format!("/runs/{id}"), Some(&meera)).await.text().await.unwrap();
         assert!(page.contains("Plain directory: no commit is recorded"), "the run page says so");
         let res = app.post_json("/api/v1/environments/production/runs", &meera, json!({ "kind": "plan", "ref": "main" })).await;
@@ -210,14 +210,14 @@ on_both_backends! {
     async fn a_saved_plan_that_does_not_decrypt_fails_its_apply_and_applies_nothing(app) {
         let meera = app.token("meera", Role::Operator).await;
         let id = app.start_run("staging", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         let sql = "UPDATE run_artifacts SET content = $1 WHERE run_id = $2 AND name = 'plan.tfplan'";
         let mut sealed = app.db.artifact(id, "plan.tfplan").await.unwrap().unwrap();
         *sealed.last_mut().unwrap() ^= 0x55;
         app.db.execute_sql(sql, &[Bind::Bytes(sealed), Bind::Int(id)]).await.unwrap();
         app.post_json(&format!("/api/v1/runs/{id}/approve"), &meera, json!({})).await;
-        let run = app.wait_for(id, "errored").await;
-        let error = run["error"].as_str().unwrap();
+        let run = app.wait_for(id, RunStatus::Errored).await;
+        let error = run.error.as_deref().unwrap();
         assert!(error.contains("The saved plan could not be decrypted") && error.contains("altered or damaged"), "{error}");
         assert!(!app.invocations("staging").iter().any(|c| c["args"][0] == "apply"), "terraform apply never ran");
     }
@@ -248,9 +248,9 @@ for_each_backend! {
         .await;
         let (meera, ravi) = (app.token("meera", Role::Operator).await, app.token("ravi", Role::Approver).await);
         let id = app.start_run("production", &meera, "apply").await;
-        app.wait_for(id, "planned").await;
+        app.wait_for(id, RunStatus::Planned).await;
         app.post_json(&format!("/api/v1/runs/{id}/approve"), &ravi, json!({})).await;
-        app.wait_for(id, "applied").await;
+        app.wait_for(id, RunStatus::Applied).await;
 
         let calls = app.invocations("production");
         let (plan_calls, apply_calls): (Vec<&Value>, Vec<&Value>) = calls.iter().partition(|c| c["cwd"].as_str().unwrap().contains("-plan/"));
@@ -284,12 +284,12 @@ async fn a_variables_secret_that_cannot_be_read_fails_the_run_naming_it_never_it
     .await;
     let meera = app.token("meera", Role::Operator).await;
     let configured = app.start_run("production", &meera, "plan").await;
-    let run = app.wait_for(configured, "errored").await;
-    assert!(run["error"].as_str().unwrap().contains("the variables secret zelly/terraform/prod-vars"), "{run}");
-    assert!(run["error"].as_str().unwrap().contains("does not exist"), "{run}");
+    let run = app.wait_for(configured, RunStatus::Errored).await;
+    let error = run.error.as_deref().unwrap();
+    assert!(error.contains("the variables secret zelly/terraform/prod-vars") && error.contains("does not exist"), "{run:?}");
     let garbled = app.start_run("staging", &meera, "plan").await;
-    let run = app.wait_for(garbled, "errored").await;
-    let error = run["error"].as_str().unwrap();
+    let run = app.wait_for(garbled, RunStatus::Errored).await;
+    let error = run.error.as_deref().unwrap();
     assert!(error.contains("zelly/terraform/staging is not a JSON object of variables"), "{error}");
     assert!(!error.contains("hunter2") && !app.log(garbled).await.contains("hunter2"), "never the content");
     assert!(app.invocations("staging").is_empty(), "terraform never ran");

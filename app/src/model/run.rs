@@ -198,6 +198,13 @@ pub struct Run {
     pub promotion_override: Option<String>,
 }
 
+/// `GET /api/v1/environments/{env}/runs`: newest first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RunList {
+    pub runs: Vec<Run>,
+}
+
 /// What the signed-in user may do to a run right now: the page shows only these buttons.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -20,6 +20,13 @@ pub struct UserSummary {
     pub tokens: Vec<TokenSummary>,
 }
 
+/// `GET /api/v1/users`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UserList {
+    pub users: Vec<UserSummary>,
+}
+
 /// A user's access after an admin changed it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

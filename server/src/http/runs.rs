@@ -6,7 +6,7 @@ use super::openapi::{ReadErrors, Unavailable, WriteErrors};
 use crate::app_state::AppState;
 use crate::runs::live_log::LiveEvent;
 use crate::runs::{logs, RunError, RunRequest};
-use app::model::run::{Run, RunKind};
+use app::model::run::{Run, RunKind, RunList};
 use app::model::Identity;
 use axum::body::Body;
 use axum::extract::State;
@@ -14,7 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -101,11 +101,6 @@ struct Page {
     limit: Option<i64>,
     /// Runs older than this id (paging).
     before: Option<i64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct RunList {
-    runs: Vec<Run>,
 }
 
 /// The environment's runs, newest first.

@@ -9,7 +9,7 @@ use super::openapi::{ReadErrors, WriteErrors};
 use crate::app_state::AppState;
 use crate::db::TokenRecord;
 use crate::users::{Actor, UserError, Users};
-use app::model::users::{UserAccess, UserSummary};
+use app::model::users::{UserAccess, UserList};
 use app::model::{Identity, Role};
 use axum::extract::{Path, State};
 use axum::response::Redirect;
@@ -156,11 +156,6 @@ async fn set_role_form(
     };
     let done = users(&state).set_role(Actor::User(&who), &name, role).await;
     back_to_users(done.map(|u| format!("{} is now {}.", u.name, u.role)))
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-struct UserList {
-    users: Vec<UserSummary>,
 }
 
 /// Every user with their tokens (admins; never a token itself).

@@ -18,6 +18,7 @@ pub use processes::{Api, LoggedServer};
 #[allow(unused_imports)]
 pub use terraform::*;
 
+pub use app::model::run::{Run, RunList, RunStatus};
 use app::model::Role;
 use rand::distr::{Alphanumeric, SampleString};
 use sqlx::Connection;
@@ -245,10 +246,26 @@ impl TestApp {
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_i64().unwrap()
     }
 
-    pub async fn run(&self, id: i64) -> serde_json::Value {
-        let res = self.client.get(self.url(&format!("/api/v1/runs/{id}"))).bearer_auth(self.admin_token().await).send().await.unwrap();
-        assert_eq!(res.status(), 200);
-        res.json().await.unwrap()
+    pub async fn run(&self, id: i64) -> Run {
+        let admin = self.admin_token().await;
+        self.get_as(&format!("/api/v1/runs/{id}"), &admin).await
+    }
+
+    /// `GET path` as `token`, which must answer 200 with a `T`: the shared model type the
+    /// server answers with, so a test reads fields rather than JSON paths.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        self.get_with_body(path, token).await.0
+    }
+
+    /// `get_as`, and the body as it came: for searching the whole answer for what it must not
+    /// hold, fields the type does not know included.
+    pub async fn get_with_body<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> (T, String) {
+        let res = self.get(path, Some(token)).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path} is a {}: {e}: {body}", std::any::type_name::<T>()));
+        (value, body)
     }
 
     /// An admin token for looking at runs, made on first use (so tests that count audit rows
@@ -257,17 +274,37 @@ impl TestApp {
         self.admin.get_or_init(|| self.token("test-admin", Role::Admin)).await.clone()
     }
 
+    /// `env`'s runs, newest first (the first page).
+    pub async fn runs(&self, env: &str, token: &str) -> Vec<Run> {
+        self.get_as::<RunList>(&format!("/api/v1/environments/{env}/runs"), token).await.runs
+    }
+
     /// Waits (up to a minute: a bound, not a performance assertion) for run `id` to reach `status`.
-    pub async fn wait_for(&self, id: i64, status: &str) -> serde_json::Value {
+    pub async fn wait_for(&self, id: i64, status: RunStatus) -> Run {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let run = self.run(id).await;
-            if run["status"] == status {
+            if run.status == status {
                 return run;
             }
-            assert!(std::time::Instant::now() < deadline, "run {id} never reached {status}: {run:#}");
+            assert!(std::time::Instant::now() < deadline, "run {id} never reached {status:?}: {run:#?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits for plan run `id` to finish, with changes or without; an error fails the test with
+    /// the run's log.
+    pub async fn wait_for_plan(&self, id: i64) -> Run {
+        let mut last = None;
+        until(&format!("run {id} to finish its plan"), async || {
+            let run = self.run(id).await;
+            assert_ne!(run.status, RunStatus::Errored, "{}", self.log(id).await);
+            let done = matches!(run.status, RunStatus::NoChanges | RunStatus::PlannedAndFinished);
+            last = Some(run);
+            done
+        })
+        .await;
+        last.unwrap()
     }
 
     pub async fn log(&self, id: i64) -> String {

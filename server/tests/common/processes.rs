@@ -100,15 +100,21 @@ impl Api {
         (res.status().as_u16(), res.json().await.unwrap())
     }
 
-    pub async fn run(&self, id: i64, token: &str) -> Value {
-        serde_json::from_str(&self.get(&format!("/api/v1/runs/{id}"), token).await).unwrap()
+    /// `GET path`, answered with a `T` (the shared model type).
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str, token: &str) -> T {
+        let body = self.get(path, token).await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path} is a {}: {e}: {body}", std::any::type_name::<T>()))
     }
 
-    pub async fn wait_for(&self, id: i64, token: &str, status: &str) -> Value {
-        until(&format!("run {id} to be {status}"), async || {
+    pub async fn run(&self, id: i64, token: &str) -> Run {
+        self.get_as(&format!("/api/v1/runs/{id}"), token).await
+    }
+
+    pub async fn wait_for(&self, id: i64, token: &str, status: RunStatus) -> Run {
+        until(&format!("run {id} to be {status:?}"), async || {
             let run = self.run(id, token).await;
-            assert!(run["status"] != "errored" || status == "errored", "run {id} errored: {run:#}");
-            run["status"] == status
+            assert!(run.status != RunStatus::Errored || status == RunStatus::Errored, "run {id} errored: {run:#?}");
+            run.status == status
         })
         .await;
         self.run(id, token).await
