@@ -5,6 +5,7 @@
 
 use crate::server_fns::{list_environments, load_environment_activity};
 use crate::components::charts::DashboardResource;
+use crate::components::loaded::Loaded;
 use crate::components::live_status::{LiveServices, LiveSummary};
 use crate::components::run_bits::RunLink;
 use crate::model::run::EnvironmentActivity;
@@ -16,27 +17,16 @@ use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn EnvironmentsPage() -> impl IntoView {
-    let envs = Resource::new(|| (), |_| list_environments());
-    let activity = Resource::new(|| (), |_| load_environment_activity());
+    let envs = Resource::new(|| (), |_| async {
+        // Run activity is a bonus on this page: without it, the configuration still shows.
+        let activity = load_environment_activity().await.unwrap_or_default();
+        list_environments().await.map(|envs| (envs, activity))
+    });
     let range = crate::components::charts::selected_range();
     let dashboard = crate::components::charts::dashboard_resource(range);
     view! {
         <Title text="Environments"/>
-        <Suspense fallback=|| view! { <p class="muted">"Loading environments…"</p> }>
-            {move || Suspend::new(async move {
-                // Run activity is a bonus on this page: without it, the configuration still shows.
-                let activity = activity.await.unwrap_or_default();
-                match envs.await {
-                    Ok(envs) => view! { <Comparison envs activity dashboard range/> }.into_any(),
-                    Err(e) => view! {
-                        <div class="notice notice-error" role="alert">
-                            <strong>"Could not load the environments. "</strong>
-                            {e.to_string()}
-                        </div>
-                    }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=envs loading="Loading environments…" view=move |(envs, activity)| view! { <Comparison envs activity dashboard range/> }/>
     }
 }
 

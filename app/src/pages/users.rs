@@ -4,6 +4,7 @@
 //! revoked: all plain form posts.
 
 use crate::server_fns::{load_users, whoami};
+use crate::components::loaded::Loaded;
 use crate::components::run_bits::when;
 use crate::model::users::{TokenSummary, UserSummary};
 use crate::model::Role;
@@ -14,8 +15,12 @@ use leptos_router::hooks::use_query_map;
 
 #[component]
 pub fn UsersPage() -> impl IntoView {
-    let users = Resource::new(|| (), |_| load_users());
-    let me = Resource::new(|| (), |_| whoami());
+    // The table marks the signed-in admin's own row (they cannot disable themselves): both reads
+    // together, as the one thing this page waits for.
+    let users = Resource::new(|| (), |_| async {
+        let me = whoami().await.ok().flatten().map(|who| who.name).unwrap_or_default();
+        load_users().await.map(|list| (list, me))
+    });
     let query = use_query_map();
     let revoked = move || query.read().get("revoked");
     let done = move || query.read().get("done");
@@ -32,15 +37,7 @@ pub fn UsersPage() -> impl IntoView {
         {move || revoked().map(|p| view! { <div class="notice notice-ok" role="status">{format!("Revoked token {p}. Requests with it are refused from now on.")}</div> })}
         {move || done().map(|d| view! { <div class="notice notice-ok" role="status">{d}</div> })}
         {move || error().map(|e| view! { <div class="notice notice-error" role="alert">{e}</div> })}
-        <Suspense fallback=|| view! { <p class="muted">"Reading users…"</p> }>
-            {move || Suspend::new(async move {
-                let me = me.await.ok().flatten().map(|who| who.name).unwrap_or_default();
-                match users.await {
-                    Err(e) => view! { <div class="notice notice-error" role="alert">{e.to_string()}</div> }.into_any(),
-                    Ok(list) => view! { <UserTable list me/> }.into_any(),
-                }
-            })}
-        </Suspense>
+        <Loaded resource=users loading="Reading users…" view=|(list, me)| view! { <UserTable list me/> }/>
     }
 }
 
